@@ -1,0 +1,1038 @@
+//! The database: write path (WAL + group commit + memtable), reads, recovery, and the
+//! background threads.
+//!
+//! Threads:
+//! - callers: any number write and read concurrently. Writers queue; the writer at the
+//!   front (the leader) writes the whole queue as one WAL record with at most one fsync.
+//! - `strata-flush`: turns frozen memtables into L0 SSTs.
+//! - `strata-compact`: leveled compaction.
+//! - `strata-wal-sync`: fsyncs the WAL once a second under [`SyncPolicy::EverySec`].
+//!
+//! Invariants:
+//! 1. A sequence number becomes visible (`last_seq`) only after its whole batch is in
+//!    the memtable, so readers never see part of a batch.
+//! 2. A WAL file is deleted only after a manifest edit records that every memtable
+//!    using it is in an SST.
+//! 3. `version` changes only under the `manifest` mutex, after the edit is durable.
+//! 4. After a background error, every write fails with it; reads keep working.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::batch::{self, Op, WriteBatch};
+use crate::cache::BlockCache;
+use crate::error::{Error, Result};
+use crate::ikey::{self, Kind};
+use crate::iter::{InternalIterator, MergingIterator};
+use crate::log::{LogReader, LogWriter};
+use crate::memtable::{Lookup, Memtable};
+use crate::options::{IterOptions, LevelStats, Options, Stats, SyncPolicy, WriteOptions};
+use crate::range_del::{self, RangeTombstone};
+use crate::sst::builder::TableBuilder;
+use crate::sst::table::Table;
+use crate::version::{NewFile, Replayed, Version, VersionEdit, NUM_LEVELS};
+use crate::DbIterator;
+
+/// A manifest larger than this is rewritten as a single snapshot edit.
+const MANIFEST_REWRITE_BYTES: u64 = 64 << 20;
+/// Writers whose batches a leader may combine, by bytes.
+const MAX_GROUP_BYTES: usize = 1 << 20;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding an engine mutex is a bug; the data it guards is still
+    // consistent at every await point, so keep going rather than poisoning everything.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn file_name(number: u64, ext: &str) -> String {
+    format!("{number:06}.{ext}")
+}
+
+struct Writer {
+    batch: WriteBatch,
+    sync: bool,
+    result: Mutex<Option<Result<()>>>,
+}
+
+struct Wal {
+    writer: LogWriter,
+    number: u64,
+    /// A dup of the WAL's descriptor, fsynced by the once-a-second thread without
+    /// holding the writer.
+    sync_handle: Arc<File>,
+}
+
+pub(crate) struct State {
+    pub mem: Arc<Memtable>,
+    /// Frozen memtables, oldest first.
+    pub imms: VecDeque<Arc<Memtable>>,
+    pub version: Arc<Version>,
+}
+
+struct Manifest {
+    writer: LogWriter,
+    number: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub write_stalls: AtomicU64,
+    pub write_slowdowns: AtomicU64,
+    pub stall_micros: AtomicU64,
+    pub wal_bytes: AtomicU64,
+    pub wal_syncs: AtomicU64,
+    pub flushes: AtomicU64,
+    pub compactions: AtomicU64,
+    pub compaction_bytes_read: AtomicU64,
+    pub compaction_bytes_written: AtomicU64,
+}
+
+pub(crate) struct Inner {
+    pub dir: PathBuf,
+    pub opts: Options,
+    pub cache: Arc<BlockCache>,
+    _lock_file: File,
+    pub state: Mutex<State>,
+    /// Signalled when there is flush or compaction work, and on shutdown.
+    pub bg_cv: Condvar,
+    /// Signalled when a flush or compaction frees room for writers.
+    pub room_cv: Condvar,
+    queue: Mutex<VecDeque<Arc<Writer>>>,
+    queue_cv: Condvar,
+    /// Held by the write leader for its whole group, and by anyone who freezes the
+    /// memtable from outside the write path, so no insert lands in a frozen memtable.
+    write_lock: Mutex<()>,
+    wal: Mutex<Wal>,
+    wal_dirty: AtomicBool,
+    manifest: Mutex<Manifest>,
+    pub last_seq: AtomicU64,
+    pub next_file: AtomicU64,
+    pub snapshots: Mutex<BTreeMap<u64, usize>>,
+    bg_error: Mutex<Option<String>>,
+    pub compaction_lock: Mutex<()>,
+    pub compact_pointer: Mutex<[Vec<u8>; NUM_LEVELS]>,
+    pub shutting_down: AtomicBool,
+    pub counters: Counters,
+}
+
+/// An open database. Thread-safe: share it by reference or in an `Arc`.
+///
+/// Dropping it stops the background threads and syncs the WAL.
+pub struct Db {
+    inner: Arc<Inner>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// A point-in-time view: reads through it ignore every later write.
+pub struct Snapshot {
+    inner: Arc<Inner>,
+    seq: u64,
+}
+
+impl Db {
+    /// Open (or create) the database in `dir`.
+    pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        let dir = dir.as_ref().to_path_buf();
+        if opts.memtable_budget < 64 << 10 {
+            return Err(Error::InvalidArgument(
+                "memtable_budget must be at least 64 KiB".into(),
+            ));
+        }
+        if opts.create_if_missing {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        }
+        let lock_path = dir.join("LOCK");
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(format!("open {}", lock_path.display()), e))?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(lock_path)),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("lock {}", lock_path.display()), e))
+            }
+        }
+        let cache = Arc::new(BlockCache::new(opts.block_cache_bytes));
+        let recovered = recover(&dir, &opts, &cache)?;
+        let wal_file = recovered
+            .wal
+            .writer
+            .file()
+            .try_clone()
+            .map_err(|e| Error::io("dup WAL", e))?;
+        let inner = Arc::new(Inner {
+            dir,
+            cache,
+            _lock_file: lock_file,
+            state: Mutex::new(State {
+                mem: Arc::new(Memtable::new(recovered.wal.number)),
+                imms: VecDeque::new(),
+                version: Arc::new(recovered.version),
+            }),
+            bg_cv: Condvar::new(),
+            room_cv: Condvar::new(),
+            queue: Mutex::new(VecDeque::new()),
+            queue_cv: Condvar::new(),
+            write_lock: Mutex::new(()),
+            wal: Mutex::new(Wal {
+                sync_handle: Arc::new(wal_file),
+                ..recovered.wal
+            }),
+            wal_dirty: AtomicBool::new(false),
+            manifest: Mutex::new(recovered.manifest),
+            last_seq: AtomicU64::new(recovered.last_seq),
+            next_file: AtomicU64::new(recovered.next_file),
+            snapshots: Mutex::new(BTreeMap::new()),
+            bg_error: Mutex::new(None),
+            compaction_lock: Mutex::new(()),
+            compact_pointer: Mutex::new(Default::default()),
+            shutting_down: AtomicBool::new(false),
+            counters: Counters::default(),
+            opts,
+        });
+        inner.delete_obsolete_files();
+        let mut threads = Vec::new();
+        let spawn = |name: &str, f: fn(&Inner)| {
+            let i = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || f(&i))
+                .map_err(|e| Error::io(format!("spawn {name}"), e))
+        };
+        threads.push(spawn("strata-flush", Inner::flush_loop)?);
+        threads.push(spawn("strata-compact", Inner::compaction_loop)?);
+        if inner.opts.sync == SyncPolicy::EverySec {
+            threads.push(spawn("strata-wal-sync", Inner::sync_loop)?);
+        }
+        inner.bg_cv.notify_all();
+        Ok(Db { inner, threads })
+    }
+
+    /// Set `key` to `value`.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put(key, value);
+        self.write(WriteOptions::default(), b)
+    }
+
+    /// Remove `key`.
+    pub fn delete(&self, key: &[u8]) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete(key);
+        self.write(WriteOptions::default(), b)
+    }
+
+    /// Remove every key in `[start, end)`, in constant time.
+    pub fn delete_range(&self, start: &[u8], end: &[u8]) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete_range(start, end);
+        self.write(WriteOptions::default(), b)
+    }
+
+    /// Apply `batch` atomically.
+    pub fn write(&self, opts: WriteOptions, batch: WriteBatch) -> Result<()> {
+        self.inner.write(opts, batch)
+    }
+
+    /// The current value of `key`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner
+            .get_at(key, self.inner.last_seq.load(Ordering::Acquire))
+    }
+
+    /// A snapshot of the current state.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut snaps = lock(&self.inner.snapshots);
+        let seq = self.inner.last_seq.load(Ordering::Acquire);
+        *snaps.entry(seq).or_insert(0) += 1;
+        Snapshot {
+            inner: Arc::clone(&self.inner),
+            seq,
+        }
+    }
+
+    /// Iterate over the current state.
+    pub fn iter(&self, opts: IterOptions) -> Result<DbIterator> {
+        self.inner
+            .iter_at(opts, self.inner.last_seq.load(Ordering::Acquire))
+    }
+
+    /// Write the memtable to an SST and wait until every frozen memtable is flushed.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush_and_wait()
+    }
+
+    /// Compact every level over the user-key range `[start, end]` (None = unbounded),
+    /// dropping deleted and overwritten entries; retire the range tombstones inside it.
+    pub fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        self.inner.flush_and_wait()?;
+        self.inner.compact_range(start, end)
+    }
+
+    /// Counters and sizes.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// The directory this database lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        {
+            let _st = lock(&self.inner.state);
+            self.inner.bg_cv.notify_all();
+            self.inner.room_cv.notify_all();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        // A clean close leaves nothing acknowledged only in the page cache.
+        let wal = lock(&self.inner.wal);
+        let _ = wal.writer.sync();
+    }
+}
+
+impl Snapshot {
+    /// The sequence number this snapshot reads at.
+    pub fn sequence(&self) -> u64 {
+        self.seq
+    }
+    /// The value of `key` as of the snapshot.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.get_at(key, self.seq)
+    }
+    /// Iterate over the state as of the snapshot.
+    pub fn iter(&self, opts: IterOptions) -> Result<DbIterator> {
+        self.inner.iter_at(opts, self.seq)
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        let mut snaps = lock(&self.inner.snapshots);
+        if let Some(n) = snaps.get_mut(&self.seq) {
+            *n -= 1;
+            if *n == 0 {
+                snaps.remove(&self.seq);
+            }
+        }
+    }
+}
+
+struct Recovered {
+    version: Version,
+    wal: Wal,
+    manifest: Manifest,
+    last_seq: u64,
+    next_file: u64,
+}
+
+/// Parse `NNNNNN.ext` file names.
+fn parse_number(name: &str, ext: &str) -> Option<u64> {
+    name.strip_suffix(ext)?.strip_suffix('.')?.parse().ok()
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("fsync directory {}", dir.display()), e))
+}
+
+/// Point `CURRENT` at `MANIFEST-number`: temp file, fsync, rename, fsync the directory.
+fn set_current(dir: &Path, number: u64) -> Result<()> {
+    let tmp = dir.join(format!("CURRENT.{number:06}.tmp"));
+    let io = |e| Error::io(format!("write {}", tmp.display()), e);
+    {
+        use std::io::Write;
+        let mut f = File::create(&tmp).map_err(io)?;
+        f.write_all(format!("MANIFEST-{number:06}\n").as_bytes())
+            .map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, dir.join("CURRENT")).map_err(|e| Error::io("rename CURRENT", e))?;
+    sync_dir(dir)
+}
+
+fn write_manifest(dir: &Path, number: u64, snapshot: &VersionEdit) -> Result<Manifest> {
+    let mut writer = LogWriter::create(&dir.join(format!("MANIFEST-{number:06}")))?;
+    writer.add_record(&snapshot.encode())?;
+    writer.sync()?;
+    set_current(dir, number)?;
+    Ok(Manifest { writer, number })
+}
+
+fn open_table(dir: &Path, nf: &NewFile, cache: &Arc<BlockCache>) -> Result<Arc<Table>> {
+    Ok(Arc::new(Table::open(
+        &dir.join(file_name(nf.number, "sst")),
+        nf.number,
+        Arc::clone(cache),
+    )?))
+}
+
+/// Write the entries of `mem` as one SST; `None` when it holds no entry.
+fn write_l0(
+    dir: &Path,
+    opts: &Options,
+    mem: &Arc<Memtable>,
+    number: u64,
+) -> Result<Option<NewFile>> {
+    let mut it = mem.iter();
+    it.seek_to_first();
+    if !it.valid() {
+        return Ok(None);
+    }
+    let path = dir.join(file_name(number, "sst"));
+    let mut b = TableBuilder::create(&path, opts.block_size, opts.bloom_bits_per_key)?;
+    while it.valid() {
+        b.add(it.key(), it.value())?;
+        it.next();
+    }
+    let built = b.finish()?;
+    Ok(Some(NewFile {
+        level: 0,
+        number,
+        size: built.size,
+        smallest: built.smallest,
+        largest: built.largest,
+    }))
+}
+
+fn recover(dir: &Path, opts: &Options, cache: &Arc<BlockCache>) -> Result<Recovered> {
+    let mut rep = Replayed {
+        next_file: 2,
+        ..Default::default()
+    };
+    let current = dir.join("CURRENT");
+    match std::fs::read_to_string(&current) {
+        Ok(name) => {
+            let name = name.trim_end_matches('\n');
+            let _number = name
+                .strip_prefix("MANIFEST-")
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| Error::corrupt_at(&current, 0, format!("CURRENT names {name:?}")))?;
+            let path = dir.join(name);
+            let mut r = LogReader::open(&path)?;
+            while let Some(rec) = r.next_record()? {
+                rep.apply(VersionEdit::decode(&rec).map_err(|e| e.in_file(&path))?);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !opts.create_if_missing {
+                return Err(Error::InvalidArgument(format!(
+                    "{} holds no database and create_if_missing is false",
+                    dir.display()
+                )));
+            }
+        }
+        Err(e) => return Err(Error::io(format!("read {}", current.display()), e)),
+    }
+    let mut logs = Vec::new();
+    let mut max_number = rep.next_file;
+    for entry in
+        std::fs::read_dir(dir).map_err(|e| Error::io(format!("list {}", dir.display()), e))?
+    {
+        let entry = entry.map_err(|e| Error::io("list directory", e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(n) = parse_number(&name, "log") {
+            if n >= rep.log_number {
+                logs.push(n);
+            }
+            max_number = max_number.max(n + 1);
+        } else if let Some(n) = parse_number(&name, "sst") {
+            max_number = max_number.max(n + 1);
+        } else if let Some(n) = name
+            .strip_prefix("MANIFEST-")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            max_number = max_number.max(n + 1);
+        }
+    }
+    logs.sort_unstable();
+    let next_file = AtomicU64::new(max_number);
+    let alloc = || next_file.fetch_add(1, Ordering::Relaxed);
+
+    let mut version = Version::default();
+    let base_files: Vec<NewFile> = rep.files.values().cloned().collect();
+    let mut edit = VersionEdit {
+        new_files: base_files,
+        add_range_dels: rep.range_dels.clone(),
+        ..Default::default()
+    };
+    // Replay the WALs into memtables, writing an L0 file whenever one fills up.
+    let mut last_seq = rep.last_seq;
+    let mut mem = Arc::new(Memtable::new(0));
+    let flush_at = opts.memtable_budget / 2;
+    let flush_mem = |mem: &mut Arc<Memtable>, edit: &mut VersionEdit| -> Result<()> {
+        if let Some(nf) = write_l0(dir, opts, mem, alloc())? {
+            edit.new_files.push(nf);
+        }
+        edit.add_range_dels.extend(mem.range_tombstones());
+        *mem = Arc::new(Memtable::new(0));
+        Ok(())
+    };
+    for &n in &logs {
+        let path = dir.join(file_name(n, "log"));
+        let mut r = LogReader::open(&path)?;
+        while let Some(rec) = r.next_record()? {
+            let (seq, ops) = batch::decode(&rec).map_err(|e| e.in_file(&path))?;
+            apply_ops(&mem, seq, &ops);
+            last_seq = last_seq.max(seq + ops.len() as u64 - u64::from(!ops.is_empty()));
+            if mem.approximate_bytes() >= flush_at {
+                flush_mem(&mut mem, &mut edit)?;
+            }
+        }
+    }
+    if !mem.is_empty() {
+        flush_mem(&mut mem, &mut edit)?;
+    }
+    version = version.apply(&edit, |nf| open_table(dir, nf, cache))?;
+    let wal_number = alloc();
+    let writer = LogWriter::create(&dir.join(file_name(wal_number, "log")))?;
+    let sync_handle = Arc::new(
+        writer
+            .file()
+            .try_clone()
+            .map_err(|e| Error::io("dup WAL", e))?,
+    );
+    sync_dir(dir)?;
+    let manifest_number = alloc();
+    let mut snap = version.snapshot_edit();
+    snap.log_number = Some(wal_number);
+    snap.last_seq = Some(last_seq);
+    let next = next_file.load(Ordering::Relaxed);
+    snap.next_file = Some(next);
+    let manifest = write_manifest(dir, manifest_number, &snap)?;
+    Ok(Recovered {
+        version,
+        wal: Wal {
+            writer,
+            number: wal_number,
+            sync_handle,
+        },
+        manifest,
+        last_seq,
+        next_file: next,
+    })
+}
+
+/// Insert decoded batch ops into a memtable; op `i` gets `seq + i`.
+fn apply_ops(mem: &Memtable, seq: u64, ops: &[Op<'_>]) {
+    for (i, op) in ops.iter().enumerate() {
+        let s = seq + i as u64;
+        match *op {
+            Op::Put(k, v) => mem.add(s, Kind::Value, k, v),
+            Op::Delete(k) => mem.add(s, Kind::Delete, k, &[]),
+            Op::DeleteRange(a, b) => mem.add_range_tombstone(RangeTombstone {
+                start: a.to_vec(),
+                end: b.to_vec(),
+                seq: s,
+            }),
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn background_error(&self) -> Option<String> {
+        lock(&self.bg_error).clone()
+    }
+
+    pub(crate) fn set_background_error(&self, e: &Error) {
+        {
+            let mut g = lock(&self.bg_error);
+            if g.is_none() {
+                *g = Some(e.to_string());
+            }
+        }
+        let _st = lock(&self.state);
+        self.room_cv.notify_all();
+        self.bg_cv.notify_all();
+    }
+
+    fn check_background(&self) -> Result<()> {
+        match self.background_error() {
+            Some(m) => Err(Error::Background(m)),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn alloc_file(&self) -> u64 {
+        self.next_file.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn smallest_snapshot(&self) -> u64 {
+        let snaps = lock(&self.snapshots);
+        snaps
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or_else(|| self.last_seq.load(Ordering::Acquire))
+    }
+
+    fn write(&self, opts: WriteOptions, batch: WriteBatch) -> Result<()> {
+        let me = Arc::new(Writer {
+            batch,
+            sync: opts.sync,
+            result: Mutex::new(None),
+        });
+        let mut q = lock(&self.queue);
+        q.push_back(Arc::clone(&me));
+        loop {
+            if let Some(r) = lock(&me.result).take() {
+                return r;
+            }
+            if q.front().is_some_and(|f| Arc::ptr_eq(f, &me)) {
+                break;
+            }
+            q = self.queue_cv.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+        // This writer leads: take a group from the front of the queue.
+        let mut group = Vec::new();
+        let mut bytes = 0;
+        for w in q.iter() {
+            if !group.is_empty() && bytes + w.batch.approximate_size() > MAX_GROUP_BYTES {
+                break;
+            }
+            bytes += w.batch.approximate_size();
+            group.push(Arc::clone(w));
+        }
+        drop(q);
+        let result = self.write_group(&group);
+        for w in &group[1..] {
+            *lock(&w.result) = Some(result.as_ref().map(|_| ()).map_err(Error::duplicate));
+        }
+        let mut q = lock(&self.queue);
+        for _ in 0..group.len() {
+            q.pop_front();
+        }
+        self.queue_cv.notify_all();
+        drop(q);
+        result
+    }
+
+    fn write_group(&self, group: &[Arc<Writer>]) -> Result<()> {
+        self.check_background()?;
+        let _leader = lock(&self.write_lock);
+        let mem = self.make_room_for_write()?;
+        let mut combined;
+        let batch: &WriteBatch = if group.len() == 1 {
+            &group[0].batch
+        } else {
+            combined = WriteBatch::new();
+            for w in group {
+                combined.append(&w.batch);
+            }
+            &combined
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let seq = self.last_seq.load(Ordering::Acquire) + 1;
+        let mut sealed = batch.clone();
+        let rep = sealed.seal(seq);
+        let sync = self.opts.sync == SyncPolicy::Always || group.iter().any(|w| w.sync);
+        {
+            let mut wal = lock(&self.wal);
+            let res = wal.writer.add_record(rep).and_then(|_| {
+                if sync {
+                    self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+                    wal.writer.sync()
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = res {
+                self.set_background_error(&e);
+                return Err(e);
+            }
+            self.counters
+                .wal_bytes
+                .fetch_add(rep.len() as u64, Ordering::Relaxed);
+        }
+        if !sync {
+            self.wal_dirty.store(true, Ordering::Release);
+        }
+        let (_, ops) = batch::decode(rep)?;
+        apply_ops(&mem, seq, &ops);
+        self.last_seq
+            .store(seq + ops.len() as u64 - 1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Ensure the active memtable has room, freezing it and stalling as needed; returns
+    /// the memtable to insert into. Only the write leader calls this.
+    fn make_room_for_write(&self) -> Result<Arc<Memtable>> {
+        let mut allow_delay = true;
+        let flush_at = self.opts.memtable_budget / 2;
+        let mut st = lock(&self.state);
+        loop {
+            self.check_background()?;
+            let l0 = st.version.levels[0].len();
+            if allow_delay && l0 >= self.opts.l0_slowdown_trigger {
+                drop(st);
+                let t = Instant::now();
+                std::thread::sleep(Duration::from_millis(1));
+                self.counters
+                    .write_slowdowns
+                    .fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .stall_micros
+                    .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+                allow_delay = false;
+                st = lock(&self.state);
+                continue;
+            }
+            if st.mem.approximate_bytes() < flush_at {
+                return Ok(Arc::clone(&st.mem));
+            }
+            if !st.imms.is_empty() || l0 >= self.opts.l0_stop_trigger {
+                if self.shutting_down.load(Ordering::Acquire) {
+                    return Err(Error::Background("database is closing".into()));
+                }
+                let t = Instant::now();
+                self.counters.write_stalls.fetch_add(1, Ordering::Relaxed);
+                self.bg_cv.notify_all();
+                st = self
+                    .room_cv
+                    .wait_timeout(st, Duration::from_millis(100))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+                self.counters
+                    .stall_micros
+                    .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+                continue;
+            }
+            self.freeze_memtable(&mut st)?;
+        }
+    }
+
+    /// Switch to a new WAL and memtable; the old memtable waits for the flush thread.
+    fn freeze_memtable(&self, st: &mut State) -> Result<()> {
+        let number = self.alloc_file();
+        let writer = LogWriter::create(&self.dir.join(file_name(number, "log")))
+            .inspect_err(|e| self.set_background_error(e))?;
+        let handle = writer
+            .file()
+            .try_clone()
+            .map_err(|e| Error::io("dup WAL", e))?;
+        {
+            let mut wal = lock(&self.wal);
+            // The old WAL is complete: make it durable before its memtable is frozen.
+            if self.opts.sync != SyncPolicy::No {
+                wal.writer
+                    .sync()
+                    .inspect_err(|e| self.set_background_error(e))?;
+            }
+            *wal = Wal {
+                writer,
+                number,
+                sync_handle: Arc::new(handle),
+            };
+        }
+        let old = std::mem::replace(&mut st.mem, Arc::new(Memtable::new(number)));
+        st.imms.push_back(old);
+        self.bg_cv.notify_all();
+        Ok(())
+    }
+
+    fn flush_and_wait(&self) -> Result<()> {
+        {
+            let _w = lock(&self.write_lock);
+            let mut st = lock(&self.state);
+            if !st.mem.is_empty() {
+                self.freeze_memtable(&mut st)?;
+            }
+        }
+        let mut st = lock(&self.state);
+        while !st.imms.is_empty() {
+            self.check_background()?;
+            if self.shutting_down.load(Ordering::Acquire) {
+                return Err(Error::Background("database is closing".into()));
+            }
+            st = self
+                .room_cv
+                .wait_timeout(st, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(st);
+        self.check_background()
+    }
+
+    fn flush_loop(&self) {
+        loop {
+            let imm = {
+                let mut st = lock(&self.state);
+                loop {
+                    if self.shutting_down.load(Ordering::Acquire)
+                        || self.background_error().is_some()
+                    {
+                        return;
+                    }
+                    if let Some(m) = st.imms.front() {
+                        break Arc::clone(m);
+                    }
+                    st = self.bg_cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            if let Err(e) = self.flush_one(&imm) {
+                self.set_background_error(&e);
+                return;
+            }
+        }
+    }
+
+    fn flush_one(&self, imm: &Arc<Memtable>) -> Result<()> {
+        let number = self.alloc_file();
+        let nf = write_l0(&self.dir, &self.opts, imm, number)?;
+        let log_number = {
+            let st = lock(&self.state);
+            st.imms.get(1).map_or(st.mem.wal_number, |m| m.wal_number)
+        };
+        let mut edit = VersionEdit {
+            log_number: Some(log_number),
+            add_range_dels: imm.range_tombstones(),
+            ..Default::default()
+        };
+        if let Some(nf) = nf {
+            self.counters
+                .compaction_bytes_written
+                .fetch_add(nf.size, Ordering::Relaxed);
+            edit.new_files.push(nf);
+        }
+        self.log_and_apply(edit, true)?;
+        self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+        self.delete_obsolete_logs(log_number);
+        Ok(())
+    }
+
+    /// Make `edit` durable in the manifest, then install the new version.
+    pub(crate) fn log_and_apply(&self, mut edit: VersionEdit, pop_imm: bool) -> Result<()> {
+        let mut m = lock(&self.manifest);
+        let base = Arc::clone(&lock(&self.state).version);
+        let next = base.apply(&edit, |nf| open_table(&self.dir, nf, &self.cache))?;
+        edit.next_file = Some(self.next_file.load(Ordering::Relaxed));
+        edit.last_seq = Some(self.last_seq.load(Ordering::Acquire));
+        if m.writer.size() > MANIFEST_REWRITE_BYTES {
+            let mut snap = next.snapshot_edit();
+            snap.log_number = Some(edit.log_number.unwrap_or_else(|| self.current_log_floor()));
+            snap.next_file = Some(self.alloc_file() + 1);
+            snap.last_seq = edit.last_seq;
+            let number = self.alloc_file();
+            let old = m.number;
+            *m = write_manifest(&self.dir, number, &snap)?;
+            let _ = std::fs::remove_file(self.dir.join(format!("MANIFEST-{old:06}")));
+        } else {
+            m.writer.add_record(&edit.encode())?;
+            m.writer.sync()?;
+        }
+        let dropped = base.dropped_by(&edit);
+        {
+            let mut st = lock(&self.state);
+            st.version = Arc::new(next);
+            if pop_imm {
+                st.imms.pop_front();
+            }
+            self.room_cv.notify_all();
+            self.bg_cv.notify_all();
+        }
+        for f in dropped {
+            f.table.mark_obsolete();
+        }
+        Ok(())
+    }
+
+    /// The oldest WAL number still needed by a memtable.
+    fn current_log_floor(&self) -> u64 {
+        let st = lock(&self.state);
+        st.imms.front().map_or(st.mem.wal_number, |m| m.wal_number)
+    }
+
+    fn delete_obsolete_logs(&self, below: u64) {
+        if let Ok(rd) = std::fs::read_dir(&self.dir) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if parse_number(&name, "log").is_some_and(|n| n < below) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+
+    /// Remove files no version needs: unreferenced SSTs, old WALs and manifests, temps.
+    fn delete_obsolete_files(&self) {
+        let live: std::collections::HashSet<u64> = {
+            let st = lock(&self.state);
+            st.version
+                .levels
+                .iter()
+                .flatten()
+                .map(|f| f.number)
+                .collect()
+        };
+        let manifest = lock(&self.manifest).number;
+        let floor = self.current_log_floor();
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let dead = parse_number(&name, "sst").is_some_and(|n| !live.contains(&n))
+                || parse_number(&name, "log").is_some_and(|n| n < floor)
+                || name
+                    .strip_prefix("MANIFEST-")
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|n| n != manifest)
+                || name.ends_with(".tmp");
+            if dead {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
+    fn sync_loop(&self) {
+        let mut st = lock(&self.state);
+        loop {
+            // Checked under the lock before waiting: Drop sets the flag and then notifies
+            // under the same lock, so the wake-up cannot be missed.
+            if self.shutting_down.load(Ordering::Acquire) {
+                return;
+            }
+            st = self
+                .bg_cv
+                .wait_timeout(st, Duration::from_secs(1))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            if self.shutting_down.load(Ordering::Acquire) {
+                return;
+            }
+            drop(st);
+            if self.wal_dirty.swap(false, Ordering::AcqRel) {
+                let handle = Arc::clone(&lock(&self.wal).sync_handle);
+                self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = handle.sync_data() {
+                    self.set_background_error(&Error::io("fsync WAL", e));
+                }
+            }
+            st = lock(&self.state);
+        }
+    }
+
+    fn read_view(&self) -> (Vec<Arc<Memtable>>, Arc<Version>) {
+        let st = lock(&self.state);
+        let mut mems = Vec::with_capacity(1 + st.imms.len());
+        mems.push(Arc::clone(&st.mem));
+        mems.extend(st.imms.iter().rev().cloned());
+        (mems, Arc::clone(&st.version))
+    }
+
+    fn range_tombstones(mems: &[Arc<Memtable>], v: &Version) -> Vec<RangeTombstone> {
+        let mut t = v.range_dels.clone();
+        for m in mems {
+            t.extend(m.range_tombstones());
+        }
+        t
+    }
+
+    pub(crate) fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Vec<u8>>> {
+        let (mems, version) = self.read_view();
+        let tombs = Self::range_tombstones(&mems, &version);
+        let visible = |entry_seq: u64, v: Vec<u8>| {
+            (!range_del::hidden(&tombs, key, entry_seq, seq)).then_some(v)
+        };
+        for m in &mems {
+            match m.get(key, seq) {
+                Lookup::Found(s, v) => return Ok(visible(s, v)),
+                Lookup::Deleted(_) => return Ok(None),
+                Lookup::Absent => {}
+            }
+        }
+        let target = ikey::seek_key(key, seq);
+        let hash = crate::sst::bloom::hash64(key);
+        for f in version.candidates(key) {
+            if let Some((ik, v)) = f.table.get(&target, key, hash)? {
+                let p = ikey::parse(&ik).map_err(|e| e.in_file(f.table.path()))?;
+                return Ok(match p.kind {
+                    Kind::Value => visible(p.seq, v),
+                    Kind::Delete => None,
+                });
+            }
+        }
+        Ok(None)
+    }
+
+    pub(crate) fn iter_at(&self, opts: IterOptions, seq: u64) -> Result<DbIterator> {
+        let (mems, version) = self.read_view();
+        let tombs = Self::range_tombstones(&mems, &version);
+        let fill = !opts.no_fill_cache;
+        let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
+        for m in &mems {
+            children.push(Box::new(m.iter()));
+        }
+        for f in version.levels[0].iter().rev() {
+            children.push(f.table.iter(fill));
+        }
+        for level in 1..NUM_LEVELS {
+            if !version.levels[level].is_empty() {
+                children.push(crate::compaction::level_iter(
+                    version.levels[level].clone(),
+                    fill,
+                ));
+            }
+        }
+        Ok(DbIterator::new(
+            MergingIterator::new(children),
+            seq,
+            tombs,
+            opts,
+            version,
+        ))
+    }
+
+    fn stats(&self) -> Stats {
+        let (mems, version) = self.read_view();
+        let (hits, misses) = self.cache.hit_miss();
+        let c = &self.counters;
+        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            levels: version
+                .levels
+                .iter()
+                .map(|l| LevelStats {
+                    files: l.len(),
+                    bytes: l.iter().map(|f| f.size).sum(),
+                })
+                .collect(),
+            memtable_bytes: mems.iter().map(|m| m.approximate_bytes()).sum(),
+            immutable_memtables: mems.len() - 1,
+            write_stalls: ld(&c.write_stalls),
+            write_slowdowns: ld(&c.write_slowdowns),
+            stall_micros: ld(&c.stall_micros),
+            block_cache_hits: hits,
+            block_cache_misses: misses,
+            block_cache_bytes: self.cache.bytes(),
+            wal_bytes: ld(&c.wal_bytes),
+            wal_syncs: ld(&c.wal_syncs),
+            flushes: ld(&c.flushes),
+            compactions: ld(&c.compactions),
+            compaction_bytes_read: ld(&c.compaction_bytes_read),
+            compaction_bytes_written: ld(&c.compaction_bytes_written),
+            last_sequence: self.last_seq.load(Ordering::Acquire),
+            range_tombstones: Self::range_tombstones(&mems, &version).len(),
+            background_error: self.background_error(),
+        }
+    }
+}

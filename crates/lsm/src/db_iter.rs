@@ -1,0 +1,210 @@
+//! The user iterator: merges every source, hides versions newer than the read sequence,
+//! deleted keys and older versions, and stays inside `[lower, upper)`.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::ikey::{self, Kind};
+use crate::iter::{InternalIterator, MergingIterator};
+use crate::options::IterOptions;
+use crate::range_del::{self, RangeTombstone};
+use crate::version::Version;
+
+/// Iterator over a database or snapshot, in one direction.
+///
+/// Use it as a cursor (`valid`, `key`, `value`, `advance`: no allocation per step) or as
+/// a std [`Iterator`] of owned pairs. It holds the files it reads, so compaction never
+/// pulls them away.
+pub struct DbIterator {
+    inner: MergingIterator,
+    seq: u64,
+    tombs: Vec<RangeTombstone>,
+    lower: Option<Vec<u8>>,
+    upper: Option<Vec<u8>>,
+    reverse: bool,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    valid: bool,
+    err: Option<Error>,
+    started: bool,
+    _version: Arc<Version>,
+}
+
+impl DbIterator {
+    pub(crate) fn new(
+        inner: MergingIterator,
+        seq: u64,
+        tombs: Vec<RangeTombstone>,
+        opts: IterOptions,
+        version: Arc<Version>,
+    ) -> Self {
+        let mut it = DbIterator {
+            inner,
+            seq,
+            tombs,
+            lower: opts.lower,
+            upper: opts.upper,
+            reverse: opts.reverse,
+            key: Vec::new(),
+            value: Vec::new(),
+            valid: false,
+            err: None,
+            started: false,
+            _version: version,
+        };
+        it.start();
+        it
+    }
+
+    fn start(&mut self) {
+        self.started = true;
+        if self.reverse {
+            match &self.upper {
+                Some(u) => self.inner.seek_for_prev(&ikey::first_of(u)),
+                None => self.inner.seek_to_last(),
+            }
+            self.find_prev();
+        } else {
+            match &self.lower {
+                Some(l) => self.inner.seek(&ikey::first_of(l)),
+                None => self.inner.seek_to_first(),
+            }
+            self.find_next(false);
+        }
+    }
+
+    /// Is the cursor on an entry?
+    pub fn valid(&self) -> bool {
+        self.valid
+    }
+
+    /// Current key (empty when not valid).
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// Current value (empty when not valid).
+    pub fn value(&self) -> &[u8] {
+        &self.value
+    }
+
+    /// The error that ended iteration, if one did.
+    pub fn status(&self) -> Result<()> {
+        match &self.err {
+            Some(e) => Err(e.duplicate()),
+            None => Ok(()),
+        }
+    }
+
+    /// Move to the next key in the iterator's direction.
+    pub fn advance(&mut self) {
+        if !self.valid {
+            return;
+        }
+        if self.reverse {
+            self.find_prev();
+        } else {
+            self.inner.next();
+            self.find_next(true);
+        }
+    }
+
+    fn stop(&mut self) {
+        self.valid = false;
+        if self.err.is_none() {
+            if let Err(e) = self.inner.status() {
+                self.err = Some(e);
+            }
+        }
+    }
+
+    /// Forward: settle on the newest visible version of the next live key. With `skip`,
+    /// versions of the current `self.key` are passed over first.
+    fn find_next(&mut self, mut skip: bool) {
+        loop {
+            if !self.inner.valid() {
+                return self.stop();
+            }
+            let p = match ikey::parse(self.inner.key()) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.err = Some(e);
+                    return self.stop();
+                }
+            };
+            if self.upper.as_deref().is_some_and(|u| p.user_key >= u) {
+                return self.stop();
+            }
+            if p.seq > self.seq || (skip && p.user_key == self.key.as_slice()) {
+                self.inner.next();
+                continue;
+            }
+            self.key.clear();
+            self.key.extend_from_slice(p.user_key);
+            let live = p.kind == Kind::Value
+                && !range_del::hidden(&self.tombs, p.user_key, p.seq, self.seq);
+            if live {
+                self.value.clear();
+                self.value.extend_from_slice(self.inner.value());
+                self.valid = true;
+                return;
+            }
+            skip = true;
+            self.inner.next();
+        }
+    }
+
+    /// Reverse: walk back over the versions of the previous key (oldest first), keeping
+    /// the newest visible one, and stop at the key before it.
+    fn find_prev(&mut self) {
+        let mut have = false;
+        while self.inner.valid() {
+            let p = match ikey::parse(self.inner.key()) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.err = Some(e);
+                    return self.stop();
+                }
+            };
+            if self.lower.as_deref().is_some_and(|l| p.user_key < l) {
+                break;
+            }
+            if p.seq <= self.seq {
+                if have && p.user_key < self.key.as_slice() {
+                    break;
+                }
+                let live = p.kind == Kind::Value
+                    && !range_del::hidden(&self.tombs, p.user_key, p.seq, self.seq);
+                self.key.clear();
+                self.key.extend_from_slice(p.user_key);
+                if live {
+                    self.value.clear();
+                    self.value.extend_from_slice(self.inner.value());
+                }
+                have = live;
+            }
+            self.inner.prev();
+        }
+        if have {
+            self.valid = true;
+        } else {
+            self.stop();
+        }
+    }
+}
+
+impl Iterator for DbIterator {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if !self.started {
+            self.start();
+        }
+        if !self.valid {
+            return self.err.take().map(Err);
+        }
+        let item = (self.key.clone(), self.value.clone());
+        self.advance();
+        Some(Ok(item))
+    }
+}

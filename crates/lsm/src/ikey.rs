@@ -1,0 +1,127 @@
+//! Internal keys: a user key tagged with a sequence number and an entry kind.
+//!
+//! ```text
+//! +------------------+-------------------------------------------+
+//! | user key (n B)   | trailer: u64 big-endian of !(seq<<8|kind) |
+//! +------------------+-------------------------------------------+
+//! ```
+//!
+//! Internal keys order by user key ascending (bytewise), then by `(seq, kind)`
+//! descending: the trailer is stored inverted and big-endian, so comparing trailers
+//! bytewise gives the newest version first. Invariants:
+//! 1. All versions of one user key are adjacent, newest first.
+//! 2. `seq` is at most [`MAX_SEQ`] (56 bits).
+
+use std::cmp::Ordering;
+
+use crate::error::{Error, Result};
+
+/// Largest sequence number (56 bits).
+pub const MAX_SEQ: u64 = (1 << 56) - 1;
+
+/// Length of the trailer appended to every user key.
+pub const TRAILER: usize = 8;
+
+/// What an entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// A point deletion (tombstone).
+    Delete = 0,
+    /// A value.
+    Value = 1,
+}
+
+/// Kind byte used only in seek targets: sorts before every real kind at the same seq.
+const SEEK_KIND: u64 = 0xff;
+
+pub(crate) fn trailer(seq: u64, kind: u64) -> [u8; 8] {
+    (!((seq << 8) | kind)).to_be_bytes()
+}
+
+/// Append the internal key for `(user_key, seq, kind)` to `dst`.
+pub(crate) fn encode_into(dst: &mut Vec<u8>, user_key: &[u8], seq: u64, kind: Kind) {
+    dst.extend_from_slice(user_key);
+    dst.extend_from_slice(&trailer(seq, kind as u64));
+}
+
+pub(crate) fn encode(user_key: &[u8], seq: u64, kind: Kind) -> Vec<u8> {
+    let mut v = Vec::with_capacity(user_key.len() + TRAILER);
+    encode_into(&mut v, user_key, seq, kind);
+    v
+}
+
+/// The smallest internal key for `user_key` visible at `seq`: seeking to it lands on the
+/// newest version with sequence number `<= seq`.
+pub(crate) fn seek_key(user_key: &[u8], seq: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(user_key.len() + TRAILER);
+    v.extend_from_slice(user_key);
+    v.extend_from_slice(&trailer(seq, SEEK_KIND));
+    v
+}
+
+/// The key that sorts before every version of `user_key`.
+pub(crate) fn first_of(user_key: &[u8]) -> Vec<u8> {
+    seek_key(user_key, MAX_SEQ)
+}
+
+/// A decoded view of an internal key.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Parsed<'a> {
+    pub user_key: &'a [u8],
+    pub seq: u64,
+    pub kind: Kind,
+}
+
+pub(crate) fn parse(ikey: &[u8]) -> Result<Parsed<'_>> {
+    if ikey.len() < TRAILER {
+        return Err(Error::corrupt("internal key shorter than its trailer"));
+    }
+    let (user_key, t) = ikey.split_at(ikey.len() - TRAILER);
+    let mut a = [0u8; 8];
+    a.copy_from_slice(t);
+    let packed = !u64::from_be_bytes(a);
+    let kind = match packed & 0xff {
+        0 => Kind::Delete,
+        1 => Kind::Value,
+        k => return Err(Error::corrupt(format!("unknown entry kind {k}"))),
+    };
+    Ok(Parsed {
+        user_key,
+        seq: packed >> 8,
+        kind,
+    })
+}
+
+/// The user key of an internal key (the whole slice if it is too short to have a trailer).
+pub(crate) fn user_key(ikey: &[u8]) -> &[u8] {
+    &ikey[..ikey.len().saturating_sub(TRAILER)]
+}
+
+/// Compare two internal keys (see the module doc for the order).
+pub(crate) fn compare(a: &[u8], b: &[u8]) -> Ordering {
+    let (ua, ta) = a.split_at(a.len().saturating_sub(TRAILER));
+    let (ub, tb) = b.split_at(b.len().saturating_sub(TRAILER));
+    ua.cmp(ub).then_with(|| ta.cmp(tb))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_is_user_key_then_newest_first() {
+        let a1 = encode(b"a", 1, Kind::Value);
+        let a2 = encode(b"a", 2, Kind::Value);
+        let a2d = encode(b"a", 2, Kind::Delete);
+        let ab = encode(b"ab", 9, Kind::Value);
+        assert_eq!(compare(&a2, &a1), Ordering::Less);
+        assert_eq!(compare(&a2, &a2d), Ordering::Less);
+        assert_eq!(compare(&a1, &ab), Ordering::Less);
+        assert_eq!(compare(&seek_key(b"a", 1), &a1), Ordering::Less);
+        assert_eq!(compare(&seek_key(b"a", 1), &a2), Ordering::Greater);
+        let p = parse(&a2d).unwrap();
+        assert_eq!((p.user_key, p.seq, p.kind), (&b"a"[..], 2, Kind::Delete));
+        assert!(parse(b"short").is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! # strata-lsm
+//!
+//! Strata's storage engine: a log-structured merge-tree in the LevelDB tradition.
+//! Writes go to a checksummed write-ahead log (with group commit) and a memtable;
+//! full memtables are flushed by a background thread into sorted string tables (SSTs)
+//! with prefix-compressed blocks, a bloom filter and per-block checksums; leveled
+//! compaction on a background thread keeps reads cheap. The set of live files is
+//! recorded in a manifest of versioned, checksummed edits.
+//!
+//! The engine knows nothing of Redis. [`keys`] holds the slot-prefixed, versioned key
+//! layout that the server builds on.
+//!
+//! ```no_run
+//! use strata_lsm::{Db, Options};
+//! let db = Db::open("/tmp/strata-example", Options::default())?;
+//! db.put(b"hello", b"world")?;
+//! assert_eq!(db.get(b"hello")?, Some(b"world".to_vec()));
+//! # Ok::<(), strata_lsm::Error>(())
+//! ```
+//!
+//! Formats: `docs/lsm-format.md` (WAL, SST, manifest), `docs/key-encoding.md`.
+
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod batch;
+mod cache;
+mod coding;
+mod compaction;
+mod db;
+mod db_iter;
+mod error;
+mod ikey;
+mod iter;
+pub mod keys;
+mod log;
+mod memtable;
+mod options;
+mod range_del;
+mod sst;
+mod version;
+
+#[cfg(test)]
+mod testutil;
+
+pub use batch::WriteBatch;
+pub use db::{Db, Snapshot};
+pub use db_iter::DbIterator;
+pub use error::{Error, Result};
+pub use options::{
+    CompactionFilter, Decision, IterOptions, LevelStats, Options, Stats, SyncPolicy, WriteOptions,
+};
+pub use version::NUM_LEVELS;
+
+/// Internals exposed for benchmarks and fuzzing only; not a stable API.
+#[doc(hidden)]
+pub mod bench_support {
+    pub use crate::sst::bloom::{build as bloom_build, hash64, may_contain as bloom_may_contain};
+}

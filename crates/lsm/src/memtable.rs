@@ -1,0 +1,280 @@
+//! The memtable: recent writes, ordered by internal key, in memory.
+//!
+//! Thread-safety: any number of readers run concurrently with one writer (the write
+//! leader). Invariants:
+//! 1. Entries are never removed or changed; a memtable only grows until it is frozen.
+//! 2. An entry becomes visible to reads only once the DB publishes its sequence number,
+//!    so readers filter by sequence and never see half of a batch.
+//!
+//! The skiplist (crossbeam-skiplist) is an implementation detail behind this type, so it
+//! can be replaced without touching callers.
+
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_skiplist::SkipSet;
+
+use crate::error::Result;
+use crate::ikey::{self, Kind};
+use crate::iter::InternalIterator;
+use crate::range_del::RangeTombstone;
+
+/// One entry: internal key and value in one allocation.
+#[derive(Clone)]
+struct Entry {
+    buf: Arc<[u8]>,
+    klen: u32,
+}
+
+impl Entry {
+    fn ikey(&self) -> &[u8] {
+        &self.buf[..self.klen as usize]
+    }
+    fn value(&self) -> &[u8] {
+        &self.buf[self.klen as usize..]
+    }
+}
+
+/// An internal key as a borrowed lookup type for the set.
+#[repr(transparent)]
+struct IKey([u8]);
+
+impl IKey {
+    fn new(b: &[u8]) -> &IKey {
+        // SAFETY: IKey is repr(transparent) over [u8].
+        unsafe { &*(b as *const [u8] as *const IKey) }
+    }
+}
+
+impl PartialEq for IKey {
+    fn eq(&self, o: &Self) -> bool {
+        ikey::compare(&self.0, &o.0) == Ordering::Equal
+    }
+}
+impl Eq for IKey {}
+impl PartialOrd for IKey {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for IKey {
+    fn cmp(&self, o: &Self) -> Ordering {
+        ikey::compare(&self.0, &o.0)
+    }
+}
+impl Borrow<IKey> for Entry {
+    fn borrow(&self) -> &IKey {
+        IKey::new(self.ikey())
+    }
+}
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, o: &Self) -> Ordering {
+        ikey::compare(self.ikey(), o.ikey())
+    }
+}
+
+/// Per-entry bookkeeping charged to the budget besides key and value bytes.
+const ENTRY_OVERHEAD: usize = 80;
+
+/// What a point lookup found in one source.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// The newest visible version is a value.
+    Found(u64, Vec<u8>),
+    /// The newest visible version is a deletion.
+    Deleted(u64),
+    /// No visible version here.
+    Absent,
+}
+
+/// The in-memory write buffer.
+pub struct Memtable {
+    set: SkipSet<Entry>,
+    bytes: AtomicUsize,
+    range_dels: Mutex<Vec<RangeTombstone>>,
+    /// Number of the WAL file that holds this memtable's writes.
+    pub(crate) wal_number: u64,
+}
+
+impl Memtable {
+    pub(crate) fn new(wal_number: u64) -> Self {
+        Memtable {
+            set: SkipSet::new(),
+            bytes: AtomicUsize::new(0),
+            range_dels: Mutex::new(Vec::new()),
+            wal_number,
+        }
+    }
+
+    /// Approximate memory held, in bytes.
+    pub fn approximate_bytes(&self) -> usize {
+        self.bytes.load(AtomicOrdering::Relaxed)
+    }
+
+    /// True when no entry and no range tombstone was added.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.range_tombstones().is_empty()
+    }
+
+    pub(crate) fn add(&self, seq: u64, kind: Kind, key: &[u8], value: &[u8]) {
+        let mut buf = Vec::with_capacity(key.len() + ikey::TRAILER + value.len());
+        ikey::encode_into(&mut buf, key, seq, kind);
+        let klen = buf.len() as u32;
+        buf.extend_from_slice(value);
+        let n = buf.len();
+        self.set.insert(Entry {
+            buf: buf.into(),
+            klen,
+        });
+        self.bytes
+            .fetch_add(n + ENTRY_OVERHEAD, AtomicOrdering::Relaxed);
+    }
+
+    pub(crate) fn add_range_tombstone(&self, t: RangeTombstone) {
+        self.bytes.fetch_add(
+            t.start.len() + t.end.len() + ENTRY_OVERHEAD,
+            AtomicOrdering::Relaxed,
+        );
+        if let Ok(mut v) = self.range_dels.lock() {
+            v.push(t);
+        }
+    }
+
+    pub(crate) fn range_tombstones(&self) -> Vec<RangeTombstone> {
+        self.range_dels
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// The newest version of `key` with sequence number `<= seq`.
+    pub(crate) fn get(&self, key: &[u8], seq: u64) -> Lookup {
+        let target = ikey::seek_key(key, seq);
+        let Some(found) = self
+            .set
+            .lower_bound(std::ops::Bound::Included(IKey::new(&target)))
+        else {
+            return Lookup::Absent;
+        };
+        let e = found.value();
+        match ikey::parse(e.ikey()) {
+            Ok(p) if p.user_key == key => match p.kind {
+                Kind::Value => Lookup::Found(p.seq, e.value().to_vec()),
+                Kind::Delete => Lookup::Deleted(p.seq),
+            },
+            _ => Lookup::Absent,
+        }
+    }
+
+    /// An iterator over all entries (every version).
+    pub(crate) fn iter(self: &Arc<Self>) -> MemIter {
+        MemIter {
+            mem: Arc::clone(self),
+            batch: Vec::new(),
+            pos: 0,
+            forward: true,
+        }
+    }
+}
+
+/// Entries fetched per refill: iteration copies `Arc`s in small batches, so the iterator
+/// owns its data and never borrows the skiplist across calls.
+const REFILL: usize = 64;
+
+/// Iterator over a memtable (every version of every key).
+pub(crate) struct MemIter {
+    mem: Arc<Memtable>,
+    batch: Vec<Entry>,
+    pos: usize,
+    forward: bool,
+}
+
+impl MemIter {
+    fn fill_forward(&mut self, from: std::ops::Bound<&IKey>) {
+        self.batch.clear();
+        self.pos = 0;
+        self.forward = true;
+        let mut cur = self.mem.set.lower_bound(from);
+        while let Some(e) = cur {
+            self.batch.push(e.value().clone());
+            if self.batch.len() == REFILL {
+                break;
+            }
+            cur = e.next();
+        }
+    }
+
+    fn fill_backward(&mut self, from: std::ops::Bound<&IKey>) {
+        self.batch.clear();
+        self.pos = 0;
+        self.forward = false;
+        let mut cur = self.mem.set.upper_bound(from);
+        while let Some(e) = cur {
+            self.batch.push(e.value().clone());
+            if self.batch.len() == REFILL {
+                break;
+            }
+            cur = e.prev();
+        }
+    }
+
+    fn current(&self) -> &Entry {
+        &self.batch[self.pos]
+    }
+}
+
+impl InternalIterator for MemIter {
+    fn valid(&self) -> bool {
+        self.pos < self.batch.len()
+    }
+    fn seek_to_first(&mut self) {
+        self.fill_forward(std::ops::Bound::Unbounded);
+    }
+    fn seek_to_last(&mut self) {
+        self.fill_backward(std::ops::Bound::Unbounded);
+    }
+    fn seek(&mut self, target: &[u8]) {
+        self.fill_forward(std::ops::Bound::Included(IKey::new(target)));
+    }
+    fn seek_for_prev(&mut self, target: &[u8]) {
+        self.fill_backward(std::ops::Bound::Included(IKey::new(target)));
+    }
+    fn next(&mut self) {
+        debug_assert!(self.forward, "direction is fixed per iterator");
+        self.pos += 1;
+        if self.pos == self.batch.len() && self.batch.len() == REFILL {
+            let last = self.batch[REFILL - 1].clone();
+            self.fill_forward(std::ops::Bound::Excluded(IKey::new(last.ikey())));
+        }
+    }
+    fn prev(&mut self) {
+        debug_assert!(!self.forward, "direction is fixed per iterator");
+        self.pos += 1;
+        if self.pos == self.batch.len() && self.batch.len() == REFILL {
+            let last = self.batch[REFILL - 1].clone();
+            self.fill_backward(std::ops::Bound::Excluded(IKey::new(last.ikey())));
+        }
+    }
+    fn key(&self) -> &[u8] {
+        self.current().ikey()
+    }
+    fn value(&self) -> &[u8] {
+        self.current().value()
+    }
+    fn status(&self) -> Result<()> {
+        Ok(())
+    }
+}

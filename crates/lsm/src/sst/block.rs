@@ -1,0 +1,349 @@
+//! Data and index blocks: prefix-compressed entries with restart points.
+//!
+//! ```text
+//! entry    = varint shared | varint unshared | varint value_len | key[shared..] | value
+//! block    = entry* | restart: u32 LE * n | n: u32 LE
+//! ```
+//! Every `restart_interval`-th entry stores its whole key (`shared = 0`); its offset is a
+//! restart point, so a seek binary-searches the restart points and scans at most one
+//! interval. Keys are internal keys, compared with [`crate::ikey::compare`].
+//!
+//! Blocks come from disk: the iterator bounds-checks everything and turns malformed
+//! bytes into an error instead of panicking.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use crate::coding::{get_varint, put_varint, u32_at};
+use crate::error::{Error, Result};
+use crate::ikey;
+use crate::iter::InternalIterator;
+
+/// Builds one block.
+pub(crate) struct BlockBuilder {
+    buf: Vec<u8>,
+    restarts: Vec<u32>,
+    counter: usize,
+    interval: usize,
+    last_key: Vec<u8>,
+}
+
+impl BlockBuilder {
+    pub(crate) fn new(interval: usize) -> Self {
+        BlockBuilder {
+            buf: Vec::new(),
+            restarts: vec![0],
+            counter: 0,
+            interval: interval.max(1),
+            last_key: Vec::new(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Size the finished block would have.
+    pub(crate) fn estimated_size(&self) -> usize {
+        self.buf.len() + 4 * self.restarts.len() + 4
+    }
+
+    /// Add an entry; keys must arrive in increasing order.
+    pub(crate) fn add(&mut self, key: &[u8], value: &[u8]) {
+        let shared = if self.counter < self.interval {
+            self.last_key
+                .iter()
+                .zip(key)
+                .take_while(|(a, b)| a == b)
+                .count()
+        } else {
+            self.restarts.push(self.buf.len() as u32);
+            self.counter = 0;
+            0
+        };
+        put_varint(&mut self.buf, shared as u64);
+        put_varint(&mut self.buf, (key.len() - shared) as u64);
+        put_varint(&mut self.buf, value.len() as u64);
+        self.buf.extend_from_slice(&key[shared..]);
+        self.buf.extend_from_slice(value);
+        self.last_key.truncate(shared);
+        self.last_key.extend_from_slice(&key[shared..]);
+        self.counter += 1;
+    }
+
+    /// Finish the block and return its bytes; the builder is reset.
+    pub(crate) fn finish(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.buf);
+        for r in &self.restarts {
+            out.extend_from_slice(&r.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.restarts.len() as u32).to_le_bytes());
+        self.restarts = vec![0];
+        self.counter = 0;
+        self.last_key.clear();
+        out
+    }
+}
+
+/// Iterator over one block's entries (see the module doc for the format).
+pub(crate) struct BlockIter {
+    data: Arc<[u8]>,
+    restarts_at: usize,
+    num_restarts: usize,
+    /// Offset of the current entry; `restarts_at` when invalid.
+    current: usize,
+    next_at: usize,
+    restart_index: usize,
+    key: Vec<u8>,
+    value: (usize, usize),
+    err: Option<String>,
+}
+
+impl BlockIter {
+    pub(crate) fn new(data: Arc<[u8]>) -> Result<Self> {
+        let n = data.len();
+        let num = u32_at(&data, n.wrapping_sub(4))
+            .ok_or_else(|| Error::corrupt("block shorter than its restart count"))?
+            as usize;
+        let restarts_at = num
+            .checked_mul(4)
+            .and_then(|b| n.checked_sub(4 + b))
+            .ok_or_else(|| Error::corrupt("block restart array exceeds the block"))?;
+        if num == 0 && restarts_at > 0 {
+            return Err(Error::corrupt("block has entries but no restart point"));
+        }
+        Ok(BlockIter {
+            data,
+            restarts_at,
+            num_restarts: num,
+            current: restarts_at,
+            next_at: restarts_at,
+            restart_index: 0,
+            key: Vec::new(),
+            value: (0, 0),
+            err: None,
+        })
+    }
+
+    fn restart(&self, i: usize) -> usize {
+        u32_at(&self.data, self.restarts_at + 4 * i).unwrap_or(u32::MAX) as usize
+    }
+
+    fn invalidate(&mut self) {
+        self.current = self.restarts_at;
+        self.next_at = self.restarts_at;
+    }
+
+    fn fail(&mut self, why: &str) {
+        self.err = Some(why.to_string());
+        self.invalidate();
+    }
+
+    fn seek_to_restart(&mut self, i: usize) {
+        self.key.clear();
+        self.restart_index = i;
+        self.next_at = self.restart(i);
+    }
+
+    /// Decode the entry at `next_at`; false at the end or on corruption.
+    fn parse_next(&mut self) -> bool {
+        self.current = self.next_at;
+        if self.current >= self.restarts_at {
+            self.invalidate();
+            return false;
+        }
+        let region = &self.data[self.current..self.restarts_at];
+        let mut at = 0;
+        let field = |at: &mut usize| -> Option<usize> {
+            let (v, n) = get_varint(&region[*at..]).ok()?;
+            *at += n;
+            usize::try_from(v).ok()
+        };
+        let (Some(shared), Some(unshared), Some(vlen)) =
+            (field(&mut at), field(&mut at), field(&mut at))
+        else {
+            self.fail("bad block entry header");
+            return false;
+        };
+        let end = at.checked_add(unshared).and_then(|x| x.checked_add(vlen));
+        if shared > self.key.len() || end.is_none_or(|e| e > region.len()) {
+            self.fail("block entry overruns the block");
+            return false;
+        }
+        self.key.truncate(shared);
+        self.key.extend_from_slice(&region[at..at + unshared]);
+        let vstart = self.current + at + unshared;
+        self.value = (vstart, vstart + vlen);
+        self.next_at = vstart + vlen;
+        while self.restart_index + 1 < self.num_restarts
+            && self.restart(self.restart_index + 1) <= self.current
+        {
+            self.restart_index += 1;
+        }
+        true
+    }
+
+    /// Full key stored at restart point `i` (its `shared` is 0).
+    fn key_at_restart(&self, i: usize) -> Option<&[u8]> {
+        let at = self.restart(i);
+        let region = self.data.get(at..self.restarts_at)?;
+        let (shared, a) = get_varint(region).ok()?;
+        let (unshared, b) = get_varint(&region[a..]).ok()?;
+        let (_, c) = get_varint(&region[a + b..]).ok()?;
+        if shared != 0 {
+            return None;
+        }
+        let s = a + b + c;
+        region.get(s..s.checked_add(usize::try_from(unshared).ok()?)?)
+    }
+}
+
+impl InternalIterator for BlockIter {
+    fn valid(&self) -> bool {
+        self.current < self.restarts_at && self.err.is_none()
+    }
+    fn seek_to_first(&mut self) {
+        if self.num_restarts == 0 {
+            return self.invalidate();
+        }
+        self.seek_to_restart(0);
+        self.parse_next();
+    }
+    fn seek_to_last(&mut self) {
+        if self.num_restarts == 0 {
+            return self.invalidate();
+        }
+        self.seek_to_restart(self.num_restarts - 1);
+        while self.parse_next() && self.next_at < self.restarts_at {}
+    }
+    fn seek(&mut self, target: &[u8]) {
+        if self.num_restarts == 0 {
+            return self.invalidate();
+        }
+        // Last restart point whose key is < target.
+        let (mut lo, mut hi) = (0usize, self.num_restarts - 1);
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            match self.key_at_restart(mid) {
+                Some(k) if ikey::compare(k, target) == Ordering::Less => lo = mid,
+                Some(_) => hi = mid - 1,
+                None => return self.fail("bad restart point"),
+            }
+        }
+        self.seek_to_restart(lo);
+        while self.parse_next() {
+            if ikey::compare(&self.key, target) != Ordering::Less {
+                return;
+            }
+        }
+    }
+    fn seek_for_prev(&mut self, target: &[u8]) {
+        self.seek(target);
+        if !self.valid() {
+            if self.err.is_none() {
+                self.seek_to_last();
+            }
+        } else if ikey::compare(&self.key, target) == Ordering::Greater {
+            self.prev();
+        }
+    }
+    fn next(&mut self) {
+        if self.valid() {
+            self.parse_next();
+        }
+    }
+    fn prev(&mut self) {
+        if !self.valid() {
+            return;
+        }
+        let original = self.current;
+        while self.restart(self.restart_index) >= original {
+            if self.restart_index == 0 {
+                return self.invalidate();
+            }
+            self.restart_index -= 1;
+        }
+        self.seek_to_restart(self.restart_index);
+        while self.parse_next() && self.next_at < original {}
+    }
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+    fn value(&self) -> &[u8] {
+        &self.data[self.value.0..self.value.1]
+    }
+    fn status(&self) -> Result<()> {
+        match &self.err {
+            Some(e) => Err(Error::corrupt(e.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ikey::{encode, Kind};
+
+    fn build(n: u32) -> (Arc<[u8]>, Vec<Vec<u8>>) {
+        let mut b = BlockBuilder::new(4);
+        let keys: Vec<Vec<u8>> = (0..n)
+            .map(|i| encode(format!("key{i:05}").as_bytes(), 7, Kind::Value))
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            b.add(k, format!("v{i}").as_bytes());
+        }
+        (b.finish().into(), keys)
+    }
+
+    #[test]
+    fn seek_next_prev() {
+        let (data, keys) = build(50);
+        let mut it = BlockIter::new(data.clone()).unwrap();
+        it.seek_to_first();
+        for k in &keys {
+            assert_eq!(it.key(), &k[..]);
+            it.next();
+        }
+        assert!(!it.valid());
+        let mut it = BlockIter::new(data).unwrap();
+        it.seek_to_last();
+        for k in keys.iter().rev() {
+            assert_eq!(it.key(), &k[..]);
+            it.prev();
+        }
+        assert!(!it.valid());
+        it.seek(&keys[17]);
+        assert_eq!(it.key(), &keys[17][..]);
+        it.seek(&encode(b"key00017x", 7, Kind::Value));
+        assert_eq!(it.key(), &keys[18][..]);
+        it.seek_for_prev(&encode(b"key00017x", 7, Kind::Value));
+        assert_eq!(it.key(), &keys[17][..]);
+        it.seek_for_prev(&encode(b"a", 7, Kind::Value));
+        assert!(!it.valid());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let (data, _) = build(30);
+        for cut in 0..data.len() {
+            for flip in [0usize, 3, 11] {
+                let mut bytes = data[..cut].to_vec();
+                if let Some(b) = bytes.get_mut(flip) {
+                    *b ^= 0xa5;
+                }
+                if let Ok(mut it) = BlockIter::new(bytes.into()) {
+                    it.seek_to_first();
+                    while it.valid() {
+                        it.next();
+                    }
+                    it.seek(b"key00010\0\0\0\0\0\0\0\0");
+                    it.seek_to_last();
+                    while it.valid() {
+                        it.prev();
+                    }
+                }
+            }
+        }
+    }
+}
