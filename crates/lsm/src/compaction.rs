@@ -13,9 +13,11 @@
 //! 2. A point tombstone with `seq <= S`, when no level below the output may hold the key:
 //!    drop (tombstones are dropped only at the bottom of the key's history).
 //! 3. A value hidden by a range tombstone whose own seq is `<= S`: drop.
-//! 4. The compaction filter removes the newest version of a key with `seq <= S`: drop at
-//!    the bottom, otherwise write a point tombstone in its place so older versions below
-//!    stay hidden.
+//! 4. The compaction filter removes the newest version of a key with `seq <= S` that no
+//!    live snapshot can see (every snapshot is older than it): drop at the bottom,
+//!    otherwise write a point tombstone in its place so older versions below stay hidden.
+//!    A snapshot taken while the compaction runs may see such a value disappear; the
+//!    filter is for data that is logically dead already (expired keys, stale versions).
 //!
 //! An output file is cut only between two user keys, so a level never splits the
 //! versions of one key across files.
@@ -223,6 +225,7 @@ impl Inner {
 
     fn merge_inputs(&self, v: &Version, c: &Compaction, out_level: usize) -> Result<Vec<NewFile>> {
         let smallest_snapshot = self.smallest_snapshot();
+        let newest_snapshot = lock(&self.snapshots).keys().next_back().copied();
         let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
         let mut bytes_in = 0;
         for f in c.inputs.iter().flatten() {
@@ -270,7 +273,10 @@ impl Inner {
                     Kind::Value => {
                         if range_del::hidden(&v.range_dels, p.user_key, p.seq, smallest_snapshot) {
                             drop_it = true;
-                        } else if let Some(f) = &filter {
+                        } else if let Some(f) = filter
+                            .as_ref()
+                            .filter(|_| newest_snapshot.is_none_or(|n| p.seq > n))
+                        {
                             if f.filter(out_level, p.user_key, it.value()) == Decision::Remove {
                                 as_tombstone = v.key_may_exist_below(out_level, p.user_key);
                                 drop_it = !as_tombstone;

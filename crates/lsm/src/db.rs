@@ -557,7 +557,9 @@ impl Inner {
                 *g = Some(e.to_string());
             }
         }
-        let _st = lock(&self.state);
+        // Not under the state lock: callers may hold it (freezing a memtable). Writers
+        // wait with a timeout and background threads re-check before they wait, so a
+        // wake-up lost in the window costs at most one timeout.
         self.room_cv.notify_all();
         self.bg_cv.notify_all();
     }

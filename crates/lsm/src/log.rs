@@ -145,10 +145,10 @@ impl LogReader {
         let mut record: Option<Vec<u8>> = None;
         let mut record_start = self.pos;
         loop {
-            let in_block = self.pos % BLOCK;
-            if BLOCK - in_block < HEADER {
-                self.pos += BLOCK - in_block;
+            if BLOCK - self.pos % BLOCK < HEADER {
+                self.pos += BLOCK - self.pos % BLOCK;
             }
+            let in_block = self.pos % BLOCK;
             if self.pos >= self.data.len() {
                 if record.is_some() {
                     // A FIRST/MIDDLE chain cut by the end of the file: torn tail.
@@ -264,6 +264,19 @@ mod tests {
         let recs = records();
         write(&p, &recs);
         assert_eq!(read_all(&p).unwrap(), recs);
+    }
+
+    #[test]
+    fn records_ending_near_a_block_boundary() {
+        // Every padding size 0..=7 at the end of the first block.
+        for pad in 0..=HEADER + 1 {
+            let d = crate::testutil::TempDir::new("log-pad");
+            let p = d.path().join("a.log");
+            let first = vec![1u8; BLOCK - HEADER - HEADER - pad];
+            let recs = vec![first, vec![2u8; 10], vec![3u8; 40_000], vec![4u8; 5]];
+            write(&p, &recs);
+            assert_eq!(read_all(&p).unwrap(), recs, "pad {pad}");
+        }
     }
 
     #[test]

@@ -28,8 +28,10 @@ pub enum Decision {
 
 /// Decides, during compaction, whether entries are kept.
 ///
-/// Called for the newest version of a key, when it is a value and no live snapshot can
-/// see an older state of that key. Must be fast and must not call back into the same
+/// Called for the newest version of a key in a compaction, when it is a value that no
+/// live snapshot can see (every snapshot is older than it). A snapshot taken while the
+/// compaction runs may see a removed value disappear, so use the filter for data that is
+/// logically dead already (expired keys, stale collection versions). Must be fast and must not call back into the same
 /// database's write path. Thread-safety: called from the compaction thread.
 pub trait CompactionFilter: Send + Sync {
     /// Keep or remove `key` (with `value`), which is being compacted into `level`.
