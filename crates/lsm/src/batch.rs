@@ -26,7 +26,7 @@ pub struct WriteBatch {
 }
 
 /// One decoded operation of a batch.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Op<'a> {
     Put(&'a [u8], &'a [u8]),
     Delete(&'a [u8]),
@@ -42,10 +42,14 @@ impl Default for WriteBatch {
 impl WriteBatch {
     /// An empty batch.
     pub fn new() -> Self {
-        WriteBatch {
-            rep: vec![0; HEADER],
-            count: 0,
-        }
+        Self::with_capacity(64)
+    }
+
+    /// An empty batch with room for about `bytes` of operations.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut rep = Vec::with_capacity(HEADER + bytes);
+        rep.resize(HEADER, 0);
+        WriteBatch { rep, count: 0 }
     }
 
     /// Set `key` to `value`.
@@ -91,11 +95,14 @@ impl WriteBatch {
         self.count += other.count;
     }
 
-    /// Stamp the first sequence number and the count; return the encoded bytes.
-    pub(crate) fn seal(&mut self, seq: u64) -> &[u8] {
-        self.rep[..8].copy_from_slice(&seq.to_le_bytes());
-        self.rep[8..12].copy_from_slice(&self.count.to_le_bytes());
-        &self.rep
+    /// The operations, without the header.
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.rep[HEADER..]
+    }
+
+    /// Number of operations, as stored in the header.
+    pub(crate) fn count(&self) -> u32 {
+        self.count
     }
 
     /// Remove every operation, keeping the allocation.
@@ -105,14 +112,18 @@ impl WriteBatch {
     }
 }
 
-/// Decode an encoded batch: its first sequence number and its operations.
-pub(crate) fn decode(rep: &[u8]) -> Result<(u64, Vec<Op<'_>>)> {
-    let mut r = Reader::new(rep);
-    let seq = r.u64_le()?;
-    let count = r.u32_le()?;
-    // NOTE: every op takes at least 2 bytes, so the count cannot ask for more
-    // capacity than the record has bytes.
-    let mut ops = Vec::with_capacity((count as usize).min(rep.len() / 2));
+/// The header of an encoded batch.
+pub(crate) fn header(seq: u64, count: u32) -> [u8; HEADER] {
+    let mut h = [0u8; HEADER];
+    h[..8].copy_from_slice(&seq.to_le_bytes());
+    h[8..].copy_from_slice(&count.to_le_bytes());
+    h
+}
+
+/// Call `f` with each operation of a batch body; returns how many there were.
+pub(crate) fn for_each_op<'a>(body: &'a [u8], mut f: impl FnMut(Op<'a>)) -> Result<u32> {
+    let mut r = Reader::new(body);
+    let mut n = 0u32;
     while !r.is_empty() {
         let op = match r.u8()? {
             TAG_PUT => Op::Put(r.length_prefixed()?, r.length_prefixed()?),
@@ -120,12 +131,22 @@ pub(crate) fn decode(rep: &[u8]) -> Result<(u64, Vec<Op<'_>>)> {
             TAG_DELETE_RANGE => Op::DeleteRange(r.length_prefixed()?, r.length_prefixed()?),
             t => return Err(Error::corrupt(format!("unknown batch op tag {t}"))),
         };
-        ops.push(op);
+        f(op);
+        n += 1;
     }
-    if ops.len() != count as usize {
+    Ok(n)
+}
+
+/// Decode an encoded batch (a WAL record): its first sequence number and its operations.
+pub(crate) fn decode(rep: &[u8]) -> Result<(u64, Vec<Op<'_>>)> {
+    let mut r = Reader::new(rep);
+    let seq = r.u64_le()?;
+    let count = r.u32_le()?;
+    let mut ops = Vec::new();
+    let n = for_each_op(&rep[HEADER..], |op| ops.push(op))?;
+    if n != count {
         return Err(Error::corrupt(format!(
-            "batch declares {count} ops but holds {}",
-            ops.len()
+            "batch declares {count} ops but holds {n}"
         )));
     }
     Ok((seq, ops))
@@ -141,7 +162,8 @@ mod tests {
         b.put(b"k", b"v");
         b.delete(b"d");
         b.delete_range(b"a", b"z");
-        let rep = b.seal(42).to_vec();
+        let mut rep = header(42, b.count()).to_vec();
+        rep.extend_from_slice(b.body());
         let (seq, ops) = decode(&rep).unwrap();
         assert_eq!(seq, 42);
         assert_eq!(

@@ -6,7 +6,8 @@
 //!   front (the leader) writes the whole queue as one WAL record with at most one fsync.
 //! - `strata-flush`: turns frozen memtables into L0 SSTs.
 //! - `strata-compact`: leveled compaction.
-//! - `strata-wal-sync`: fsyncs the WAL once a second under [`SyncPolicy::EverySec`].
+//! - `strata-wal-sync`: once a second, hands buffered WAL records to the OS and (under
+//!   [`SyncPolicy::EverySec`]) fsyncs them; not started under `Always`.
 //!
 //! Invariants:
 //! 1. A sequence number becomes visible (`last_seq`) only after its whole batch is in
@@ -49,6 +50,14 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The WAL buffer size the options ask for (none under `Always`).
+fn wal_buffer(opts: &Options) -> usize {
+    match opts.sync {
+        SyncPolicy::Always => 0,
+        SyncPolicy::EverySec | SyncPolicy::No => opts.wal_buffer_bytes,
+    }
+}
+
 fn file_name(number: u64, ext: &str) -> String {
     format!("{number:06}.{ext}")
 }
@@ -65,6 +74,8 @@ struct Wal {
     /// A dup of the WAL's descriptor, fsynced by the once-a-second thread without
     /// holding the writer.
     sync_handle: Arc<File>,
+    /// The record being written (header and ops), reused across writes.
+    scratch: Vec<u8>,
 }
 
 pub(crate) struct State {
@@ -210,7 +221,7 @@ impl Db {
         };
         threads.push(spawn("strata-flush", Inner::flush_loop)?);
         threads.push(spawn("strata-compact", Inner::compaction_loop)?);
-        if inner.opts.sync == SyncPolicy::EverySec {
+        if inner.opts.sync != SyncPolicy::Always {
             threads.push(spawn("strata-wal-sync", Inner::sync_loop)?);
         }
         inner.bg_cv.notify_all();
@@ -219,7 +230,7 @@ impl Db {
 
     /// Set `key` to `value`.
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        let mut b = WriteBatch::new();
+        let mut b = WriteBatch::with_capacity(key.len() + value.len() + 11);
         b.put(key, value);
         self.write(WriteOptions::default(), b)
     }
@@ -300,8 +311,8 @@ impl Drop for Db {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        // A clean close leaves nothing acknowledged only in the page cache.
-        let wal = lock(&self.inner.wal);
+        // A clean close leaves nothing acknowledged only in a buffer or the page cache.
+        let mut wal = lock(&self.inner.wal);
         let _ = wal.writer.sync();
     }
 }
@@ -489,7 +500,9 @@ fn recover(dir: &Path, opts: &Options, cache: &Arc<BlockCache>) -> Result<Recove
         let mut r = LogReader::open(&path)?;
         while let Some(rec) = r.next_record()? {
             let (seq, ops) = batch::decode(&rec).map_err(|e| e.in_file(&path))?;
-            apply_ops(&mem, seq, &ops);
+            for (i, op) in ops.iter().enumerate() {
+                apply_op(&mem, seq + i as u64, *op);
+            }
             last_seq = last_seq.max(seq + ops.len() as u64 - u64::from(!ops.is_empty()));
             if mem.approximate_bytes() >= flush_at {
                 flush_mem(&mut mem, &mut edit)?;
@@ -501,7 +514,8 @@ fn recover(dir: &Path, opts: &Options, cache: &Arc<BlockCache>) -> Result<Recove
     }
     version = version.apply(&edit, |nf| open_table(dir, nf, cache))?;
     let wal_number = alloc();
-    let writer = LogWriter::create(&dir.join(file_name(wal_number, "log")))?;
+    let writer =
+        LogWriter::create_buffered(&dir.join(file_name(wal_number, "log")), wal_buffer(opts))?;
     let sync_handle = Arc::new(
         writer
             .file()
@@ -522,6 +536,7 @@ fn recover(dir: &Path, opts: &Options, cache: &Arc<BlockCache>) -> Result<Recove
             writer,
             number: wal_number,
             sync_handle,
+            scratch: Vec::new(),
         },
         manifest,
         last_seq,
@@ -529,19 +544,16 @@ fn recover(dir: &Path, opts: &Options, cache: &Arc<BlockCache>) -> Result<Recove
     })
 }
 
-/// Insert decoded batch ops into a memtable; op `i` gets `seq + i`.
-fn apply_ops(mem: &Memtable, seq: u64, ops: &[Op<'_>]) {
-    for (i, op) in ops.iter().enumerate() {
-        let s = seq + i as u64;
-        match *op {
-            Op::Put(k, v) => mem.add(s, Kind::Value, k, v),
-            Op::Delete(k) => mem.add(s, Kind::Delete, k, &[]),
-            Op::DeleteRange(a, b) => mem.add_range_tombstone(RangeTombstone {
-                start: a.to_vec(),
-                end: b.to_vec(),
-                seq: s,
-            }),
-        }
+/// Insert one batch op with sequence number `s` into a memtable.
+fn apply_op(mem: &Memtable, s: u64, op: Op<'_>) {
+    match op {
+        Op::Put(k, v) => mem.add(s, Kind::Value, k, v),
+        Op::Delete(k) => mem.add(s, Kind::Delete, k, &[]),
+        Op::DeleteRange(a, b) => mem.add_range_tombstone(RangeTombstone {
+            start: a.to_vec(),
+            end: b.to_vec(),
+            seq: s,
+        }),
     }
 }
 
@@ -620,7 +632,11 @@ impl Inner {
         for _ in 0..group.len() {
             q.pop_front();
         }
-        self.queue_cv.notify_all();
+        // Followers of this group wait for their results, and the rest of the queue for
+        // its turn, on the condvar; a writer alone skips the wake-up system call.
+        if group.len() > 1 || !q.is_empty() {
+            self.queue_cv.notify_all();
+        }
         drop(q);
         result
     }
@@ -633,7 +649,8 @@ impl Inner {
         let batch: &WriteBatch = if group.len() == 1 {
             &group[0].batch
         } else {
-            combined = WriteBatch::new();
+            combined =
+                WriteBatch::with_capacity(group.iter().map(|w| w.batch.approximate_size()).sum());
             for w in group {
                 combined.append(&w.batch);
             }
@@ -643,12 +660,15 @@ impl Inner {
             return Ok(());
         }
         let seq = self.last_seq.load(Ordering::Acquire) + 1;
-        let mut sealed = batch.clone();
-        let rep = sealed.seal(seq);
         let sync = self.opts.sync == SyncPolicy::Always || group.iter().any(|w| w.sync);
         {
             let mut wal = lock(&self.wal);
-            let res = wal.writer.add_record(rep).and_then(|_| {
+            let wal = &mut *wal;
+            wal.scratch.clear();
+            wal.scratch
+                .extend_from_slice(&batch::header(seq, batch.count()));
+            wal.scratch.extend_from_slice(batch.body());
+            let res = wal.writer.add_record(&wal.scratch).and_then(|_| {
                 if sync {
                     self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
                     wal.writer.sync()
@@ -662,15 +682,17 @@ impl Inner {
             }
             self.counters
                 .wal_bytes
-                .fetch_add(rep.len() as u64, Ordering::Relaxed);
+                .fetch_add(wal.scratch.len() as u64, Ordering::Relaxed);
         }
         if !sync {
             self.wal_dirty.store(true, Ordering::Release);
         }
-        let (_, ops) = batch::decode(rep)?;
-        apply_ops(&mem, seq, &ops);
-        self.last_seq
-            .store(seq + ops.len() as u64 - 1, Ordering::Release);
+        let mut s = seq;
+        batch::for_each_op(batch.body(), |op| {
+            apply_op(&mem, s, op);
+            s += 1;
+        })?;
+        self.last_seq.store(s - 1, Ordering::Release);
         Ok(())
     }
 
@@ -724,8 +746,11 @@ impl Inner {
     /// Switch to a new WAL and memtable; the old memtable waits for the flush thread.
     fn freeze_memtable(&self, st: &mut State) -> Result<()> {
         let number = self.alloc_file();
-        let writer = LogWriter::create(&self.dir.join(file_name(number, "log")))
-            .inspect_err(|e| self.set_background_error(e))?;
+        let writer = LogWriter::create_buffered(
+            &self.dir.join(file_name(number, "log")),
+            wal_buffer(&self.opts),
+        )
+        .inspect_err(|e| self.set_background_error(e))?;
         let handle = writer
             .file()
             .try_clone()
@@ -738,11 +763,9 @@ impl Inner {
                     .sync()
                     .inspect_err(|e| self.set_background_error(e))?;
             }
-            *wal = Wal {
-                writer,
-                number,
-                sync_handle: Arc::new(handle),
-            };
+            wal.writer = writer;
+            wal.number = number;
+            wal.sync_handle = Arc::new(handle);
         }
         let old = std::mem::replace(&mut st.mem, Arc::new(Memtable::new(number)));
         st.imms.push_back(old);
@@ -923,10 +946,18 @@ impl Inner {
             }
             drop(st);
             if self.wal_dirty.swap(false, Ordering::AcqRel) {
-                let handle = Arc::clone(&lock(&self.wal).sync_handle);
-                self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = handle.sync_data() {
-                    self.set_background_error(&Error::io("fsync WAL", e));
+                let handle = {
+                    let mut wal = lock(&self.wal);
+                    if let Err(e) = wal.writer.flush() {
+                        self.set_background_error(&e);
+                    }
+                    Arc::clone(&wal.sync_handle)
+                };
+                if self.opts.sync == SyncPolicy::EverySec {
+                    self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = handle.sync_data() {
+                        self.set_background_error(&Error::io("fsync WAL", e));
+                    }
                 }
             }
             st = lock(&self.state);

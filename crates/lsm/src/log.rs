@@ -35,16 +35,24 @@ const MIDDLE: u8 = 3;
 const LAST: u8 = 4;
 
 /// Appends records to a log file. Not thread-safe; the owner serializes access.
+///
+/// Framed records collect in `buf` until it holds `buffer_limit` bytes (0: every record
+/// is written at once); `flush` hands them to the OS and `sync` makes them durable.
 pub(crate) struct LogWriter {
     file: File,
     path: PathBuf,
     block_offset: usize,
     size: u64,
     buf: Vec<u8>,
+    buffer_limit: usize,
 }
 
 impl LogWriter {
     pub(crate) fn create(path: &Path) -> Result<Self> {
+        Self::create_buffered(path, 0)
+    }
+
+    pub(crate) fn create_buffered(path: &Path, buffer_limit: usize) -> Result<Self> {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -55,11 +63,12 @@ impl LogWriter {
             path: path.to_path_buf(),
             block_offset: 0,
             size: 0,
-            buf: Vec::with_capacity(BLOCK),
+            buf: Vec::with_capacity(BLOCK.max(buffer_limit)),
+            buffer_limit,
         })
     }
 
-    /// Bytes written so far.
+    /// Bytes written so far (buffered ones included).
     pub(crate) fn size(&self) -> u64 {
         self.size
     }
@@ -68,9 +77,10 @@ impl LogWriter {
         &self.file
     }
 
-    /// Frame `data` into fragments and hand them to the OS in one `write` call.
+    /// Frame `data` into fragments; they reach the OS now (unbuffered) or when the buffer
+    /// fills, at `flush` or at `sync`.
     pub(crate) fn add_record(&mut self, data: &[u8]) -> Result<()> {
-        self.buf.clear();
+        let before = self.buf.len();
         let mut rest = data;
         let mut first = true;
         loop {
@@ -101,14 +111,28 @@ impl LogWriter {
                 break;
             }
         }
-        self.file
-            .write_all(&self.buf)
-            .map_err(|e| Error::io(format!("write {}", self.path.display()), e))?;
-        self.size += self.buf.len() as u64;
+        self.size += (self.buf.len() - before) as u64;
+        if self.buf.len() >= self.buffer_limit {
+            self.flush()?;
+        }
         Ok(())
     }
 
-    pub(crate) fn sync(&self) -> Result<()> {
+    /// Hand buffered records to the OS (one `write` call).
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let res = self
+            .file
+            .write_all(&self.buf)
+            .map_err(|e| Error::io(format!("write {}", self.path.display()), e));
+        self.buf.clear();
+        res
+    }
+
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        self.flush()?;
         self.file
             .sync_data()
             .map_err(|e| Error::io(format!("fsync {}", self.path.display()), e))

@@ -22,9 +22,8 @@ use crate::iter::InternalIterator;
 use crate::range_del::RangeTombstone;
 
 /// One entry: internal key and value in one allocation.
-#[derive(Clone)]
 struct Entry {
-    buf: Arc<[u8]>,
+    buf: Box<[u8]>,
     klen: u32,
 }
 
@@ -135,8 +134,9 @@ impl Memtable {
         let klen = buf.len() as u32;
         buf.extend_from_slice(value);
         let n = buf.len();
+        // Allocated at its exact size, so this conversion does not reallocate.
         self.set.insert(Entry {
-            buf: buf.into(),
+            buf: buf.into_boxed_slice(),
             klen,
         });
         self.bytes
@@ -183,96 +183,100 @@ impl Memtable {
     pub(crate) fn iter(self: &Arc<Self>) -> MemIter {
         MemIter {
             mem: Arc::clone(self),
-            batch: Vec::new(),
+            arena: Vec::new(),
+            spans: Vec::new(),
             pos: 0,
             forward: true,
         }
     }
 }
 
-/// Entries fetched per refill: iteration copies `Arc`s in small batches, so the iterator
-/// owns its data and never borrows the skiplist across calls.
+/// Entries fetched per refill: iteration copies small batches of entries into a reused
+/// buffer, so the iterator owns its data and never borrows the skiplist across calls.
 const REFILL: usize = 64;
 
 /// Iterator over a memtable (every version of every key).
 pub(crate) struct MemIter {
     mem: Arc<Memtable>,
-    batch: Vec<Entry>,
+    /// Copied entries, back to back.
+    arena: Vec<u8>,
+    /// Per copied entry: (start in arena, key length, value length).
+    spans: Vec<(usize, usize, usize)>,
     pos: usize,
     forward: bool,
 }
 
 impl MemIter {
-    fn fill_forward(&mut self, from: std::ops::Bound<&IKey>) {
-        self.batch.clear();
+    fn push(&mut self, e: &Entry) {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(&e.buf);
+        self.spans
+            .push((start, e.klen as usize, e.buf.len() - e.klen as usize));
+    }
+
+    fn fill(&mut self, from: std::ops::Bound<&IKey>, forward: bool) {
+        self.arena.clear();
+        self.spans.clear();
         self.pos = 0;
-        self.forward = true;
-        let mut cur = self.mem.set.lower_bound(from);
+        self.forward = forward;
+        let mem = Arc::clone(&self.mem);
+        let mut cur = if forward {
+            mem.set.lower_bound(from)
+        } else {
+            mem.set.upper_bound(from)
+        };
         while let Some(e) = cur {
-            self.batch.push(e.value().clone());
-            if self.batch.len() == REFILL {
+            self.push(e.value());
+            if self.spans.len() == REFILL {
                 break;
             }
-            cur = e.next();
+            cur = if forward { e.next() } else { e.prev() };
         }
     }
 
-    fn fill_backward(&mut self, from: std::ops::Bound<&IKey>) {
-        self.batch.clear();
-        self.pos = 0;
-        self.forward = false;
-        let mut cur = self.mem.set.upper_bound(from);
-        while let Some(e) = cur {
-            self.batch.push(e.value().clone());
-            if self.batch.len() == REFILL {
-                break;
-            }
-            cur = e.prev();
+    /// Step in the iterator's direction, refilling after the last copied entry.
+    fn step(&mut self) {
+        self.pos += 1;
+        if self.pos == self.spans.len() && self.spans.len() == REFILL {
+            let (start, klen, _) = self.spans[REFILL - 1];
+            let last = self.arena[start..start + klen].to_vec();
+            let forward = self.forward;
+            self.fill(std::ops::Bound::Excluded(IKey::new(&last)), forward);
         }
-    }
-
-    fn current(&self) -> &Entry {
-        &self.batch[self.pos]
     }
 }
 
 impl InternalIterator for MemIter {
     fn valid(&self) -> bool {
-        self.pos < self.batch.len()
+        self.pos < self.spans.len()
     }
     fn seek_to_first(&mut self) {
-        self.fill_forward(std::ops::Bound::Unbounded);
+        self.fill(std::ops::Bound::Unbounded, true);
     }
     fn seek_to_last(&mut self) {
-        self.fill_backward(std::ops::Bound::Unbounded);
+        self.fill(std::ops::Bound::Unbounded, false);
     }
     fn seek(&mut self, target: &[u8]) {
-        self.fill_forward(std::ops::Bound::Included(IKey::new(target)));
+        self.fill(std::ops::Bound::Included(IKey::new(target)), true);
     }
     fn seek_for_prev(&mut self, target: &[u8]) {
-        self.fill_backward(std::ops::Bound::Included(IKey::new(target)));
+        self.fill(std::ops::Bound::Included(IKey::new(target)), false);
     }
     fn next(&mut self) {
         debug_assert!(self.forward, "direction is fixed per iterator");
-        self.pos += 1;
-        if self.pos == self.batch.len() && self.batch.len() == REFILL {
-            let last = self.batch[REFILL - 1].clone();
-            self.fill_forward(std::ops::Bound::Excluded(IKey::new(last.ikey())));
-        }
+        self.step();
     }
     fn prev(&mut self) {
         debug_assert!(!self.forward, "direction is fixed per iterator");
-        self.pos += 1;
-        if self.pos == self.batch.len() && self.batch.len() == REFILL {
-            let last = self.batch[REFILL - 1].clone();
-            self.fill_backward(std::ops::Bound::Excluded(IKey::new(last.ikey())));
-        }
+        self.step();
     }
     fn key(&self) -> &[u8] {
-        self.current().ikey()
+        let (start, klen, _) = self.spans[self.pos];
+        &self.arena[start..start + klen]
     }
     fn value(&self) -> &[u8] {
-        self.current().value()
+        let (start, klen, vlen) = self.spans[self.pos];
+        &self.arena[start + klen..start + klen + vlen]
     }
     fn status(&self) -> Result<()> {
         Ok(())

@@ -9,11 +9,13 @@ pub enum SyncPolicy {
     /// concurrent writers). A kill -9 or power loss loses nothing acknowledged.
     Always,
     /// fsync once a second on a background thread, like Redis's `appendfsync everysec`.
-    /// A process crash loses nothing (the OS has the bytes); a power loss or OS crash
-    /// may lose the last second or so of acknowledged writes.
+    /// A crash of any kind (kill -9, OS crash, power loss) may lose the acknowledged
+    /// writes of about the last second; see [`Options::wal_buffer_bytes`] for what a
+    /// process crash alone may lose.
     EverySec,
-    /// Never fsync the WAL explicitly; the OS writes it back when it likes. A process crash
-    /// loses nothing; an OS crash may lose everything since the last flush to an SST.
+    /// Never fsync the WAL explicitly; the OS writes it back when it likes. A process
+    /// crash loses at most the WAL buffer's last second; an OS crash may lose everything
+    /// since the last memtable flush.
     No,
 }
 
@@ -51,6 +53,13 @@ pub struct Options {
     pub block_cache_bytes: usize,
     /// WAL sync policy (default [`SyncPolicy::EverySec`]).
     pub sync: SyncPolicy,
+    /// Under [`SyncPolicy::EverySec`] and [`SyncPolicy::No`], WAL records collect in a
+    /// user-space buffer of this many bytes (default 64 KiB) and reach the OS when it
+    /// fills, once a second (the WAL thread), at every fsync and at close. A process
+    /// crash (kill -9) can then lose up to about one second of acknowledged writes;
+    /// 0 writes every record to the OS before it is acknowledged, as Redis does, at the
+    /// cost of one system call per write group. Ignored under [`SyncPolicy::Always`].
+    pub wal_buffer_bytes: usize,
     /// Target size of a data block before compression of restart points (default 4 KiB).
     pub block_size: usize,
     /// Bloom filter bits per key (default 10, about 1% false positives).
@@ -78,6 +87,7 @@ impl Default for Options {
             memtable_budget: 64 << 20,
             block_cache_bytes: 64 << 20,
             sync: SyncPolicy::EverySec,
+            wal_buffer_bytes: 64 << 10,
             block_size: 4096,
             bloom_bits_per_key: 10,
             target_file_size: 32 << 20,

@@ -1,7 +1,7 @@
 //! Test helper for the crash tests (`tests/crash_*.rs`): writes numbered keys with sync
 //! `always` and prints each acknowledged sequence number on stdout, until killed.
 //!
-//! Usage: `lsm-crash-writer DIR START THREADS`. Key `t<thread>-<n:08>` gets value
+//! Usage: `lsm-crash-writer DIR START THREADS [always|everysec]`. Key `t<thread>-<n:08>` gets value
 //! `v<n>` repeated; every 50th write is a batch of a put and a delete of the previous
 //! batch's marker key, so atomicity is visible.
 
@@ -15,8 +15,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = args.get(1).ok_or("missing DIR")?;
     let start: u64 = args.get(2).ok_or("missing START")?.parse()?;
     let threads: u64 = args.get(3).map_or(Ok(1), |s| s.parse())?;
+    let sync = match args.get(4).map(String::as_str) {
+        None | Some("always") => SyncPolicy::Always,
+        Some("everysec") => SyncPolicy::EverySec,
+        Some(other) => return Err(format!("unknown sync policy {other}").into()),
+    };
     let opts = Options {
-        sync: SyncPolicy::Always,
+        sync,
         memtable_budget: 256 << 10,
         target_file_size: 64 << 10,
         level1_max_bytes: 256 << 10,
@@ -44,7 +49,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 db.write(WriteOptions::default(), b)
                     .map_err(|e| e.to_string())?;
                 let mut o = out.lock().map_err(|e| e.to_string())?;
-                writeln!(o, "{t} {n}")
+                let ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis());
+                writeln!(o, "{t} {n} {ms}")
                     .and_then(|_| o.flush())
                     .map_err(|e| e.to_string())?;
                 n += 1;
