@@ -58,6 +58,15 @@ fn wal_buffer(opts: &Options) -> usize {
     }
 }
 
+/// WAL files are pre-sized to what one memtable's records take (plus slack) when writes
+/// are fsynced, so each fsync commits data only, not a new file size.
+fn wal_presize(opts: &Options) -> u64 {
+    match opts.sync {
+        SyncPolicy::Always => (opts.memtable_budget / 2 + (1 << 20)) as u64,
+        SyncPolicy::EverySec | SyncPolicy::No => 0,
+    }
+}
+
 fn file_name(number: u64, ext: &str) -> String {
     format!("{number:06}.{ext}")
 }
@@ -514,8 +523,11 @@ fn recover(dir: &Path, opts: &Options, cache: &Arc<BlockCache>) -> Result<Recove
     }
     version = version.apply(&edit, |nf| open_table(dir, nf, cache))?;
     let wal_number = alloc();
-    let writer =
-        LogWriter::create_buffered(&dir.join(file_name(wal_number, "log")), wal_buffer(opts))?;
+    let writer = LogWriter::create_buffered(
+        &dir.join(file_name(wal_number, "log")),
+        wal_buffer(opts),
+        wal_presize(opts),
+    )?;
     let sync_handle = Arc::new(
         writer
             .file()
@@ -749,6 +761,7 @@ impl Inner {
         let writer = LogWriter::create_buffered(
             &self.dir.join(file_name(number, "log")),
             wal_buffer(&self.opts),
+            wal_presize(&self.opts),
         )
         .inspect_err(|e| self.set_background_error(e))?;
         let handle = writer
@@ -974,7 +987,7 @@ impl Inner {
 
     fn range_tombstones(mems: &[Arc<Memtable>], v: &Version) -> Vec<RangeTombstone> {
         let mut t = v.range_dels.clone();
-        for m in mems {
+        for m in mems.iter().filter(|m| m.has_range_tombstones()) {
             t.extend(m.range_tombstones());
         }
         t
@@ -986,22 +999,20 @@ impl Inner {
         let visible = |entry_seq: u64, v: Vec<u8>| {
             (!range_del::hidden(&tombs, key, entry_seq, seq)).then_some(v)
         };
+        let target = ikey::seek_key(key, seq);
         for m in &mems {
-            match m.get(key, seq) {
+            match m.get(&target, key) {
                 Lookup::Found(s, v) => return Ok(visible(s, v)),
                 Lookup::Deleted(_) => return Ok(None),
                 Lookup::Absent => {}
             }
         }
-        let target = ikey::seek_key(key, seq);
         let hash = crate::sst::bloom::hash64(key);
         for f in version.candidates(key) {
-            if let Some((ik, v)) = f.table.get(&target, key, hash)? {
-                let p = ikey::parse(&ik).map_err(|e| e.in_file(f.table.path()))?;
-                return Ok(match p.kind {
-                    Kind::Value => visible(p.seq, v),
-                    Kind::Delete => None,
-                });
+            match f.table.get(&target, key, hash)? {
+                Lookup::Found(s, v) => return Ok(visible(s, v)),
+                Lookup::Deleted(_) => return Ok(None),
+                Lookup::Absent => {}
             }
         }
         Ok(None)

@@ -85,7 +85,12 @@ impl DbIterator {
 
     /// Current value (empty when not valid).
     pub fn value(&self) -> &[u8] {
-        &self.value
+        // Forward, the merged iterator rests on the entry itself: no copy is made.
+        match (self.valid, self.reverse) {
+            (false, _) => &[],
+            (true, false) => self.inner.value(),
+            (true, true) => &self.value,
+        }
     }
 
     /// The error that ended iteration, if one did.
@@ -144,8 +149,6 @@ impl DbIterator {
             let live = p.kind == Kind::Value
                 && !range_del::hidden(&self.tombs, p.user_key, p.seq, self.seq);
             if live {
-                self.value.clear();
-                self.value.extend_from_slice(self.inner.value());
                 self.valid = true;
                 return;
             }
@@ -203,7 +206,7 @@ impl Iterator for DbIterator {
         if !self.valid {
             return self.err.take().map(Err);
         }
-        let item = (self.key.clone(), self.value.clone());
+        let item = (self.key.clone(), self.value().to_vec());
         self.advance();
         Some(Ok(item))
     }

@@ -49,15 +49,25 @@ pub(crate) struct LogWriter {
 
 impl LogWriter {
     pub(crate) fn create(path: &Path) -> Result<Self> {
-        Self::create_buffered(path, 0)
+        Self::create_buffered(path, 0, 0)
     }
 
-    pub(crate) fn create_buffered(path: &Path, buffer_limit: usize) -> Result<Self> {
+    /// Create a log whose records are buffered up to `buffer_limit` bytes. With
+    /// `presize > 0` the file is first extended to that many (zero) bytes and synced, so
+    /// that later `fdatasync` calls need not commit a change of file size; the zero tail
+    /// reads as a clean end (recovery rule 2).
+    pub(crate) fn create_buffered(path: &Path, buffer_limit: usize, presize: u64) -> Result<Self> {
+        let io = |e| Error::io(format!("create {}", path.display()), e);
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(path)
-            .map_err(|e| Error::io(format!("create {}", path.display()), e))?;
+            .map_err(io)?;
+        if presize > 0 {
+            file.set_len(presize)
+                .and_then(|_| file.sync_all())
+                .map_err(io)?;
+        }
         Ok(LogWriter {
             file,
             path: path.to_path_buf(),

@@ -11,7 +11,7 @@
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_skiplist::SkipSet;
@@ -104,6 +104,8 @@ pub struct Memtable {
     set: SkipSet<Entry>,
     bytes: AtomicUsize,
     range_dels: Mutex<Vec<RangeTombstone>>,
+    /// Set once a range tombstone is added, so reads skip the mutex in the common case.
+    has_range_dels: AtomicBool,
     /// Number of the WAL file that holds this memtable's writes.
     pub(crate) wal_number: u64,
 }
@@ -114,6 +116,7 @@ impl Memtable {
             set: SkipSet::new(),
             bytes: AtomicUsize::new(0),
             range_dels: Mutex::new(Vec::new()),
+            has_range_dels: AtomicBool::new(false),
             wal_number,
         }
     }
@@ -125,7 +128,7 @@ impl Memtable {
 
     /// True when no entry and no range tombstone was added.
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.range_tombstones().is_empty()
+        self.set.is_empty() && !self.has_range_tombstones()
     }
 
     pub(crate) fn add(&self, seq: u64, kind: Kind, key: &[u8], value: &[u8]) {
@@ -151,6 +154,11 @@ impl Memtable {
         if let Ok(mut v) = self.range_dels.lock() {
             v.push(t);
         }
+        self.has_range_dels.store(true, AtomicOrdering::Release);
+    }
+
+    pub(crate) fn has_range_tombstones(&self) -> bool {
+        self.has_range_dels.load(AtomicOrdering::Acquire)
     }
 
     pub(crate) fn range_tombstones(&self) -> Vec<RangeTombstone> {
@@ -160,12 +168,12 @@ impl Memtable {
             .unwrap_or_default()
     }
 
-    /// The newest version of `key` with sequence number `<= seq`.
-    pub(crate) fn get(&self, key: &[u8], seq: u64) -> Lookup {
-        let target = ikey::seek_key(key, seq);
+    /// The newest version of `key` visible at the sequence number `target` was built for
+    /// (`target = ikey::seek_key(key, seq)`).
+    pub(crate) fn get(&self, target: &[u8], key: &[u8]) -> Lookup {
         let Some(found) = self
             .set
-            .lower_bound(std::ops::Bound::Included(IKey::new(&target)))
+            .lower_bound(std::ops::Bound::Included(IKey::new(target)))
         else {
             return Lookup::Absent;
         };

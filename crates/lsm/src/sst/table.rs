@@ -19,6 +19,7 @@ use crate::coding::{masked_crc, u32_at, u64_at, Reader};
 use crate::error::{Error, Result};
 use crate::ikey;
 use crate::iter::{InternalIterator, TwoLevelIterator};
+use crate::memtable::Lookup;
 use crate::sst::block::BlockIter;
 use crate::sst::{bloom, BLOCK_TRAILER, FOOTER_LEN, FORMAT_VERSION, MAGIC};
 
@@ -102,10 +103,6 @@ impl Table {
         Ok(t)
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
     pub(crate) fn mark_obsolete(&self) {
         self.obsolete.store(true, Ordering::Release);
     }
@@ -157,22 +154,17 @@ impl Table {
         BlockIter::new(block).map_err(|e| e.in_file(&self.path))
     }
 
-    /// The first entry `>= target` if it belongs to `user_key`: `(internal key, value)`.
-    pub(crate) fn get(
-        &self,
-        target: &[u8],
-        user_key: &[u8],
-        hash: u64,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    /// The first entry `>= target` if it belongs to `user_key`.
+    pub(crate) fn get(&self, target: &[u8], user_key: &[u8], hash: u64) -> Result<Lookup> {
         if !bloom::may_contain(&self.filter, hash) {
-            return Ok(None);
+            return Ok(Lookup::Absent);
         }
         let mut index = BlockIter::new(self.index.clone())?;
         index.seek(target);
         if !index.valid() {
             return index
                 .status()
-                .map(|_| None)
+                .map(|_| Lookup::Absent)
                 .map_err(|e| e.in_file(&self.path));
         }
         let mut data = self.block_iter(index.value(), true)?;
@@ -180,13 +172,17 @@ impl Table {
         if !data.valid() {
             return data
                 .status()
-                .map(|_| None)
+                .map(|_| Lookup::Absent)
                 .map_err(|e| e.in_file(&self.path));
         }
-        if ikey::user_key(data.key()) == user_key {
-            return Ok(Some((data.key().to_vec(), data.value().to_vec())));
+        let p = ikey::parse(data.key()).map_err(|e| e.in_file(&self.path))?;
+        if p.user_key != user_key {
+            return Ok(Lookup::Absent);
         }
-        Ok(None)
+        Ok(match p.kind {
+            ikey::Kind::Value => Lookup::Found(p.seq, data.value().to_vec()),
+            ikey::Kind::Delete => Lookup::Deleted(p.seq),
+        })
     }
 
     /// Iterator over every entry.
