@@ -102,12 +102,56 @@ pub(crate) fn user_key(ikey: &[u8]) -> &[u8] {
 pub(crate) fn compare(a: &[u8], b: &[u8]) -> Ordering {
     let (ua, ta) = a.split_at(a.len().saturating_sub(TRAILER));
     let (ub, tb) = b.split_at(b.len().saturating_sub(TRAILER));
-    ua.cmp(ub).then_with(|| ta.cmp(tb))
+    bytewise(ua, ub).then_with(|| bytewise(ta, tb))
+}
+
+/// Bytewise (lexicographic) comparison, 8 bytes at a time.
+///
+/// NOTE: keys here are short (a Redis key plus a few header bytes); comparing big-endian
+/// words inline beats a `memcmp` call, which dominated memtable inserts in profiles.
+/// Big-endian makes word order equal byte order: `"ab.."` vs `"ac.."` compares the first
+/// differing byte in the most significant position.
+pub(crate) fn bytewise(a: &[u8], b: &[u8]) -> Ordering {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let mut x = [0u8; 8];
+        let mut y = [0u8; 8];
+        x.copy_from_slice(&a[i..i + 8]);
+        y.copy_from_slice(&b[i..i + 8]);
+        let (x, y) = (u64::from_be_bytes(x), u64::from_be_bytes(y));
+        if x != y {
+            return x.cmp(&y);
+        }
+        i += 8;
+    }
+    a[i..n].cmp(&b[i..n]).then(a.len().cmp(&b.len()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytewise_matches_slice_order() {
+        let samples: Vec<&[u8]> = vec![
+            b"",
+            b"a",
+            b"ab",
+            b"abcdefgh",
+            b"abcdefgi",
+            b"abcdefgh\x00",
+            b"abcdefghij",
+            b"b",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"\x00\x00\x00\x00\x00\x00\x00\x00\x01",
+        ];
+        for a in &samples {
+            for b in &samples {
+                assert_eq!(bytewise(a, b), a.cmp(b), "{a:?} vs {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn order_is_user_key_then_newest_first() {

@@ -57,4 +57,45 @@ pub use version::NUM_LEVELS;
 #[doc(hidden)]
 pub mod bench_support {
     pub use crate::sst::bloom::{build as bloom_build, hash64, may_contain as bloom_may_contain};
+
+    use crate::iter::InternalIterator;
+
+    /// A memtable, for the insert benchmark.
+    pub struct Memtable(crate::memtable::Memtable);
+
+    impl Default for Memtable {
+        fn default() -> Self {
+            Memtable(crate::memtable::Memtable::new(0))
+        }
+    }
+
+    impl Memtable {
+        /// Insert a value.
+        pub fn insert(&self, seq: u64, key: &[u8], value: &[u8]) {
+            self.0.add(seq, crate::ikey::Kind::Value, key, value);
+        }
+    }
+
+    /// A data block holding `entries` (user keys in increasing order, all at seq 1).
+    pub fn build_block(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        let mut b = crate::sst::block::BlockBuilder::new(16);
+        for (k, v) in entries {
+            b.add(&crate::ikey::encode(k, 1, crate::ikey::Kind::Value), v);
+        }
+        b.finish()
+    }
+
+    /// Decode every entry of a block; returns the bytes of keys and values seen.
+    pub fn scan_block(block: std::sync::Arc<[u8]>) -> usize {
+        let Ok(mut it) = crate::sst::block::BlockIter::new(block) else {
+            return 0;
+        };
+        let mut n = 0;
+        it.seek_to_first();
+        while it.valid() {
+            n += it.key().len() + it.value().len();
+            it.next();
+        }
+        n
+    }
 }
