@@ -23,6 +23,48 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
+/// Run `cargo test`, echoing its output, and close with one summary line
+/// (`tests: N passed, M failed`): cargo's own last line belongs to whichever test binary
+/// ran last, which may hold no test at all.
+fn cargo_test(extra: &[String]) -> bool {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped());
+    eprintln!("xtask: running {cmd:?}");
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xtask: could not start cargo test: {e}");
+            return false;
+        }
+    };
+    let (mut passed, mut failed) = (0u64, 0u64);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                passed += count(rest, " passed");
+                failed += count(rest, " failed");
+            }
+        }
+    }
+    let ok = child.wait().is_ok_and(|s| s.success());
+    println!("tests: {passed} passed, {failed} failed");
+    ok && failed == 0 && passed > 0
+}
+
+/// The number before `word` in a cargo `test result:` line
+/// (`ok. 16 passed; 0 failed; ...`).
+fn count(result: &str, word: &str) -> u64 {
+    result
+        .split(';')
+        .filter_map(|part| part.trim().rsplit(". ").next()?.strip_suffix(word))
+        .find_map(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn test(extra: &[String]) -> bool {
     run(cargo().args(["fmt", "--all", "--check"]))
         && run(cargo().args([
@@ -33,7 +75,7 @@ fn test(extra: &[String]) -> bool {
             "-D",
             "warnings",
         ]))
-        && run(cargo().args(["test", "--workspace"]).args(extra))
+        && cargo_test(extra)
 }
 
 fn db_bench(extra: &[String]) -> bool {

@@ -18,6 +18,12 @@ fn newest_log(dir: &std::path::Path) -> std::path::PathBuf {
     logs.pop().unwrap()
 }
 
+/// Where the records of a pre-sized log end.
+fn data_end(log: &std::path::Path) -> u64 {
+    let bytes = std::fs::read(log).unwrap();
+    bytes.iter().rposition(|&b| b != 0).unwrap() as u64 + 1
+}
+
 fn fill(dir: &std::path::Path, n: u32) {
     let db = Db::open(dir, Options::default()).unwrap();
     for i in 0..n {
@@ -30,13 +36,14 @@ fn torn_tail_is_a_clean_end() {
     let dir = TempDir::new("wal-torn");
     fill(dir.path(), 3000);
     let log = newest_log(dir.path());
-    let len = std::fs::metadata(&log).unwrap().len();
+    // The WAL is pre-sized with zeros: the records end at the last non-zero byte.
+    let end = data_end(&log);
     // Cut the last record in half: it was the last write, the rest must be there.
     std::fs::OpenOptions::new()
         .write(true)
         .open(&log)
         .unwrap()
-        .set_len(len - 50)
+        .set_len(end - 50)
         .unwrap();
     let db = Db::open(dir.path(), Options::default()).unwrap();
     assert!(db.get(b"k002998").unwrap().is_some());
@@ -48,6 +55,13 @@ fn garbage_tail_is_a_clean_end() {
     let dir = TempDir::new("wal-garbage");
     fill(dir.path(), 3000);
     let log = newest_log(dir.path());
+    let end = data_end(&log);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(end)
+        .unwrap();
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     let garbage: Vec<u8> = (0..10_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
