@@ -38,6 +38,7 @@ mod log;
 mod memtable;
 mod options;
 mod range_del;
+mod skiplist;
 mod sst;
 mod version;
 

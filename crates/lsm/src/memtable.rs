@@ -6,87 +6,22 @@
 //! 2. An entry becomes visible to reads only once the DB publishes its sequence number,
 //!    so readers filter by sequence and never see half of a batch.
 //!
-//! The skiplist (crossbeam-skiplist) is an implementation detail behind this type, so it
-//! can be replaced without touching callers.
+//! The skiplist (`skiplist.rs`, an arena skiplist with one writer and lock-free readers)
+//! is an implementation detail behind this type, so it can be replaced without touching
+//! callers.
 
-use std::borrow::Borrow;
-use std::cmp::Ordering;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
-
-use crossbeam_skiplist::SkipSet;
 
 use crate::error::Result;
 use crate::ikey::{self, Kind};
 use crate::iter::InternalIterator;
 use crate::range_del::RangeTombstone;
+use crate::skiplist::{node_key, node_value, SkipList};
 
-/// One entry: internal key and value in one allocation.
-struct Entry {
-    buf: Box<[u8]>,
-    klen: u32,
-}
-
-impl Entry {
-    fn ikey(&self) -> &[u8] {
-        &self.buf[..self.klen as usize]
-    }
-    fn value(&self) -> &[u8] {
-        &self.buf[self.klen as usize..]
-    }
-}
-
-/// An internal key as a borrowed lookup type for the set.
-#[repr(transparent)]
-struct IKey([u8]);
-
-impl IKey {
-    fn new(b: &[u8]) -> &IKey {
-        // SAFETY: IKey is repr(transparent) over [u8].
-        unsafe { &*(b as *const [u8] as *const IKey) }
-    }
-}
-
-impl PartialEq for IKey {
-    fn eq(&self, o: &Self) -> bool {
-        ikey::compare(&self.0, &o.0) == Ordering::Equal
-    }
-}
-impl Eq for IKey {}
-impl PartialOrd for IKey {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for IKey {
-    fn cmp(&self, o: &Self) -> Ordering {
-        ikey::compare(&self.0, &o.0)
-    }
-}
-impl Borrow<IKey> for Entry {
-    fn borrow(&self) -> &IKey {
-        IKey::new(self.ikey())
-    }
-}
-impl PartialEq for Entry {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, o: &Self) -> Ordering {
-        ikey::compare(self.ikey(), o.ikey())
-    }
-}
-
-/// Per-entry bookkeeping charged to the budget besides key and value bytes.
-const ENTRY_OVERHEAD: usize = 80;
+/// Per-entry bookkeeping charged to the budget besides key and value bytes (node header
+/// and the average tower of next pointers).
+const ENTRY_OVERHEAD: usize = 32;
 
 /// What a point lookup found in one source.
 #[derive(Debug, PartialEq, Eq)]
@@ -101,7 +36,7 @@ pub(crate) enum Lookup {
 
 /// The in-memory write buffer.
 pub struct Memtable {
-    set: SkipSet<Entry>,
+    list: SkipList,
     bytes: AtomicUsize,
     range_dels: Mutex<Vec<RangeTombstone>>,
     /// Set once a range tombstone is added, so reads skip the mutex in the common case.
@@ -113,7 +48,7 @@ pub struct Memtable {
 impl Memtable {
     pub(crate) fn new(wal_number: u64) -> Self {
         Memtable {
-            set: SkipSet::new(),
+            list: SkipList::new(),
             bytes: AtomicUsize::new(0),
             range_dels: Mutex::new(Vec::new()),
             has_range_dels: AtomicBool::new(false),
@@ -128,22 +63,21 @@ impl Memtable {
 
     /// True when no entry and no range tombstone was added.
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && !self.has_range_tombstones()
+        self.list.is_empty() && !self.has_range_tombstones()
     }
 
     pub(crate) fn add(&self, seq: u64, kind: Kind, key: &[u8], value: &[u8]) {
-        let mut buf = Vec::with_capacity(key.len() + ikey::TRAILER + value.len());
-        ikey::encode_into(&mut buf, key, seq, kind);
-        let klen = buf.len() as u32;
-        buf.extend_from_slice(value);
-        let n = buf.len();
-        // Allocated at its exact size, so this conversion does not reallocate.
-        self.set.insert(Entry {
-            buf: buf.into_boxed_slice(),
-            klen,
-        });
+        let mut ik = [0u8; 64];
+        let n = key.len() + ikey::TRAILER;
+        if n <= ik.len() {
+            ik[..key.len()].copy_from_slice(key);
+            ik[key.len()..n].copy_from_slice(&ikey::trailer(seq, kind as u64));
+            self.list.insert(&ik[..n], value);
+        } else {
+            self.list.insert(&ikey::encode(key, seq, kind), value);
+        }
         self.bytes
-            .fetch_add(n + ENTRY_OVERHEAD, AtomicOrdering::Relaxed);
+            .fetch_add(n + value.len() + ENTRY_OVERHEAD, AtomicOrdering::Relaxed);
     }
 
     pub(crate) fn add_range_tombstone(&self, t: RangeTombstone) {
@@ -171,16 +105,15 @@ impl Memtable {
     /// The newest version of `key` visible at the sequence number `target` was built for
     /// (`target = ikey::seek_key(key, seq)`).
     pub(crate) fn get(&self, target: &[u8], key: &[u8]) -> Lookup {
-        let Some(found) = self
-            .set
-            .lower_bound(std::ops::Bound::Included(IKey::new(target)))
-        else {
+        let node = self.list.seek_ge(target);
+        if node.is_null() {
             return Lookup::Absent;
-        };
-        let e = found.value();
-        match ikey::parse(e.ikey()) {
+        }
+        // SAFETY: a non-null node from the list is published and lives as long as `self`.
+        let (k, v) = unsafe { (node_key(node), node_value(node)) };
+        match ikey::parse(k) {
             Ok(p) if p.user_key == key => match p.kind {
-                Kind::Value => Lookup::Found(p.seq, e.value().to_vec()),
+                Kind::Value => Lookup::Found(p.seq, v.to_vec()),
                 Kind::Delete => Lookup::Deleted(p.seq),
             },
             _ => Lookup::Absent,
@@ -191,100 +124,68 @@ impl Memtable {
     pub(crate) fn iter(self: &Arc<Self>) -> MemIter {
         MemIter {
             mem: Arc::clone(self),
-            arena: Vec::new(),
-            spans: Vec::new(),
-            pos: 0,
-            forward: true,
+            node: std::ptr::null_mut(),
         }
     }
 }
-
-/// Entries fetched per refill: iteration copies small batches of entries into a reused
-/// buffer, so the iterator owns its data and never borrows the skiplist across calls.
-const REFILL: usize = 64;
 
 /// Iterator over a memtable (every version of every key).
 pub(crate) struct MemIter {
     mem: Arc<Memtable>,
-    /// Copied entries, back to back.
-    arena: Vec<u8>,
-    /// Per copied entry: (start in arena, key length, value length).
-    spans: Vec<(usize, usize, usize)>,
-    pos: usize,
-    forward: bool,
+    /// Current node; null when not valid.
+    node: *mut u8,
 }
 
-impl MemIter {
-    fn push(&mut self, e: &Entry) {
-        let start = self.arena.len();
-        self.arena.extend_from_slice(&e.buf);
-        self.spans
-            .push((start, e.klen as usize, e.buf.len() - e.klen as usize));
-    }
-
-    fn fill(&mut self, from: std::ops::Bound<&IKey>, forward: bool) {
-        self.arena.clear();
-        self.spans.clear();
-        self.pos = 0;
-        self.forward = forward;
-        let mem = Arc::clone(&self.mem);
-        let mut cur = if forward {
-            mem.set.lower_bound(from)
-        } else {
-            mem.set.upper_bound(from)
-        };
-        while let Some(e) = cur {
-            self.push(e.value());
-            if self.spans.len() == REFILL {
-                break;
-            }
-            cur = if forward { e.next() } else { e.prev() };
-        }
-    }
-
-    /// Step in the iterator's direction, refilling after the last copied entry.
-    fn step(&mut self) {
-        self.pos += 1;
-        if self.pos == self.spans.len() && self.spans.len() == REFILL {
-            let (start, klen, _) = self.spans[REFILL - 1];
-            let last = self.arena[start..start + klen].to_vec();
-            let forward = self.forward;
-            self.fill(std::ops::Bound::Excluded(IKey::new(&last)), forward);
-        }
-    }
-}
+// SAFETY: `node` points into the skiplist's arena, which `mem` keeps alive; published
+// nodes are immutable but for atomics, so the iterator can move between threads.
+unsafe impl Send for MemIter {}
 
 impl InternalIterator for MemIter {
     fn valid(&self) -> bool {
-        self.pos < self.spans.len()
+        !self.node.is_null()
     }
     fn seek_to_first(&mut self) {
-        self.fill(std::ops::Bound::Unbounded, true);
+        self.node = self.mem.list.first();
     }
     fn seek_to_last(&mut self) {
-        self.fill(std::ops::Bound::Unbounded, false);
+        self.node = self.mem.list.last();
     }
     fn seek(&mut self, target: &[u8]) {
-        self.fill(std::ops::Bound::Included(IKey::new(target)), true);
+        self.node = self.mem.list.seek_ge(target);
     }
     fn seek_for_prev(&mut self, target: &[u8]) {
-        self.fill(std::ops::Bound::Included(IKey::new(target)), false);
+        let ge = self.mem.list.seek_ge(target);
+        // SAFETY: non-null nodes are published (see `get`).
+        self.node = if !ge.is_null() && ikey::compare(unsafe { node_key(ge) }, target).is_eq() {
+            ge
+        } else {
+            self.mem.list.find_lt(target)
+        };
     }
     fn next(&mut self) {
-        debug_assert!(self.forward, "direction is fixed per iterator");
-        self.step();
+        if self.valid() {
+            self.node = self.mem.list.successor(self.node);
+        }
     }
     fn prev(&mut self) {
-        debug_assert!(!self.forward, "direction is fixed per iterator");
-        self.step();
+        if self.valid() {
+            // SAFETY: the current node is published.
+            self.node = self.mem.list.find_lt(unsafe { node_key(self.node) });
+        }
     }
     fn key(&self) -> &[u8] {
-        let (start, klen, _) = self.spans[self.pos];
-        &self.arena[start..start + klen]
+        if self.node.is_null() {
+            return &[];
+        }
+        // SAFETY: published node; the slice borrows `self`, which keeps the list alive.
+        unsafe { node_key(self.node) }
     }
     fn value(&self) -> &[u8] {
-        let (start, klen, vlen) = self.spans[self.pos];
-        &self.arena[start + klen..start + klen + vlen]
+        if self.node.is_null() {
+            return &[];
+        }
+        // SAFETY: as `key`.
+        unsafe { node_value(self.node) }
     }
     fn status(&self) -> Result<()> {
         Ok(())
