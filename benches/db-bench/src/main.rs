@@ -60,6 +60,9 @@ trait Engine {
     fn get(&self, k: &[u8]) -> bool;
     fn compact(&self);
     fn scan(&self) -> (u64, u64);
+    fn describe(&self) -> String {
+        String::new()
+    }
 }
 
 struct Strata(strata_lsm::Db);
@@ -80,6 +83,9 @@ impl Engine for Strata {
     fn compact(&self) {
         self.0.compact_range(None, None).expect("compact");
     }
+    fn describe(&self) -> String {
+        self.stats()
+    }
     fn scan(&self) -> (u64, u64) {
         let mut it = self.0.iter(Default::default()).expect("iter");
         let (mut n, mut bytes) = (0u64, 0u64);
@@ -89,6 +95,29 @@ impl Engine for Strata {
             it.advance();
         }
         (n, bytes)
+    }
+}
+
+impl Strata {
+    fn stats(&self) -> String {
+        let s = self.0.stats();
+        let levels: Vec<String> = s
+            .levels
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.files > 0)
+            .map(|(i, l)| format!("L{i}:{}f/{}MB", l.files, l.bytes >> 20))
+            .collect();
+        format!(
+            "levels {} cache hits {} misses {} stalls {} slowdowns {} compactions {} written {} MB",
+            levels.join(" "),
+            s.block_cache_hits,
+            s.block_cache_misses,
+            s.write_stalls,
+            s.write_slowdowns,
+            s.compactions,
+            s.compaction_bytes_written >> 20
+        )
     }
 }
 
@@ -123,9 +152,22 @@ impl Engine for Fjall {
 fn open(engine: &str, dir: &Path) -> Box<dyn Engine> {
     let _ = std::fs::remove_dir_all(dir);
     match engine {
-        "strata" => Box::new(Strata(
-            strata_lsm::Db::open(dir, strata_lsm::Options::default()).expect("open"),
-        )),
+        "strata" => {
+            // Experiments only: the reported figures use the defaults.
+            let env_mb = |name: &str| {
+                std::env::var(name)
+                    .ok()
+                    .and_then(|v| v.parse::<usize>().ok())
+            };
+            let mut opts = strata_lsm::Options::default();
+            if let Some(mb) = env_mb("STRATA_MEMTABLE_MB") {
+                opts.memtable_budget = mb << 20;
+            }
+            if let Some(mb) = env_mb("STRATA_CACHE_MB") {
+                opts.block_cache_bytes = mb << 20;
+            }
+            Box::new(Strata(strata_lsm::Db::open(dir, opts).expect("open")))
+        }
         "fjall" => {
             let db = fjall::Database::builder(dir).open().expect("open");
             let ks = db
@@ -215,6 +257,7 @@ fn child(engine: &str, phase: &str, n: u64, dir: &Path) {
                 found * (KEY_SIZE + VALUE_SIZE) as u64,
             );
             println!("INFO readrandom found {found} of {n}");
+            println!("INFO after readrandom: {}", db.describe());
             let t = Instant::now();
             let (count, bytes) = db.scan();
             report("readseq", count, t.elapsed().as_secs_f64(), bytes);

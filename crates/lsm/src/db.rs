@@ -393,11 +393,18 @@ fn write_manifest(dir: &Path, number: u64, snapshot: &VersionEdit) -> Result<Man
     Ok(Manifest { writer, number })
 }
 
-fn open_table(dir: &Path, nf: &NewFile, cache: &Arc<BlockCache>) -> Result<Arc<Table>> {
+fn open_table(
+    dir: &Path,
+    nf: &NewFile,
+    cache: &Arc<BlockCache>,
+    opts: &Options,
+) -> Result<Arc<Table>> {
+    let path = dir.join(file_name(nf.number, "sst"));
     Ok(Arc::new(Table::open(
-        &dir.join(file_name(nf.number, "sst")),
+        &path,
         nf.number,
         Arc::clone(cache),
+        opts.mmap_reads,
     )?))
 }
 
@@ -519,7 +526,7 @@ fn recover(dir: &Path, opts: &Options, cache: &Arc<BlockCache>) -> Result<Recove
     if !mem.is_empty() {
         flush_mem(&mut mem, &mut edit)?;
     }
-    version = version.apply(&edit, |nf| open_table(dir, nf, cache))?;
+    version = version.apply(&edit, |nf| open_table(dir, nf, cache, opts))?;
     let wal_number = alloc();
     let writer = LogWriter::create_buffered(
         &dir.join(file_name(wal_number, "log")),
@@ -859,7 +866,9 @@ impl Inner {
     pub(crate) fn log_and_apply(&self, mut edit: VersionEdit, pop_imm: bool) -> Result<()> {
         let mut m = lock(&self.manifest);
         let base = Arc::clone(&lock(&self.state).version);
-        let next = base.apply(&edit, |nf| open_table(&self.dir, nf, &self.cache))?;
+        let next = base.apply(&edit, |nf| {
+            open_table(&self.dir, nf, &self.cache, &self.opts)
+        })?;
         edit.next_file = Some(self.next_file.load(Ordering::Relaxed));
         edit.last_seq = Some(self.last_seq.load(Ordering::Acquire));
         if m.writer.size() > MANIFEST_REWRITE_BYTES {

@@ -49,8 +49,16 @@ pub struct Options {
     /// the active memtable is frozen at half of it, and at most one frozen memtable waits
     /// for its flush.
     pub memtable_budget: usize,
-    /// Bytes of SST blocks kept in the block cache (default 64 MiB).
+    /// Bytes of SST blocks kept in the block cache (default 64 MiB). With
+    /// `mmap_reads` the cache serves only reads made without a mapping.
     pub block_cache_bytes: usize,
+    /// Read SST blocks for gets and scans in place from a read-only memory mapping
+    /// (default true): no system call, no copy, no cache lookup. Compaction and
+    /// `no_fill_cache` scans still use `pread`. The cost: a media error while reading a
+    /// mapped page kills the process (SIGBUS) instead of returning an error, and mapped
+    /// pages count in RSS (clean page-cache pages the kernel reclaims under pressure).
+    /// With `false`, every read goes through `pread` and the block cache.
+    pub mmap_reads: bool,
     /// WAL sync policy (default [`SyncPolicy::EverySec`]).
     pub sync: SyncPolicy,
     /// Under [`SyncPolicy::EverySec`] and [`SyncPolicy::No`], WAL records collect in a
@@ -86,6 +94,7 @@ impl Default for Options {
             create_if_missing: true,
             memtable_budget: 64 << 20,
             block_cache_bytes: 64 << 20,
+            mmap_reads: true,
             sync: SyncPolicy::EverySec,
             wal_buffer_bytes: 64 << 10,
             block_size: 4096,

@@ -11,10 +11,23 @@ fn value(i: u32) -> Vec<u8> {
 }
 
 #[test]
-fn flipped_byte_is_reported_with_the_file_name() {
+fn flipped_byte_is_reported_with_the_file_name_mapped() {
+    flipped_byte_is_reported(true);
+}
+
+#[test]
+fn flipped_byte_is_reported_with_the_file_name_pread() {
+    flipped_byte_is_reported(false);
+}
+
+fn flipped_byte_is_reported(mmap_reads: bool) {
+    let opts = Options {
+        mmap_reads,
+        ..Options::default()
+    };
     let dir = TempDir::new("corrupt-sst");
     {
-        let db = Db::open(dir.path(), Options::default()).unwrap();
+        let db = Db::open(dir.path(), opts.clone()).unwrap();
         for i in 0..2000u32 {
             db.put(format!("key{i:05}").as_bytes(), &value(i)).unwrap();
         }
@@ -35,7 +48,7 @@ fn flipped_byte_is_reported_with_the_file_name() {
         let mut bytes = pristine.clone();
         bytes[pos] ^= 0x40;
         std::fs::write(&sst, &bytes).unwrap();
-        let db = match Db::open(dir.path(), Options::default()) {
+        let db = match Db::open(dir.path(), opts.clone()) {
             Ok(db) => db,
             Err(e) => {
                 assert!(
@@ -72,6 +85,6 @@ fn flipped_byte_is_reported_with_the_file_name() {
     }
     assert!(errors_seen > 50, "flips were detected: {errors_seen}");
     std::fs::write(&sst, &pristine).unwrap();
-    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let db = Db::open(dir.path(), opts.clone()).unwrap();
     assert_eq!(db.get(b"key00042").unwrap(), Some(value(42)));
 }

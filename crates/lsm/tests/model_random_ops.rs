@@ -54,8 +54,13 @@ fn check_scan(
 
 fn run(seed: u64, steps: usize) {
     let dir = TempDir::new("model");
+    // Odd seeds read SSTs through pread and the block cache, even ones through mappings.
+    let opts = strata_lsm::Options {
+        mmap_reads: seed.is_multiple_of(2),
+        ..tiny_options()
+    };
     let mut rng = Rng::new(seed);
-    let mut db = Some(Db::open(dir.path(), tiny_options()).unwrap());
+    let mut db = Some(Db::open(dir.path(), opts.clone()).unwrap());
     let mut model = Model::new();
     let mut snapshots: Vec<(strata_lsm::Snapshot, Model)> = Vec::new();
     for step in 0..steps {
@@ -168,7 +173,7 @@ fn run(seed: u64, steps: usize) {
                 // Reopen (snapshots do not survive a reopen).
                 snapshots.clear();
                 drop(db.take());
-                db = Some(Db::open(dir.path(), tiny_options()).unwrap());
+                db = Some(Db::open(dir.path(), opts.clone()).unwrap());
             }
         }
     }

@@ -86,8 +86,8 @@ impl BlockBuilder {
 }
 
 /// Iterator over one block's entries (see the module doc for the format).
-pub(crate) struct BlockIter {
-    data: Arc<[u8]>,
+pub(crate) struct BlockIter<D: AsRef<[u8]> = Arc<[u8]>> {
+    data: D,
     restarts_at: usize,
     num_restarts: usize,
     /// Offset of the current entry; `restarts_at` when invalid.
@@ -99,10 +99,10 @@ pub(crate) struct BlockIter {
     err: Option<String>,
 }
 
-impl BlockIter {
-    pub(crate) fn new(data: Arc<[u8]>) -> Result<Self> {
-        let n = data.len();
-        let num = u32_at(&data, n.wrapping_sub(4))
+impl<D: AsRef<[u8]>> BlockIter<D> {
+    pub(crate) fn new(data: D) -> Result<Self> {
+        let n = data.as_ref().len();
+        let num = u32_at(data.as_ref(), n.wrapping_sub(4))
             .ok_or_else(|| Error::corrupt("block shorter than its restart count"))?
             as usize;
         let restarts_at = num
@@ -126,7 +126,7 @@ impl BlockIter {
     }
 
     fn restart(&self, i: usize) -> usize {
-        u32_at(&self.data, self.restarts_at + 4 * i).unwrap_or(u32::MAX) as usize
+        u32_at(self.data.as_ref(), self.restarts_at + 4 * i).unwrap_or(u32::MAX) as usize
     }
 
     fn invalidate(&mut self) {
@@ -152,7 +152,7 @@ impl BlockIter {
             self.invalidate();
             return false;
         }
-        let region = &self.data[self.current..self.restarts_at];
+        let region = &self.data.as_ref()[self.current..self.restarts_at];
         let mut at = 0;
         let field = |at: &mut usize| -> Option<usize> {
             let (v, n) = get_varint(&region[*at..]).ok()?;
@@ -186,7 +186,7 @@ impl BlockIter {
     /// Full key stored at restart point `i` (its `shared` is 0).
     fn key_at_restart(&self, i: usize) -> Option<&[u8]> {
         let at = self.restart(i);
-        let region = self.data.get(at..self.restarts_at)?;
+        let region = self.data.as_ref().get(at..self.restarts_at)?;
         let (shared, a) = get_varint(region).ok()?;
         let (unshared, b) = get_varint(&region[a..]).ok()?;
         let (_, c) = get_varint(&region[a + b..]).ok()?;
@@ -198,7 +198,7 @@ impl BlockIter {
     }
 }
 
-impl InternalIterator for BlockIter {
+impl<D: AsRef<[u8]> + Send> InternalIterator for BlockIter<D> {
     fn valid(&self) -> bool {
         self.current < self.restarts_at && self.err.is_none()
     }
@@ -270,7 +270,7 @@ impl InternalIterator for BlockIter {
         &self.key
     }
     fn value(&self) -> &[u8] {
-        &self.data[self.value.0..self.value.1]
+        &self.data.as_ref()[self.value.0..self.value.1]
     }
     fn status(&self) -> Result<()> {
         match &self.err {
@@ -332,7 +332,7 @@ mod tests {
                 if let Some(b) = bytes.get_mut(flip) {
                     *b ^= 0xa5;
                 }
-                if let Ok(mut it) = BlockIter::new(bytes.into()) {
+                if let Ok(mut it) = BlockIter::new(bytes.as_slice()) {
                     it.seek_to_first();
                     while it.valid() {
                         it.next();

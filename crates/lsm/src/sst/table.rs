@@ -1,17 +1,21 @@
-//! Reads an SST through `pread` and the block cache.
+//! Reads an SST: point reads and user scans in place from a read-only memory mapping
+//! (`Options::mmap_reads`, the default), or through `pread` and the block cache;
+//! compaction and `no_fill_cache` scans always use `pread` without filling the cache.
 //!
 //! Thread-safety: a `Table` is shared by all readers (`Arc<Table>`); every method takes
 //! `&self`. Invariants:
-//! 1. The file is never modified after it is written; it is unlinked only when the last
-//!    `Arc<Table>` is dropped after compaction marked it obsolete.
+//! 1. The file is never modified or truncated after it is written; it is unlinked only
+//!    when the last `Arc<Table>` is dropped after compaction marked it obsolete. This is
+//!    what makes the mapping sound: its bytes never change while it exists.
 //! 2. The index block and the bloom filter are read and checked once, at open.
-//! 3. Every block read is checked against its CRC; a mismatch is an error naming the file
-//!    and offset, never data.
+//! 3. Every block is checked against its CRC before its bytes are used: a mismatch is an
+//!    error naming the file and offset, never data. Mapped blocks are checked on first
+//!    use and remembered in `verified`; pread blocks on every read (then cached).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::cache::BlockCache;
@@ -28,14 +32,27 @@ pub(crate) struct Table {
     path: PathBuf,
     file: File,
     index: Arc<[u8]>,
+    /// The index decoded at open: each data block's last key, back to back...
+    fence_keys: Vec<u8>,
+    /// ...and per block: (end of its key in `fence_keys`, offset, length).
+    fences: Vec<(usize, u64, u64)>,
     filter: Vec<u8>,
     cache: Arc<BlockCache>,
+    /// Read-only mapping of the whole file, when mapped reads are on.
+    map: Option<memmap2::Mmap>,
+    /// One bit per data block (fence index): its CRC was checked in the mapping.
+    verified: Vec<AtomicU64>,
     /// Set when compaction replaced this table: the file is unlinked on drop.
     obsolete: AtomicBool,
 }
 
 impl Table {
-    pub(crate) fn open(path: &Path, number: u64, cache: Arc<BlockCache>) -> Result<Table> {
+    pub(crate) fn open(
+        path: &Path,
+        number: u64,
+        cache: Arc<BlockCache>,
+        mmap: bool,
+    ) -> Result<Table> {
         let file =
             File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
         let size = file
@@ -80,8 +97,12 @@ impl Table {
             path: path.to_path_buf(),
             file,
             index: Arc::from(Vec::new()),
+            fence_keys: Vec::new(),
+            fences: Vec::new(),
             filter: Vec::new(),
             cache,
+            map: None,
+            verified: Vec::new(),
             obsolete: AtomicBool::new(false),
         };
         for (off, len) in [(field(0), field(1)), (field(2), field(3))] {
@@ -99,8 +120,84 @@ impl Table {
         }
         t.index = t.read_raw(field(0), field(1))?.into();
         t.filter = t.read_raw(field(2), field(3))?;
-        BlockIter::new(t.index.clone()).map_err(|e| e.in_file(path))?;
+        t.decode_fences().map_err(|e| e.in_file(path))?;
+        if mmap {
+            // SAFETY: invariant 1: the file is never written, truncated or replaced while
+            // a Table for it exists. A media error while reading a mapped page raises
+            // SIGBUS instead of an error value: the trade-off docs/decisions.md states.
+            let map = unsafe { memmap2::Mmap::map(&t.file) }
+                .map_err(|e| Error::io(format!("map {}", path.display()), e))?;
+            let _ = map.advise(memmap2::Advice::Random);
+            t.map = Some(map);
+            t.verified = (0..t.fences.len().div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect();
+        }
         Ok(t)
+    }
+
+    /// Decode the index block into `fences` (checked once here, so point reads can
+    /// binary-search plain slices instead of decoding varints at every probe).
+    fn decode_fences(&mut self) -> Result<()> {
+        let mut it = BlockIter::new(self.index.clone())?;
+        it.seek_to_first();
+        while it.valid() {
+            let mut r = Reader::new(it.value());
+            let (offset, len) = (r.varint()?, r.varint()?);
+            self.fence_keys.extend_from_slice(it.key());
+            self.fences.push((self.fence_keys.len(), offset, len));
+            it.next();
+        }
+        it.status()
+    }
+
+    fn fence_key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.fences[i - 1].0 };
+        &self.fence_keys[start..self.fences[i].0]
+    }
+
+    fn first_fence_at_or_after(&self, target: &[u8]) -> usize {
+        let (mut lo, mut hi) = (0, self.fences.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if ikey::compare(self.fence_key(mid), target) == std::cmp::Ordering::Less {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Data block `b` in the mapping, CRC-checked on its first use; `None` without a
+    /// mapping.
+    fn mapped_block(&self, b: usize) -> Result<Option<&[u8]>> {
+        let (Some(map), Some(&(_, offset, len))) = (&self.map, self.fences.get(b)) else {
+            return Ok(None);
+        };
+        let (start, len) = (offset as usize, len as usize);
+        let Some(raw) = map.get(start..start + len + BLOCK_TRAILER) else {
+            return Err(Error::corrupt_at(
+                &self.path,
+                offset,
+                "block runs past the end of the file",
+            ));
+        };
+        let (word, bit) = (&self.verified[b / 64], 1u64 << (b % 64));
+        if word.load(Ordering::Relaxed) & bit == 0 {
+            let stored = u32_at(raw, len).unwrap_or(0);
+            let got = masked_crc(&[&raw[..len]]);
+            if stored != got {
+                return Err(Error::ChecksumMismatch {
+                    file: self.path.clone(),
+                    offset,
+                    expected: stored,
+                    got,
+                });
+            }
+            word.fetch_or(bit, Ordering::Relaxed);
+        }
+        Ok(Some(&raw[..len]))
     }
 
     pub(crate) fn mark_obsolete(&self) {
@@ -139,6 +236,10 @@ impl Table {
     fn read_block(&self, handle: &[u8], fill_cache: bool) -> Result<Arc<[u8]>> {
         let mut r = Reader::new(handle);
         let (offset, len) = (r.varint()?, r.varint()?);
+        self.read_block_at(offset, len, fill_cache)
+    }
+
+    fn read_block_at(&self, offset: u64, len: u64, fill_cache: bool) -> Result<Arc<[u8]>> {
         if let Some(b) = self.cache.get(self.number, offset) {
             return Ok(b);
         }
@@ -159,15 +260,29 @@ impl Table {
         if !bloom::may_contain(&self.filter, hash) {
             return Ok(Lookup::Absent);
         }
-        let mut index = BlockIter::new(self.index.clone())?;
-        index.seek(target);
-        if !index.valid() {
-            return index
-                .status()
-                .map(|_| Lookup::Absent)
-                .map_err(|e| e.in_file(&self.path));
+        // The first block whose last key is >= target holds the first entry >= target.
+        let b = self.first_fence_at_or_after(target);
+        let Some(&(_, offset, len)) = self.fences.get(b) else {
+            return Ok(Lookup::Absent);
+        };
+        match self.mapped_block(b)? {
+            Some(block) => self.lookup(BlockIter::new(block), target, user_key),
+            None => self.lookup(
+                BlockIter::new(self.read_block_at(offset, len, true)?),
+                target,
+                user_key,
+            ),
         }
-        let mut data = self.block_iter(index.value(), true)?;
+    }
+
+    /// The first entry `>= target` in one block, if it belongs to `user_key`.
+    fn lookup<D: AsRef<[u8]> + Send>(
+        &self,
+        data: Result<BlockIter<D>>,
+        target: &[u8],
+        user_key: &[u8],
+    ) -> Result<Lookup> {
+        let mut data = data.map_err(|e| e.in_file(&self.path))?;
         data.seek(target);
         if !data.valid() {
             return data
@@ -192,13 +307,51 @@ impl Table {
             Err(e) => return Box::new(crate::iter::ErrorIter(Some(e.in_file(&self.path)))),
         };
         let table = Arc::clone(self);
+        let mapped = fill_cache && self.map.is_some();
         Box::new(TwoLevelIterator::new(
             Box::new(index),
             move |handle: &[u8]| {
+                if mapped {
+                    let mut r = Reader::new(handle);
+                    let offset = r.varint()?;
+                    let b = table
+                        .fences
+                        .binary_search_by_key(&offset, |f| f.1)
+                        .map_err(|_| {
+                            Error::corrupt_at(&table.path, offset, "index names no block here")
+                        })?;
+                    let len = table.mapped_block(b)?.map_or(0, <[u8]>::len);
+                    let block = MappedBlock {
+                        table: Arc::clone(&table),
+                        start: offset as usize,
+                        end: offset as usize + len,
+                    };
+                    let it: Box<dyn InternalIterator> =
+                        Box::new(BlockIter::new(block).map_err(|e| e.in_file(&table.path))?);
+                    return Ok(it);
+                }
                 let it: Box<dyn InternalIterator> = Box::new(table.block_iter(handle, fill_cache)?);
                 Ok(it)
             },
         ))
+    }
+}
+
+/// A checked data block inside a table's mapping, kept alive by the table.
+struct MappedBlock {
+    table: Arc<Table>,
+    start: usize,
+    end: usize,
+}
+
+impl AsRef<[u8]> for MappedBlock {
+    fn as_ref(&self) -> &[u8] {
+        // Bounds were checked by `mapped_block` when this was made.
+        self.table
+            .map
+            .as_deref()
+            .and_then(|m| m.get(self.start..self.end))
+            .unwrap_or(&[])
     }
 }
 
