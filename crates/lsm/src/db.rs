@@ -39,8 +39,6 @@ use crate::sst::table::Table;
 use crate::version::{NewFile, Replayed, Version, VersionEdit, NUM_LEVELS};
 use crate::DbIterator;
 
-/// A manifest larger than this is rewritten as a single snapshot edit.
-const MANIFEST_REWRITE_BYTES: u64 = 64 << 20;
 /// Writers whose batches a leader may combine, by bytes.
 const MAX_GROUP_BYTES: usize = 1 << 20;
 
@@ -871,12 +869,13 @@ impl Inner {
         })?;
         edit.next_file = Some(self.next_file.load(Ordering::Relaxed));
         edit.last_seq = Some(self.last_seq.load(Ordering::Acquire));
-        if m.writer.size() > MANIFEST_REWRITE_BYTES {
+        if m.writer.size() > self.opts.manifest_rewrite_bytes {
+            // Start a new manifest holding the whole state, then retire the old one.
+            let number = self.alloc_file();
             let mut snap = next.snapshot_edit();
             snap.log_number = Some(edit.log_number.unwrap_or_else(|| self.current_log_floor()));
-            snap.next_file = Some(self.alloc_file() + 1);
+            snap.next_file = Some(self.next_file.load(Ordering::Relaxed));
             snap.last_seq = edit.last_seq;
-            let number = self.alloc_file();
             let old = m.number;
             *m = write_manifest(&self.dir, number, &snap)?;
             let _ = std::fs::remove_file(self.dir.join(format!("MANIFEST-{old:06}")));

@@ -86,6 +86,8 @@ pub struct Options {
     pub l0_stop_trigger: usize,
     /// Optional compaction filter.
     pub compaction_filter: Option<Arc<dyn CompactionFilter>>,
+    /// A manifest larger than this is rewritten as one snapshot edit (default 64 MiB).
+    pub manifest_rewrite_bytes: u64,
 }
 
 impl Default for Options {
@@ -106,6 +108,7 @@ impl Default for Options {
             l0_slowdown_trigger: 8,
             l0_stop_trigger: 12,
             compaction_filter: None,
+            manifest_rewrite_bytes: 64 << 20,
         }
     }
 }

@@ -176,7 +176,10 @@ impl Table {
             return Ok(None);
         };
         let (start, len) = (offset as usize, len as usize);
-        let Some(raw) = map.get(start..start + len + BLOCK_TRAILER) else {
+        let end = start
+            .checked_add(len)
+            .and_then(|e| e.checked_add(BLOCK_TRAILER));
+        let Some(raw) = end.and_then(|end| map.get(start..end)) else {
             return Err(Error::corrupt_at(
                 &self.path,
                 offset,

@@ -56,6 +56,8 @@ pub fn tiny_options() -> strata_lsm::Options {
         level1_max_bytes: 64 << 10,
         level_multiplier: 4,
         l0_compaction_trigger: 2,
+        // Rewrite the manifest every few edits, so reopen tests cover that path.
+        manifest_rewrite_bytes: 4 << 10,
         ..Default::default()
     }
 }
