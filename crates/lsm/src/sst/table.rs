@@ -127,7 +127,6 @@ impl Table {
             // SIGBUS instead of an error value: the trade-off docs/decisions.md states.
             let map = unsafe { memmap2::Mmap::map(&t.file) }
                 .map_err(|e| Error::io(format!("map {}", path.display()), e))?;
-            let _ = map.advise(memmap2::Advice::Random);
             t.map = Some(map);
             t.verified = (0..t.fences.len().div_ceil(64))
                 .map(|_| AtomicU64::new(0))
