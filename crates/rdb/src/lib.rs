@@ -1,8 +1,38 @@
 //! # strata-rdb
 //!
-//! The Redis serialization codec: Redis values to and from the bytes real Redis writes
-//! (RDB object encodings, DUMP payloads with their CRC-64/Jones footer, whole RDB files).
+//! The Redis serialization codec: Redis values to and from the bytes real Redis writes.
 //! It knows nothing of storage.
 //!
-//! **Status: not implemented yet** (tracked by the codec issue). This crate is an empty
-//! placeholder so the workspace has its final shape; it exports nothing.
+//! **Status.** Decoding works: [`restore`] checks a DUMP payload (length, version,
+//! CRC-64/Jones) and decodes every non-stream type and encoding Redis has written since
+//! 2.x, with Redis's deep validation (`sanitize-dump-payload yes`); [`crc64`] is
+//! CRC-64/Jones. Not yet: encoding (DUMP for the `Redis7_0`/`Redis6`/`Portable`
+//! targets), whole RDB files, streams, fuzz targets. Formats: `docs/rdb-format.md`.
+//!
+//! ```
+//! let payload = b"\x00\x15hello, dumping world!\x06\x00E\xa0Z\x82\xd8r\xc1\xde";
+//! let v = strata_rdb::restore(payload, strata_rdb::RDB_VERSION_7_0)?;
+//! assert_eq!(v, strata_rdb::Value::String(b"hello, dumping world!".to_vec()));
+//! # Ok::<(), strata_rdb::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod crc64;
+mod dump;
+mod error;
+mod intset;
+mod listpack;
+mod lzf;
+pub mod object;
+mod reader;
+mod value;
+mod ziplist;
+mod zipmap;
+
+pub use crc64::crc64;
+pub use dump::{restore, verify, RDB_VERSION_7_0};
+pub use error::{Error, Result};
+pub use value::Value;

@@ -1,0 +1,72 @@
+//! DUMP payloads.
+//!
+//! ```text
+//! type: u8 | object | rdb_version: u16 LE | crc: u64 LE
+//! crc = CRC-64/Jones of every byte before it (type, object and version)
+//! ```
+//! `restore` applies Redis's checks in Redis's order: at least 10 bytes, version not
+//! above the maximum, CRC, then the object. Like Redis, the object is read from a
+//! buffer that still holds the 10-byte footer, and bytes left between the object and
+//! the footer are ignored.
+
+use crate::crc64::crc64;
+use crate::error::{Error, Result};
+use crate::object;
+use crate::reader::Reader;
+use crate::value::Value;
+
+/// The RDB version Redis 7.0 writes (and the highest it restores).
+pub const RDB_VERSION_7_0: u16 = 10;
+
+/// Check a payload's footer: length, version and CRC.
+pub fn verify(payload: &[u8], max_version: u16) -> Result<()> {
+    let n = payload.len();
+    if n < 10 {
+        return Err(Error::VersionOrChecksum);
+    }
+    let version = u16::from_le_bytes([payload[n - 10], payload[n - 9]]);
+    if version > max_version {
+        return Err(Error::VersionOrChecksum);
+    }
+    let mut stored = [0u8; 8];
+    stored.copy_from_slice(&payload[n - 8..]);
+    if crc64(&payload[..n - 8]) != u64::from_le_bytes(stored) {
+        return Err(Error::VersionOrChecksum);
+    }
+    Ok(())
+}
+
+/// Decode a DUMP payload whose RDB version is at most `max_version`.
+pub fn restore(payload: &[u8], max_version: u16) -> Result<Value> {
+    verify(payload, max_version)?;
+    let n = payload.len();
+    let version = u16::from_le_bytes([payload[n - 10], payload[n - 9]]);
+    let mut r = Reader::new(payload);
+    let ty = r.u8()?;
+    object::decode(ty, &mut r, version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_issue_vector() {
+        let p = b"\x00\x15hello, dumping world!\x06\x00E\xa0Z\x82\xd8r\xc1\xde";
+        assert_eq!(
+            restore(p, RDB_VERSION_7_0),
+            Ok(Value::String(b"hello, dumping world!".to_vec()))
+        );
+        assert_eq!(restore(p, 5), Err(Error::VersionOrChecksum));
+        let mut bad = p.to_vec();
+        bad[3] ^= 1;
+        assert_eq!(
+            restore(&bad, RDB_VERSION_7_0),
+            Err(Error::VersionOrChecksum)
+        );
+        assert_eq!(
+            restore(&p[..9], RDB_VERSION_7_0),
+            Err(Error::VersionOrChecksum)
+        );
+    }
+}

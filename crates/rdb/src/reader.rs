@@ -1,0 +1,143 @@
+//! RDB primitives over untrusted bytes.
+//!
+//! Length encoding (first byte's top two bits):
+//! ```text
+//! 00xxxxxx                      6-bit length
+//! 01xxxxxx yyyyyyyy             14-bit length, big-endian
+//! 10000000 + u32 BE             32-bit length
+//! 10000001 + u64 BE             64-bit length
+//! 11xxxxxx                      a special string encoding, xxxxxx =
+//!                               0 int8, 1 int16 LE, 2 int32 LE, 3 LZF
+//! ```
+//! An LZF string is `len(compressed) len(uncompressed) bytes`. Every read is
+//! bounds-checked; no length field can make the reader allocate more than the input
+//! could hold (LZF output is bounded by its maximum expansion ratio).
+
+use crate::error::{bad, Result};
+use crate::lzf;
+
+/// An LZF run of n input bytes yields at most ~88 n output bytes (a 3-byte back
+/// reference copies up to 264); anything claiming more is corrupt.
+const LZF_MAX_EXPANSION: u64 = 90;
+
+pub(crate) enum Len {
+    Plain(u64),
+    Encoded(u8),
+}
+
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub(crate) fn bytes(&mut self, n: u64) -> Result<&'a [u8]> {
+        if n > self.remaining() as u64 {
+            return bad(format!("{n} bytes wanted, {} left", self.remaining()));
+        }
+        let n = n as usize;
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8> {
+        Ok(self.bytes(1)?[0])
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.bytes(N as u64)?);
+        Ok(a)
+    }
+
+    pub(crate) fn len_or_encoding(&mut self) -> Result<Len> {
+        let b = self.u8()?;
+        Ok(match b >> 6 {
+            0 => Len::Plain(u64::from(b & 0x3f)),
+            1 => Len::Plain(u64::from(b & 0x3f) << 8 | u64::from(self.u8()?)),
+            2 => match b {
+                0x80 => Len::Plain(u64::from(u32::from_be_bytes(self.array()?))),
+                0x81 => Len::Plain(u64::from_be_bytes(self.array()?)),
+                _ => return bad(format!("unknown length encoding {b:#04x}")),
+            },
+            _ => Len::Encoded(b & 0x3f),
+        })
+    }
+
+    /// A plain length (a special encoding here is an error).
+    pub(crate) fn len(&mut self) -> Result<u64> {
+        match self.len_or_encoding()? {
+            Len::Plain(n) => Ok(n),
+            Len::Encoded(e) => bad(format!("encoded value {e} where a length belongs")),
+        }
+    }
+
+    /// A count of items each taking at least `min_bytes`: refused when the input left
+    /// could not hold that many, so callers may allocate by it.
+    pub(crate) fn count(&mut self, min_bytes: u64) -> Result<usize> {
+        let n = self.len()?;
+        if n.saturating_mul(min_bytes.max(1)) > self.remaining() as u64 {
+            return bad(format!(
+                "{n} items cannot fit in {} bytes",
+                self.remaining()
+            ));
+        }
+        Ok(n as usize)
+    }
+
+    /// An RDB string: raw, integer-encoded (as its decimal text) or LZF.
+    pub(crate) fn string(&mut self) -> Result<Vec<u8>> {
+        match self.len_or_encoding()? {
+            Len::Plain(n) => Ok(self.bytes(n)?.to_vec()),
+            Len::Encoded(0) => Ok((self.u8()? as i8).to_string().into_bytes()),
+            Len::Encoded(1) => Ok(i16::from_le_bytes(self.array()?).to_string().into_bytes()),
+            Len::Encoded(2) => Ok(i32::from_le_bytes(self.array()?).to_string().into_bytes()),
+            Len::Encoded(3) => {
+                let clen = self.len()?;
+                let ulen = self.len()?;
+                let input = self.bytes(clen)?;
+                if ulen > clen.saturating_mul(LZF_MAX_EXPANSION) {
+                    return bad(format!("LZF claims {ulen} bytes from {clen}"));
+                }
+                lzf::decompress(input, ulen as usize)
+            }
+            Len::Encoded(e) => bad(format!("unknown string encoding {e}")),
+        }
+    }
+
+    /// A double in string form (RDB v1 zset scores): length byte, 253 nan, 254 +inf,
+    /// 255 -inf, else that many ASCII bytes.
+    pub(crate) fn f64_string(&mut self) -> Result<f64> {
+        match self.u8()? {
+            253 => Ok(f64::NAN),
+            254 => Ok(f64::INFINITY),
+            255 => Ok(f64::NEG_INFINITY),
+            n => parse_f64(self.bytes(u64::from(n))?)
+                .ok_or_else(|| crate::Error::BadData("bad double string".into())),
+        }
+    }
+
+    /// A binary double, little-endian.
+    pub(crate) fn f64_binary(&mut self) -> Result<f64> {
+        Ok(f64::from_le_bytes(self.array()?))
+    }
+}
+
+/// Parse a double as Redis writes them (`%.17g`, `inf`, `-inf`, `nan`).
+pub(crate) fn parse_f64(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    match s {
+        "inf" | "+inf" | "Inf" | "infinity" => Some(f64::INFINITY),
+        "-inf" | "-Inf" | "-infinity" => Some(f64::NEG_INFINITY),
+        _ => s.parse().ok(),
+    }
+}

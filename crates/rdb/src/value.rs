@@ -1,0 +1,29 @@
+//! The owned value model: what a Redis key holds, independent of encoding.
+
+/// A Redis value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A string (integers included, as their decimal text).
+    String(Vec<u8>),
+    /// A list, head first.
+    List(Vec<Vec<u8>>),
+    /// A set, in the order the encoding held the members.
+    Set(Vec<Vec<u8>>),
+    /// A sorted set: members with their scores, in the order the encoding held them.
+    ZSet(Vec<(Vec<u8>, f64)>),
+    /// A hash: fields with their values, in the order the encoding held them.
+    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+}
+
+impl Value {
+    /// The name `TYPE` replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::String(_) => "string",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+            Value::Hash(_) => "hash",
+        }
+    }
+}
