@@ -12,7 +12,7 @@
 use crate::crc64::crc64;
 use crate::error::{Error, Result};
 use crate::object;
-use crate::reader::Reader;
+use crate::reader::{Reader, SliceSource};
 use crate::value::Value;
 
 /// The RDB version Redis 7.0 writes (and the highest it restores).
@@ -41,9 +41,13 @@ pub fn restore(payload: &[u8], max_version: u16) -> Result<Value> {
     verify(payload, max_version)?;
     let n = payload.len();
     let version = u16::from_le_bytes([payload[n - 10], payload[n - 9]]);
-    let mut r = Reader::new(payload);
+    let mut r = Reader::new(SliceSource::new(payload));
     let ty = r.u8()?;
-    object::decode(ty, &mut r, version)
+    let value = object::decode(ty, &mut r, version)?;
+    if value.is_empty_collection() {
+        return Err(Error::BadData("empty collection".into()));
+    }
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -8,14 +8,15 @@
 //! (24, 25) are `Unsupported`; any other type byte is bad data, as Redis answers.
 //!
 //! Validation follows Redis's `sanitize-dump-payload yes`: counts match, pairs are
-//! whole, no duplicate set members, hash fields or zset members, no NaN score, no empty
-//! collection (Redis refuses to create one).
+//! whole, no duplicate set members, hash fields or zset members, no NaN score. An empty
+//! collection decodes as empty: RESTORE refuses it (`restore`), while RDB loading skips
+//! it, as Redis does.
 
 use std::collections::HashSet;
 
 use crate::error::{bad, Error, Result};
 use crate::listpack::{self, Entry};
-use crate::reader::{parse_f64, Reader};
+use crate::reader::{parse_f64, Reader, Source};
 use crate::value::Value;
 use crate::{intset, ziplist, zipmap};
 
@@ -48,11 +49,14 @@ pub mod types {
 }
 use types::*;
 
-fn non_empty<T>(v: Vec<T>) -> Result<Vec<T>> {
-    if v.is_empty() {
-        return bad("empty collection");
+/// `len` strings, read without trusting `len` for the allocation.
+fn strings<S: Source>(r: &mut Reader<S>) -> Result<Vec<Vec<u8>>> {
+    let n = r.count(1)?;
+    let mut items = Vec::with_capacity(r.capacity_for(n));
+    for _ in 0..n {
+        items.push(r.string()?);
     }
-    Ok(v)
+    Ok(items)
 }
 
 fn unique<'a>(items: impl Iterator<Item = &'a [u8]>, what: &str) -> Result<()> {
@@ -89,12 +93,12 @@ fn score(e: &Entry<'_>) -> Result<f64> {
 
 fn hash(p: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Value> {
     unique(p.iter().map(|(f, _)| f.as_slice()), "hash field")?;
-    Ok(Value::Hash(non_empty(p)?))
+    Ok(Value::Hash(p))
 }
 
 fn zset(z: Vec<(Vec<u8>, f64)>) -> Result<Value> {
     unique(z.iter().map(|(m, _)| m.as_slice()), "zset member")?;
-    Ok(Value::ZSet(non_empty(z)?))
+    Ok(Value::ZSet(z))
 }
 
 fn zset_from_entries(entries: Vec<Entry<'_>>) -> Result<Value> {
@@ -121,26 +125,21 @@ fn introduced_in(ty: u8) -> u16 {
 ///
 /// A type newer than the version claiming it is bad data: Redis 7.0 (version 10)
 /// refuses type 20 as `Bad data format`, and only 7.2's version-11 data holds it.
-pub(crate) fn decode(ty: u8, r: &mut Reader<'_>, version: u16) -> Result<Value> {
+pub(crate) fn decode<S: Source>(ty: u8, r: &mut Reader<S>, version: u16) -> Result<Value> {
     if introduced_in(ty) > version {
         return bad(format!("object type {ty} in RDB version {version} data"));
     }
     match ty {
         STRING => Ok(Value::String(r.string()?)),
-        LIST => {
-            let n = r.count(1)?;
-            let items = (0..n).map(|_| r.string()).collect::<Result<Vec<_>>>()?;
-            Ok(Value::List(non_empty(items)?))
-        }
+        LIST => Ok(Value::List(strings(r)?)),
         SET => {
-            let n = r.count(1)?;
-            let items = (0..n).map(|_| r.string()).collect::<Result<Vec<_>>>()?;
+            let items = strings(r)?;
             unique(items.iter().map(Vec::as_slice), "set member")?;
-            Ok(Value::Set(non_empty(items)?))
+            Ok(Value::Set(items))
         }
         ZSET | ZSET_2 => {
             let n = r.count(2)?;
-            let mut z = Vec::with_capacity(n);
+            let mut z = Vec::with_capacity(r.capacity_for(n));
             for _ in 0..n {
                 let m = r.string()?;
                 let s = if ty == ZSET {
@@ -157,9 +156,10 @@ pub(crate) fn decode(ty: u8, r: &mut Reader<'_>, version: u16) -> Result<Value> 
         }
         HASH => {
             let n = r.count(2)?;
-            let p = (0..n)
-                .map(|_| Ok((r.string()?, r.string()?)))
-                .collect::<Result<Vec<_>>>()?;
+            let mut p = Vec::with_capacity(r.capacity_for(n));
+            for _ in 0..n {
+                p.push((r.string()?, r.string()?));
+            }
             hash(p)
         }
         HASH_ZIPMAP => {
@@ -173,7 +173,7 @@ pub(crate) fn decode(ty: u8, r: &mut Reader<'_>, version: u16) -> Result<Value> 
         LIST_ZIPLIST => {
             let blob = r.string()?;
             let items = ziplist::parse(&blob)?.iter().map(Entry::to_bytes).collect();
-            Ok(Value::List(non_empty(items)?))
+            Ok(Value::List(items))
         }
         SET_INTSET => {
             let blob = r.string()?;
@@ -193,7 +193,7 @@ pub(crate) fn decode(ty: u8, r: &mut Reader<'_>, version: u16) -> Result<Value> 
                 // Redis skips empty nodes; an all-empty list is refused below.
                 items.extend(ziplist::parse(&blob)?.iter().map(Entry::to_bytes));
             }
-            Ok(Value::List(non_empty(items)?))
+            Ok(Value::List(items))
         }
         HASH_LISTPACK => hash(pairs(listpack::parse(&r.string()?)?)?),
         ZSET_LISTPACK => zset_from_entries(listpack::parse(&r.string()?)?),
@@ -209,7 +209,7 @@ pub(crate) fn decode(ty: u8, r: &mut Reader<'_>, version: u16) -> Result<Value> 
                     c => return bad(format!("quicklist container {c}")),
                 }
             }
-            Ok(Value::List(non_empty(items)?))
+            Ok(Value::List(items))
         }
         SET_LISTPACK => {
             let items: Vec<Vec<u8>> = listpack::parse(&r.string()?)?
@@ -217,7 +217,7 @@ pub(crate) fn decode(ty: u8, r: &mut Reader<'_>, version: u16) -> Result<Value> 
                 .map(Entry::to_bytes)
                 .collect();
             unique(items.iter().map(Vec::as_slice), "set member")?;
-            Ok(Value::Set(non_empty(items)?))
+            Ok(Value::Set(items))
         }
         MODULE | MODULE_2 | STREAM_LISTPACKS | STREAM_LISTPACKS_2 | STREAM_LISTPACKS_3
         | HASH_METADATA | HASH_LISTPACK_EX => Err(Error::Unsupported(ty)),

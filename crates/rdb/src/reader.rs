@@ -25,37 +25,77 @@ pub(crate) enum Len {
     Encoded(u8),
 }
 
-pub(crate) struct Reader<'a> {
+/// Where the reader's bytes come from: a payload in memory, or a file being streamed.
+pub(crate) trait Source {
+    /// Fill `buf` exactly.
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<()>;
+    /// The next `n` bytes. Implementations must not allocate `n` bytes up front unless
+    /// that many remain.
+    fn read_vec(&mut self, n: u64) -> Result<Vec<u8>>;
+    /// Bytes left, when known.
+    fn remaining(&self) -> Option<u64>;
+}
+
+/// A payload in memory.
+pub(crate) struct SliceSource<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
-impl<'a> Reader<'a> {
+impl<'a> SliceSource<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        SliceSource { buf, pos: 0 }
     }
+}
 
-    pub(crate) fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
+impl Source for SliceSource<'_> {
+    fn read_exact(&mut self, out: &mut [u8]) -> Result<()> {
+        let end = self.pos + out.len();
+        let Some(src) = self.buf.get(self.pos..end) else {
+            return bad(format!(
+                "{} bytes wanted, {} left",
+                out.len(),
+                self.buf.len() - self.pos
+            ));
+        };
+        out.copy_from_slice(src);
+        self.pos = end;
+        Ok(())
     }
-
-    pub(crate) fn bytes(&mut self, n: u64) -> Result<&'a [u8]> {
-        if n > self.remaining() as u64 {
-            return bad(format!("{n} bytes wanted, {} left", self.remaining()));
+    fn read_vec(&mut self, n: u64) -> Result<Vec<u8>> {
+        let left = (self.buf.len() - self.pos) as u64;
+        if n > left {
+            return bad(format!("{n} bytes wanted, {left} left"));
         }
-        let n = n as usize;
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
+        let v = self.buf[self.pos..self.pos + n as usize].to_vec();
+        self.pos += n as usize;
+        Ok(v)
+    }
+    fn remaining(&self) -> Option<u64> {
+        Some((self.buf.len() - self.pos) as u64)
+    }
+}
+
+pub(crate) struct Reader<S: Source> {
+    pub(crate) src: S,
+}
+
+impl<S: Source> Reader<S> {
+    pub(crate) fn new(src: S) -> Self {
+        Reader { src }
+    }
+
+    pub(crate) fn bytes(&mut self, n: u64) -> Result<Vec<u8>> {
+        self.src.read_vec(n)
     }
 
     pub(crate) fn u8(&mut self) -> Result<u8> {
-        Ok(self.bytes(1)?[0])
+        Ok(self.array::<1>()?[0])
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         let mut a = [0u8; N];
-        a.copy_from_slice(self.bytes(N as u64)?);
+        self.src.read_exact(&mut a)?;
         Ok(a)
     }
 
@@ -82,33 +122,42 @@ impl<'a> Reader<'a> {
     }
 
     /// A count of items each taking at least `min_bytes`: refused when the input left
-    /// could not hold that many, so callers may allocate by it.
+    /// could not hold that many. The result is safe to allocate by only up to
+    /// [`Reader::capacity_for`].
     pub(crate) fn count(&mut self, min_bytes: u64) -> Result<usize> {
         let n = self.len()?;
-        if n.saturating_mul(min_bytes.max(1)) > self.remaining() as u64 {
-            return bad(format!(
-                "{n} items cannot fit in {} bytes",
-                self.remaining()
-            ));
+        if let Some(left) = self.src.remaining() {
+            if n.saturating_mul(min_bytes.max(1)) > left {
+                return bad(format!("{n} items cannot fit in {left} bytes"));
+            }
         }
-        Ok(n as usize)
+        usize::try_from(n).or_else(|_| bad("count does not fit in memory"))
+    }
+
+    /// A safe initial capacity for `n` items (a stream's length is unknown, so a
+    /// corrupt count must not reserve memory the data will never fill).
+    pub(crate) fn capacity_for(&self, n: usize) -> usize {
+        match self.src.remaining() {
+            Some(_) => n,
+            None => n.min(1 << 16),
+        }
     }
 
     /// An RDB string: raw, integer-encoded (as its decimal text) or LZF.
     pub(crate) fn string(&mut self) -> Result<Vec<u8>> {
         match self.len_or_encoding()? {
-            Len::Plain(n) => Ok(self.bytes(n)?.to_vec()),
+            Len::Plain(n) => self.bytes(n),
             Len::Encoded(0) => Ok((self.u8()? as i8).to_string().into_bytes()),
             Len::Encoded(1) => Ok(i16::from_le_bytes(self.array()?).to_string().into_bytes()),
             Len::Encoded(2) => Ok(i32::from_le_bytes(self.array()?).to_string().into_bytes()),
             Len::Encoded(3) => {
                 let clen = self.len()?;
                 let ulen = self.len()?;
-                let input = self.bytes(clen)?;
                 if ulen > clen.saturating_mul(LZF_MAX_EXPANSION) {
                     return bad(format!("LZF claims {ulen} bytes from {clen}"));
                 }
-                lzf::decompress(input, ulen as usize)
+                let input = self.bytes(clen)?;
+                lzf::decompress(&input, ulen as usize)
             }
             Len::Encoded(e) => bad(format!("unknown string encoding {e}")),
         }
@@ -121,8 +170,10 @@ impl<'a> Reader<'a> {
             253 => Ok(f64::NAN),
             254 => Ok(f64::INFINITY),
             255 => Ok(f64::NEG_INFINITY),
-            n => parse_f64(self.bytes(u64::from(n))?)
-                .ok_or_else(|| crate::Error::BadData("bad double string".into())),
+            n => {
+                let b = self.bytes(u64::from(n))?;
+                parse_f64(&b).ok_or_else(|| crate::Error::BadData("bad double string".into()))
+            }
         }
     }
 

@@ -16,6 +16,17 @@ pub enum Value {
 }
 
 impl Value {
+    /// A collection without elements (never a string): Redis refuses to restore one and
+    /// skips it when loading a file.
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::String(_) => false,
+            Value::List(v) | Value::Set(v) => v.is_empty(),
+            Value::ZSet(v) => v.is_empty(),
+            Value::Hash(v) => v.is_empty(),
+        }
+    }
+
     /// The name `TYPE` replies with.
     pub fn type_name(&self) -> &'static str {
         match self {
