@@ -5,9 +5,10 @@
 //!
 //! **Status.** Decoding works: [`restore`] checks a DUMP payload (length, version,
 //! CRC-64/Jones) and decodes every non-stream type and encoding Redis has written since
-//! 2.x, with Redis's deep validation (`sanitize-dump-payload yes`); [`crc64`] is
-//! CRC-64/Jones. Not yet: encoding (DUMP for the `Redis7_0`/`Redis6`/`Portable`
-//! targets), whole RDB files, streams, fuzz targets. Formats: `docs/rdb-format.md`.
+//! 2.x, with Redis's deep validation (`sanitize-dump-payload yes`); [`RdbFile`] streams
+//! whole RDB files (versions 1–12); [`crc64`] is CRC-64/Jones. Not yet: encoding (DUMP
+//! for the `Redis7_0`/`Redis6`/`Portable` targets, RDB writing), streams, fuzz targets.
+//! Formats: `docs/rdb-format.md`.
 //!
 //! ```
 //! let payload = b"\x00\x15hello, dumping world!\x06\x00E\xa0Z\x82\xd8r\xc1\xde";
@@ -23,6 +24,7 @@
 pub mod crc64;
 mod dump;
 mod error;
+pub mod file;
 mod intset;
 mod listpack;
 mod lzf;
@@ -35,4 +37,5 @@ mod zipmap;
 pub use crc64::crc64;
 pub use dump::{restore, verify, RDB_VERSION_7_0};
 pub use error::{Error, Result};
+pub use file::{Entry, Item, RdbFile};
 pub use value::Value;
