@@ -6,8 +6,9 @@
 //! **Status.** Decoding works: [`restore`] checks a DUMP payload (length, version,
 //! CRC-64/Jones) and decodes every non-stream type and encoding Redis has written since
 //! 2.x, with Redis's deep validation (`sanitize-dump-payload yes`); [`RdbFile`] streams
-//! whole RDB files (versions 1–12); [`crc64`] is CRC-64/Jones. Not yet: encoding (DUMP
-//! for the `Redis7_0`/`Redis6`/`Portable` targets, RDB writing), streams, fuzz targets.
+//! whole RDB files (versions 1–12); [`dump`] writes DUMP payloads for Redis 7.0,
+//! byte-identical to what Redis 7.0.15 writes; [`crc64`] is CRC-64/Jones. Not yet: the
+//! `Redis6` and `Portable` targets, writing RDB files, streams, cargo-fuzz targets.
 //! Formats: `docs/rdb-format.md`.
 //!
 //! ```
@@ -23,6 +24,7 @@
 
 pub mod crc64;
 mod dump;
+mod encode;
 mod error;
 pub mod file;
 mod intset;
@@ -31,11 +33,14 @@ mod lzf;
 pub mod object;
 mod reader;
 mod value;
+mod writer;
 mod ziplist;
 mod zipmap;
 
 pub use crc64::crc64;
 pub use dump::{restore, verify, RDB_VERSION_7_0};
+pub use encode::{dump, encode_object, EncodeConfig, Target};
 pub use error::{Error, Result};
 pub use file::{Entry, Item, RdbFile};
 pub use value::Value;
+pub use writer::format_g17;

@@ -32,7 +32,7 @@ impl Entry<'_> {
     }
 }
 
-fn backlen(l: usize) -> Vec<u8> {
+pub(crate) fn backlen(l: usize) -> Vec<u8> {
     match l {
         0..=127 => vec![l as u8],
         128..=16382 => vec![(l >> 7) as u8, (l & 127) as u8 | 128],

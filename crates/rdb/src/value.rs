@@ -16,6 +16,27 @@ pub enum Value {
 }
 
 impl Value {
+    /// The same value with set members, hash fields and zset elements in a canonical
+    /// order (bytes; score then member), so two equal values compare equal whatever
+    /// order their encodings held.
+    pub fn sorted(self) -> Value {
+        match self {
+            Value::Set(mut m) => {
+                m.sort();
+                Value::Set(m)
+            }
+            Value::Hash(mut p) => {
+                p.sort();
+                Value::Hash(p)
+            }
+            Value::ZSet(mut z) => {
+                z.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+                Value::ZSet(z)
+            }
+            other => other,
+        }
+    }
+
     /// A collection without elements (never a string): Redis refuses to restore one and
     /// skips it when loading a file.
     pub fn is_empty_collection(&self) -> bool {

@@ -8,20 +8,10 @@ mod corpus;
 
 use std::time::{Duration, Instant};
 
-use strata_rdb::{crc64, restore, RDB_VERSION_7_0};
+mod support;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use strata_rdb::{crc64, restore, RDB_VERSION_7_0};
+use support::Rng;
 
 fn refooter(body: &[u8]) -> Vec<u8> {
     let mut p = body.to_vec();
@@ -42,21 +32,21 @@ fn mutations_give_values_or_errors() {
         let body = &payload[..payload.len() - 10];
         for _ in 0..200 {
             let mut m = body.to_vec();
-            for _ in 0..1 + rng.below(3) {
-                match rng.below(5) {
+            for _ in 0..1 + rng.index(3) {
+                match rng.index(5) {
                     0 if !m.is_empty() => {
-                        let i = rng.below(m.len());
-                        m[i] ^= 1 << rng.below(8);
+                        let i = rng.index(m.len());
+                        m[i] ^= 1 << rng.index(8);
                     }
-                    1 => m.truncate(rng.below(m.len() + 1)),
+                    1 => m.truncate(rng.index(m.len() + 1)),
                     2 => {
-                        let i = rng.below(m.len() + 1);
+                        let i = rng.index(m.len() + 1);
                         m.insert(i, rng.next() as u8);
                     }
                     3 if !m.is_empty() => {
                         // Make a length or header byte huge.
-                        let i = rng.below(m.len().min(16));
-                        m[i] = [0x80, 0x81, 0xff, 0xfe, 0xc3][rng.below(5)];
+                        let i = rng.index(m.len().min(16));
+                        m[i] = [0x80, 0x81, 0xff, 0xfe, 0xc3][rng.index(5)];
                     }
                     _ => {}
                 }

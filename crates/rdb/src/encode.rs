@@ -1,0 +1,237 @@
+//! Encoding values as Redis 7.0 writes them (DUMP payloads and RDB objects).
+//!
+//! Encoding choices follow Redis 7.0 with the thresholds of [`EncodeConfig`] (Redis's
+//! defaults unless changed):
+//! - string: type 0, `rdbSaveRawString` rules (int32 text as an integer, LZF over 20 bytes);
+//! - list: type 18, quicklist nodes filled as RPUSH fills them (a node takes the next
+//!   element while its listpack bytes + element + 8 stay within 8 KiB, or while under
+//!   the count limit when `list-max-listpack-size` is positive); elements of at least
+//!   `packed_threshold` bytes get a PLAIN node;
+//! - set: type 11 intset when every member is a canonical integer and there are at most
+//!   `set-max-intset-entries`, else type 2;
+//! - hash: type 16 listpack within `hash-max-listpack-entries`/`-value`, else type 4;
+//! - zset: type 17 listpack (score order, scores as Redis's `d2string`) within
+//!   `zset-max-listpack-entries`/`-value`, else type 5 (greatest element first, binary
+//!   scores).
+
+use crate::crc64::crc64;
+use crate::object::types::*;
+use crate::value::Value;
+use crate::writer::{
+    canonical_int, intset, listpack, listpack_entry_len, put_len, put_string, score_text,
+};
+
+/// The server settings that decide encodings (names as in redis.conf).
+#[derive(Clone, Debug)]
+pub struct EncodeConfig {
+    /// `rdbcompression`: LZF for strings over 20 bytes.
+    pub compression: bool,
+    /// `list-max-listpack-size`: negative = node byte limit (-1 4 KiB .. -5 64 KiB),
+    /// positive = elements per node.
+    pub list_max_listpack_size: i64,
+    /// Elements this large or larger get their own PLAIN quicklist node (1 GiB).
+    pub packed_threshold: usize,
+    /// `list-compress-depth`: nodes further than this from both ends are kept LZF'd in
+    /// memory by Redis and written as LZF blobs even without `rdbcompression`.
+    pub list_compress_depth: usize,
+    /// `hash-max-listpack-entries`.
+    pub hash_max_listpack_entries: usize,
+    /// `hash-max-listpack-value`.
+    pub hash_max_listpack_value: usize,
+    /// `zset-max-listpack-entries`.
+    pub zset_max_listpack_entries: usize,
+    /// `zset-max-listpack-value`.
+    pub zset_max_listpack_value: usize,
+    /// `set-max-intset-entries`.
+    pub set_max_intset_entries: usize,
+}
+
+impl Default for EncodeConfig {
+    fn default() -> Self {
+        EncodeConfig {
+            compression: true,
+            list_max_listpack_size: -2,
+            packed_threshold: 1 << 30,
+            list_compress_depth: 0,
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+        }
+    }
+}
+
+/// Which Redis a payload is for.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Redis 7.0: RDB version 10, listpack and quicklist-2 encodings.
+    Redis7_0,
+}
+
+impl Target {
+    /// The RDB version written in the footer.
+    pub fn rdb_version(self) -> u16 {
+        match self {
+            Target::Redis7_0 => 10,
+        }
+    }
+}
+
+const SIZE_LIMITS: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
+const SIZE_ESTIMATE_OVERHEAD: usize = 8;
+const SIZE_SAFETY_LIMIT: usize = 8192;
+
+/// Split a list into quicklist nodes as RPUSH would: `(plain, elements)` per node.
+fn quicklist_nodes<'a>(items: &'a [Vec<u8>], cfg: &EncodeConfig) -> Vec<(bool, Vec<&'a [u8]>)> {
+    let mut nodes: Vec<(bool, Vec<&[u8]>, usize)> = Vec::new();
+    for item in items {
+        if item.len() >= cfg.packed_threshold {
+            nodes.push((true, vec![item.as_slice()], 0));
+            continue;
+        }
+        let allowed = nodes.last().is_some_and(|(plain, elems, bytes)| {
+            let new_sz = bytes + item.len() + SIZE_ESTIMATE_OVERHEAD;
+            !plain
+                && if cfg.list_max_listpack_size < 0 {
+                    let level =
+                        ((-cfg.list_max_listpack_size - 1) as usize).min(SIZE_LIMITS.len() - 1);
+                    new_sz <= SIZE_LIMITS[level]
+                } else {
+                    let limit = cfg.list_max_listpack_size.max(1) as usize;
+                    new_sz <= SIZE_SAFETY_LIMIT && elems.len() < limit
+                }
+        });
+        let entry = listpack_entry_len(item);
+        if allowed {
+            if let Some(last) = nodes.last_mut() {
+                last.1.push(item);
+                last.2 += entry;
+            }
+        } else {
+            // Header (6 bytes) and terminator (1) of a new listpack, plus the entry.
+            nodes.push((false, vec![item.as_slice()], 7 + entry));
+        }
+    }
+    nodes.into_iter().map(|(p, e, _)| (p, e)).collect()
+}
+
+/// How Redis keeps an inner quicklist node in memory under `list-compress-depth`:
+/// LZF'd when the node has at least 48 bytes and compression saves more than 8.
+fn compressed_node(blob: &[u8]) -> Option<Vec<u8>> {
+    if blob.len() < 48 {
+        return None;
+    }
+    crate::lzf::compress(blob, blob.len()).filter(|c| c.len() + 8 < blob.len())
+}
+
+/// Append the RDB object (type byte and body) for `value`.
+pub fn encode_object(out: &mut Vec<u8>, value: &Value, cfg: &EncodeConfig) {
+    let c = cfg.compression;
+    match value {
+        Value::String(s) => {
+            out.push(STRING);
+            put_string(out, s, c);
+        }
+        Value::List(items) => {
+            out.push(LIST_QUICKLIST_2);
+            let nodes = quicklist_nodes(items, cfg);
+            let n = nodes.len();
+            put_len(out, n as u64);
+            for (i, (plain, elems)) in nodes.into_iter().enumerate() {
+                put_len(out, if plain { 1 } else { 2 });
+                let blob = if plain {
+                    elems[0].to_vec()
+                } else {
+                    listpack(elems)
+                };
+                let depth = cfg.list_compress_depth;
+                let inner = depth > 0 && i >= depth && i + depth < n;
+                match inner.then(|| compressed_node(&blob)).flatten() {
+                    Some(lzf) => {
+                        out.push(0xc3);
+                        put_len(out, lzf.len() as u64);
+                        put_len(out, blob.len() as u64);
+                        out.extend_from_slice(&lzf);
+                    }
+                    None => put_string(out, &blob, c),
+                }
+            }
+        }
+        Value::Set(members) => {
+            let ints: Option<Vec<i64>> = members.iter().map(|m| canonical_int(m)).collect();
+            match ints {
+                Some(mut ints) if members.len() <= cfg.set_max_intset_entries => {
+                    out.push(SET_INTSET);
+                    put_string(out, &intset(&mut ints), c);
+                }
+                _ => {
+                    out.push(SET);
+                    put_len(out, members.len() as u64);
+                    for m in members {
+                        put_string(out, m, c);
+                    }
+                }
+            }
+        }
+        Value::Hash(pairs) => {
+            let small = pairs.len() <= cfg.hash_max_listpack_entries
+                && pairs.iter().all(|(f, v)| {
+                    f.len() <= cfg.hash_max_listpack_value && v.len() <= cfg.hash_max_listpack_value
+                });
+            if small {
+                out.push(HASH_LISTPACK);
+                let lp = listpack(pairs.iter().flat_map(|(f, v)| [f.as_slice(), v.as_slice()]));
+                put_string(out, &lp, c);
+            } else {
+                out.push(HASH);
+                put_len(out, pairs.len() as u64);
+                for (f, v) in pairs {
+                    put_string(out, f, c);
+                    put_string(out, v, c);
+                }
+            }
+        }
+        Value::ZSet(members) => {
+            let mut sorted: Vec<&(Vec<u8>, f64)> = members.iter().collect();
+            sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+            let small = members.len() <= cfg.zset_max_listpack_entries
+                && members
+                    .iter()
+                    .all(|(m, _)| m.len() <= cfg.zset_max_listpack_value);
+            if small {
+                out.push(ZSET_LISTPACK);
+                let scores: Vec<Vec<u8>> = sorted
+                    .iter()
+                    .map(|(_, s)| score_text(*s).into_bytes())
+                    .collect();
+                let lp = listpack(
+                    sorted
+                        .iter()
+                        .zip(&scores)
+                        .flat_map(|((m, _), s)| [m.as_slice(), s.as_slice()]),
+                );
+                put_string(out, &lp, c);
+            } else {
+                out.push(ZSET_2);
+                put_len(out, members.len() as u64);
+                for (m, s) in sorted.iter().rev() {
+                    put_string(out, m, c);
+                    out.extend_from_slice(&s.to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// A DUMP payload of `value` for `target`: object, RDB version (u16 LE), CRC-64/Jones
+/// (u64 LE) of everything before it.
+pub fn dump(value: &Value, target: Target, cfg: &EncodeConfig) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_object(&mut out, value, cfg);
+    out.extend_from_slice(&target.rdb_version().to_le_bytes());
+    let crc = crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
