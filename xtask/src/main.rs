@@ -65,8 +65,59 @@ fn count(result: &str, word: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The tests talk to a real `redis-server` 7.0.15 (Debian 12's `redis-server` and
+/// `redis-tools`). Install them when missing and we are root; otherwise say exactly what
+/// to run. Never skip.
+fn ensure_redis() -> bool {
+    let has_7015 = || {
+        Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("v=7.0.15"))
+            && Command::new("redis-cli")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+    };
+    if has_7015() {
+        return true;
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if !root {
+        eprintln!(
+            "xtask: the tests need redis-server 7.0.15 and redis-cli; install them with
+               sudo apt-get update && sudo apt-get install -y redis-server redis-tools
+             (Debian 12: 5:7.0.15-1~deb12u*), then run `cargo xtask test` again"
+        );
+        return false;
+    }
+    eprintln!(
+        "xtask: installing Debian's redis-server and redis-tools (7.0.15) for the interop tests"
+    );
+    // Keep the package from starting a system-wide daemon on port 6379.
+    if !std::path::Path::new("/usr/sbin/policy-rc.d").exists() {
+        let _ = std::fs::write("/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n");
+        let _ = Command::new("chmod")
+            .args(["+x", "/usr/sbin/policy-rc.d"])
+            .status();
+    }
+    let ok = run(Command::new("apt-get").args(["update", "-qq"]))
+        && run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "redis-server", "redis-tools"])
+            .env("DEBIAN_FRONTEND", "noninteractive"));
+    if !ok || !has_7015() {
+        eprintln!("xtask: could not install redis-server 7.0.15 (Debian 12 `redis-server`); the interop tests need it");
+        return false;
+    }
+    true
+}
+
 fn test(extra: &[String]) -> bool {
-    run(cargo().args(["fmt", "--all", "--check"]))
+    ensure_redis()
+        && run(cargo().args(["fmt", "--all", "--check"]))
         && run(cargo().args([
             "clippy",
             "--workspace",

@@ -68,6 +68,9 @@ impl Default for EncodeConfig {
 pub enum Target {
     /// Redis 7.0: RDB version 10, listpack and quicklist-2 encodings.
     Redis7_0,
+    /// Any Redis since 2.6: RDB version 6, only the plain types 0–4 (string, linked
+    /// list, set, zset with string scores, hash), LZF strings.
+    Portable,
 }
 
 impl Target {
@@ -75,6 +78,60 @@ impl Target {
     pub fn rdb_version(self) -> u16 {
         match self {
             Target::Redis7_0 => 10,
+            Target::Portable => 6,
+        }
+    }
+}
+
+/// A double in the RDB string form (type 3 zset scores): 253 nan, 254 +inf, 255 -inf,
+/// else a length byte and `%.17g` text.
+fn put_f64_string(out: &mut Vec<u8>, x: f64) {
+    if x.is_nan() {
+        out.push(253);
+    } else if x == f64::INFINITY {
+        out.push(254);
+    } else if x == f64::NEG_INFINITY {
+        out.push(255);
+    } else {
+        let text = crate::writer::format_g17(x);
+        out.push(text.len() as u8);
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
+/// The object in the plain types every Redis since 2.6 reads.
+fn encode_portable(out: &mut Vec<u8>, value: &Value, c: bool) {
+    match value {
+        Value::String(s) => {
+            out.push(STRING);
+            put_string(out, s, c);
+        }
+        Value::List(items) | Value::Set(items) => {
+            out.push(if matches!(value, Value::List(_)) {
+                LIST
+            } else {
+                SET
+            });
+            put_len(out, items.len() as u64);
+            for i in items {
+                put_string(out, i, c);
+            }
+        }
+        Value::ZSet(members) => {
+            out.push(ZSET);
+            put_len(out, members.len() as u64);
+            for (m, s) in members {
+                put_string(out, m, c);
+                put_f64_string(out, *s);
+            }
+        }
+        Value::Hash(pairs) => {
+            out.push(HASH);
+            put_len(out, pairs.len() as u64);
+            for (f, v) in pairs {
+                put_string(out, f, c);
+                put_string(out, v, c);
+            }
         }
     }
 }
@@ -126,7 +183,15 @@ fn compressed_node(blob: &[u8]) -> Option<Vec<u8>> {
     crate::lzf::compress(blob, blob.len()).filter(|c| c.len() + 8 < blob.len())
 }
 
-/// Append the RDB object (type byte and body) for `value`.
+/// Append the RDB object (type byte and body) for `value`, as `target` reads it.
+pub fn encode_object_for(out: &mut Vec<u8>, value: &Value, target: Target, cfg: &EncodeConfig) {
+    match target {
+        Target::Redis7_0 => encode_object(out, value, cfg),
+        Target::Portable => encode_portable(out, value, cfg.compression),
+    }
+}
+
+/// Append the RDB object (type byte and body) for `value`, as Redis 7.0 writes it.
 pub fn encode_object(out: &mut Vec<u8>, value: &Value, cfg: &EncodeConfig) {
     let c = cfg.compression;
     match value {
@@ -229,7 +294,7 @@ pub fn encode_object(out: &mut Vec<u8>, value: &Value, cfg: &EncodeConfig) {
 /// (u64 LE) of everything before it.
 pub fn dump(value: &Value, target: Target, cfg: &EncodeConfig) -> Vec<u8> {
     let mut out = Vec::new();
-    encode_object(&mut out, value, cfg);
+    encode_object_for(&mut out, value, target, cfg);
     out.extend_from_slice(&target.rdb_version().to_le_bytes());
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());

@@ -6,9 +6,10 @@
 //! **Status.** Decoding works: [`restore`] checks a DUMP payload (length, version,
 //! CRC-64/Jones) and decodes every non-stream type and encoding Redis has written since
 //! 2.x, with Redis's deep validation (`sanitize-dump-payload yes`); [`RdbFile`] streams
-//! whole RDB files (versions 1–12); [`dump`] writes DUMP payloads for Redis 7.0,
-//! byte-identical to what Redis 7.0.15 writes; [`crc64`] is CRC-64/Jones. Not yet: the
-//! `Redis6` and `Portable` targets, writing RDB files, streams, cargo-fuzz targets.
+//! whole RDB files (versions 1–12); [`dump`] writes DUMP payloads for Redis 7.0
+//! (byte-identical to what Redis 7.0.15 writes) and for any Redis since 2.6
+//! (`Target::Portable`); [`RdbWriter`] writes RDB files Redis 7.0 loads; [`crc64`] is
+//! CRC-64/Jones. Not yet: the `Redis6` target, streams, cargo-fuzz targets.
 //! Formats: `docs/rdb-format.md`.
 //!
 //! ```
@@ -31,6 +32,7 @@ mod intset;
 mod listpack;
 mod lzf;
 pub mod object;
+mod rdb_writer;
 mod reader;
 mod value;
 mod writer;
@@ -39,8 +41,9 @@ mod zipmap;
 
 pub use crc64::crc64;
 pub use dump::{restore, verify, RDB_VERSION_7_0};
-pub use encode::{dump, encode_object, EncodeConfig, Target};
+pub use encode::{dump, encode_object, encode_object_for, EncodeConfig, Target};
 pub use error::{Error, Result};
 pub use file::{Entry, Item, RdbFile};
+pub use rdb_writer::RdbWriter;
 pub use value::Value;
 pub use writer::format_g17;
