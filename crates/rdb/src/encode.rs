@@ -18,7 +18,7 @@ use crate::crc64::crc64;
 use crate::object::types::*;
 use crate::value::Value;
 use crate::writer::{
-    canonical_int, intset, listpack, listpack_entry_len, put_len, put_string, score_text,
+    canonical_int, intset, listpack, listpack_entry_len, put_len, put_string, score_text, ziplist,
 };
 
 /// The server settings that decide encodings (names as in redis.conf).
@@ -68,6 +68,9 @@ impl Default for EncodeConfig {
 pub enum Target {
     /// Redis 7.0: RDB version 10, listpack and quicklist-2 encodings.
     Redis7_0,
+    /// Redis 6: RDB version 9, ziplist hashes and zsets, quicklist (v1) lists of
+    /// ziplists, intset or plain sets, ZSET_2 for large zsets.
+    Redis6,
     /// Any Redis since 2.6: RDB version 6, only the plain types 0–4 (string, linked
     /// list, set, zset with string scores, hash), LZF strings.
     Portable,
@@ -78,6 +81,7 @@ impl Target {
     pub fn rdb_version(self) -> u16 {
         match self {
             Target::Redis7_0 => 10,
+            Target::Redis6 => 9,
             Target::Portable => 6,
         }
     }
@@ -96,6 +100,92 @@ fn put_f64_string(out: &mut Vec<u8>, x: f64) {
         let text = crate::writer::format_g17(x);
         out.push(text.len() as u8);
         out.extend_from_slice(text.as_bytes());
+    }
+}
+
+/// Split a list into quicklist (v1) ziplist nodes as Redis 6 RPUSH fills them: a node
+/// takes the next element while its bytes + element + entry overhead fit the size
+/// level, or (under the 8 KiB safety limit) while under the count limit.
+fn ziplist_nodes<'a>(items: &'a [Vec<u8>], cfg: &EncodeConfig) -> Vec<Vec<&'a [u8]>> {
+    let mut nodes: Vec<(Vec<&[u8]>, usize)> = Vec::new();
+    for item in items {
+        let sz = item.len();
+        let overhead = if sz < 254 { 1 } else { 5 }
+            + if sz < 64 {
+                1
+            } else if sz < 16384 {
+                2
+            } else {
+                5
+            };
+        let allowed = nodes.last().is_some_and(|(elems, bytes)| {
+            let new_sz = bytes + sz + overhead;
+            let fill = cfg.list_max_listpack_size;
+            let meets_level = fill < 0 && {
+                let level = ((-fill - 1) as usize).min(SIZE_LIMITS.len() - 1);
+                new_sz <= SIZE_LIMITS[level]
+            };
+            meets_level || (new_sz <= SIZE_SAFETY_LIMIT && fill > 0 && (elems.len() as i64) < fill)
+        });
+        match nodes.last_mut().filter(|_| allowed) {
+            Some(last) => {
+                last.0.push(item);
+                last.1 += sz + overhead;
+            }
+            None => nodes.push((vec![item.as_slice()], ziplist([item.as_slice()]).len())),
+        }
+    }
+    nodes.into_iter().map(|(e, _)| e).collect()
+}
+
+/// The object as Redis 6 writes it.
+fn encode_redis6(out: &mut Vec<u8>, value: &Value, cfg: &EncodeConfig) {
+    let c = cfg.compression;
+    match value {
+        Value::List(items) => {
+            out.push(LIST_QUICKLIST);
+            let nodes = ziplist_nodes(items, cfg);
+            put_len(out, nodes.len() as u64);
+            for node in nodes {
+                put_string(out, &ziplist(node), c);
+            }
+        }
+        Value::Hash(pairs)
+            if pairs.len() <= cfg.hash_max_listpack_entries
+                && pairs.iter().all(|(f, v)| {
+                    f.len() <= cfg.hash_max_listpack_value && v.len() <= cfg.hash_max_listpack_value
+                }) =>
+        {
+            out.push(HASH_ZIPLIST);
+            put_string(
+                out,
+                &ziplist(pairs.iter().flat_map(|(f, v)| [f.as_slice(), v.as_slice()])),
+                c,
+            );
+        }
+        Value::ZSet(members)
+            if members.len() <= cfg.zset_max_listpack_entries
+                && members
+                    .iter()
+                    .all(|(m, _)| m.len() <= cfg.zset_max_listpack_value) =>
+        {
+            let mut sorted: Vec<&(Vec<u8>, f64)> = members.iter().collect();
+            sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+            let scores: Vec<Vec<u8>> = sorted
+                .iter()
+                .map(|(_, s)| score_text(*s).into_bytes())
+                .collect();
+            out.push(ZSET_ZIPLIST);
+            let zl = ziplist(
+                sorted
+                    .iter()
+                    .zip(&scores)
+                    .flat_map(|((m, _), s)| [m.as_slice(), s.as_slice()]),
+            );
+            put_string(out, &zl, c);
+        }
+        // Strings, sets, large hashes and zsets are written as Redis 7.0 writes them.
+        other => encode_object(out, other, cfg),
     }
 }
 
@@ -187,6 +277,7 @@ fn compressed_node(blob: &[u8]) -> Option<Vec<u8>> {
 pub fn encode_object_for(out: &mut Vec<u8>, value: &Value, target: Target, cfg: &EncodeConfig) {
     match target {
         Target::Redis7_0 => encode_object(out, value, cfg),
+        Target::Redis6 => encode_redis6(out, value, cfg),
         Target::Portable => encode_portable(out, value, cfg.compression),
     }
 }

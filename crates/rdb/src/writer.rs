@@ -200,6 +200,66 @@ pub(crate) fn listpack<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8>
     lp
 }
 
+/// A ziplist built by appending `items` in order (Redis ≤ 6.2's `ziplistPush`): text
+/// that is a canonical integer takes the smallest integer encoding (0..=12 in the
+/// encoding byte itself), other text a 6-bit, 14-bit (big-endian) or 32-bit length.
+pub(crate) fn ziplist<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut zl = vec![0u8; 10];
+    let (mut count, mut prev_len, mut tail) = (0usize, 0usize, 10usize);
+    for item in items {
+        let start = zl.len();
+        if prev_len < 254 {
+            zl.push(prev_len as u8);
+        } else {
+            zl.push(0xfe);
+            zl.extend_from_slice(&(prev_len as u32).to_le_bytes());
+        }
+        match canonical_int(item) {
+            Some(v) if (0..=12).contains(&v) => zl.push(0xf1 + v as u8),
+            Some(v) if i8::try_from(v).is_ok() => zl.extend_from_slice(&[0xfe, v as u8]),
+            Some(v) if i16::try_from(v).is_ok() => {
+                zl.push(0xc0);
+                zl.extend_from_slice(&(v as i16).to_le_bytes());
+            }
+            Some(v) if (-8_388_608..=8_388_607).contains(&v) => {
+                zl.push(0xf0);
+                zl.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
+            }
+            Some(v) if i32::try_from(v).is_ok() => {
+                zl.push(0xd0);
+                zl.extend_from_slice(&(v as i32).to_le_bytes());
+            }
+            Some(v) => {
+                zl.push(0xe0);
+                zl.extend_from_slice(&v.to_le_bytes());
+            }
+            None if item.len() < 64 => {
+                zl.push(item.len() as u8);
+                zl.extend_from_slice(item);
+            }
+            None if item.len() < 16384 => {
+                zl.push(0x40 | (item.len() >> 8) as u8);
+                zl.push(item.len() as u8);
+                zl.extend_from_slice(item);
+            }
+            None => {
+                zl.push(0x80);
+                zl.extend_from_slice(&(item.len() as u32).to_be_bytes());
+                zl.extend_from_slice(item);
+            }
+        }
+        tail = start;
+        prev_len = zl.len() - start;
+        count += 1;
+    }
+    zl.push(0xff);
+    let total = zl.len() as u32;
+    zl[..4].copy_from_slice(&total.to_le_bytes());
+    zl[4..8].copy_from_slice(&(tail as u32).to_le_bytes());
+    zl[8..10].copy_from_slice(&(count.min(65535) as u16).to_le_bytes());
+    zl
+}
+
 /// An intset of `values` (sorted here), in the smallest encoding that holds them all.
 pub(crate) fn intset(values: &mut [i64]) -> Vec<u8> {
     values.sort_unstable();

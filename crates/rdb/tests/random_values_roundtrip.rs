@@ -29,11 +29,11 @@ fn random_values_roundtrip() {
     let mut r = Rng(0x1234_5678_9abc_def1);
     for i in 0..300 {
         let v = value(&mut r);
-        for (cfg, target) in configs
-            .iter()
-            .map(|c| (c, Target::Redis7_0))
-            .chain([(&configs[0], Target::Portable)])
-        {
+        for (cfg, target) in configs.iter().map(|c| (c, Target::Redis7_0)).chain([
+            (&configs[0], Target::Portable),
+            (&configs[0], Target::Redis6),
+            (&configs[1], Target::Redis6),
+        ]) {
             let payload = dump(&v, target, cfg);
             let back =
                 restore(&payload, RDB_VERSION_7_0).unwrap_or_else(|e| panic!("value {i}: {e}"));

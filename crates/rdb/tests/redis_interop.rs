@@ -65,7 +65,7 @@ fn payloads_and_files_interoperate_with_redis() {
     let values: Vec<Value> = (0..150).map(|_| random_value(&mut rng)).collect();
     let cfg = EncodeConfig::default();
     for (i, v) in values.iter().enumerate() {
-        for target in [Target::Redis7_0, Target::Portable] {
+        for target in [Target::Redis7_0, Target::Redis6, Target::Portable] {
             let key = format!("k:{i}:{target:?}").into_bytes();
             let payload = dump(v, target, &cfg);
             let reply = c.call(&[b"RESTORE", &key, b"0", &payload]);
