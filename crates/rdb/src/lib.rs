@@ -7,9 +7,9 @@
 //! CRC-64/Jones) and decodes every non-stream type and encoding Redis has written since
 //! 2.x, with Redis's deep validation (`sanitize-dump-payload yes`); [`RdbFile`] streams
 //! whole RDB files (versions 1–12); [`dump`] writes DUMP payloads for Redis 7.0
-//! (byte-identical to what Redis 7.0.15 writes) and for any Redis since 2.6
-//! (`Target::Portable`); [`RdbWriter`] writes RDB files Redis 7.0 loads; [`crc64`] is
-//! CRC-64/Jones. Not yet: the `Redis6` target, streams, cargo-fuzz targets.
+//! (byte-identical to what Redis 7.0.15 writes), Redis 6 (`Target::Redis6`) and any
+//! Redis since 2.6 (`Target::Portable`); [`RdbWriter`] writes RDB files Redis 7.0
+//! loads; [`crc64`] is CRC-64/Jones. Not yet: streams.
 //! Formats: `docs/rdb-format.md`.
 //!
 //! ```
