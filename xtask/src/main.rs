@@ -2,6 +2,8 @@
 //!
 //! - `test`: formatting check, clippy with warnings denied, then every test of the
 //!   workspace. This is the README's test command and what CI runs.
+//! - `bench-rdb`: loading a 1M-key RDB file written by real Redis, strata-rdb beside
+//!   Redis's own load time.
 //! - `db-bench [args]`: LevelDB's db_bench workload on strata-lsm and on a peer engine
 //!   (fjall), built from `benches/db-bench` (kept out of the workspace so the peer never
 //!   slows down `test`).
@@ -141,10 +143,164 @@ fn db_bench(extra: &[String]) -> bool {
         .args(extra))
 }
 
+/// `bench-rdb`: real Redis writes 1M 100-byte strings plus 40k small collections and
+/// saves them; then Redis's own load time ("DB loaded from disk") and strata-rdb's
+/// `RdbFile` read of the same file, three times each, medians.
+fn bench_rdb() -> bool {
+    if !ensure_redis() {
+        return false;
+    }
+    let dir = std::env::temp_dir().join("strata-bench-rdb");
+    let _ = std::fs::remove_dir_all(&dir);
+    if std::fs::create_dir_all(&dir).is_err() {
+        return false;
+    }
+    let port = "6391";
+    let start = |log: &str| {
+        Command::new("redis-server")
+            .args([
+                "--port",
+                port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args([
+                "--enable-debug-command",
+                "yes",
+                "--loglevel",
+                "notice",
+                "--logfile",
+            ])
+            .arg(dir.join(log))
+            .arg("--dir")
+            .arg(&dir)
+            .spawn()
+    };
+    let cli = |args: &[&str]| {
+        Command::new("redis-cli")
+            .args(["-p", port])
+            .args(args)
+            .output()
+    };
+    let wait_up = || {
+        for _ in 0..600 {
+            if cli(&["PING"]).is_ok_and(|o| o.stdout.starts_with(b"PONG")) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    };
+    let Ok(mut writer) = start("write.log") else {
+        return false;
+    };
+    if !wait_up() {
+        return false;
+    }
+    let _ = cli(&["DEBUG", "POPULATE", "1000000", "key", "100"]);
+    let mut pipe = String::new();
+    for i in 0..10_000 {
+        for cmd in [
+            format!("HSET h:{i} a 1 b 2 c hello d world"),
+            format!("RPUSH l:{i} a b c d e 1 2 3"),
+            format!("SADD s:{i} 1 2 3 4 5 x"),
+            format!("ZADD z:{i} 1 a 2 b 3.5 c"),
+        ] {
+            let parts: Vec<&str> = cmd.split(' ').collect();
+            pipe.push_str(&format!("*{}\r\n", parts.len()));
+            for p in parts {
+                pipe.push_str(&format!("${}\r\n{p}\r\n", p.len()));
+            }
+        }
+    }
+    let fed = Command::new("redis-cli")
+        .args(["-p", port, "--pipe"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            if let Some(mut stdin) = c.stdin.take() {
+                stdin.write_all(pipe.as_bytes())?;
+            }
+            c.wait()
+        });
+    let saved = fed.is_ok() && cli(&["SAVE"]).is_ok();
+    let _ = cli(&["SHUTDOWN", "NOSAVE"]);
+    let _ = writer.wait();
+    if !saved {
+        return false;
+    }
+    let file = dir.join("dump.rdb");
+    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let built = run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "strata-rdb",
+        "--example",
+        "read_rdb",
+    ]));
+    if !built {
+        return false;
+    }
+    let (mut redis_s, mut ours_s) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        let log = format!("load{round}.log");
+        let Ok(mut loader) = start(&log) else {
+            return false;
+        };
+        let up = wait_up();
+        let _ = cli(&["SHUTDOWN", "NOSAVE"]);
+        let _ = loader.wait();
+        let text = std::fs::read_to_string(dir.join(&log)).unwrap_or_default();
+        let secs = text
+            .lines()
+            .find_map(|l| l.split("DB loaded from disk: ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<f64>().ok());
+        match (up, secs) {
+            (true, Some(s)) => redis_s.push(s),
+            _ => {
+                eprintln!("xtask: no load time in {log}");
+                return false;
+            }
+        }
+        let out = Command::new("target/release/examples/read_rdb")
+            .arg(&file)
+            .output();
+        let secs = out.ok().and_then(|o| {
+            let t = String::from_utf8_lossy(&o.stdout).to_string();
+            println!("strata-rdb: {}", t.trim());
+            t.split_whitespace()
+                .last()
+                .and_then(|n| n.parse::<f64>().ok())
+        });
+        match secs {
+            Some(s) => ours_s.push(s),
+            None => return false,
+        }
+    }
+    redis_s.sort_by(f64::total_cmp);
+    ours_s.sort_by(f64::total_cmp);
+    let (r, o) = (redis_s[1], ours_s[1]);
+    println!(
+        "RDB file of {:.1} MB (1,040,000 keys): Redis 7.0.15 loads in {r:.3} s, strata-rdb reads in {o:.3} s (medians of 3): ratio {:.2}",
+        size as f64 / 1e6,
+        r / o
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    true
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((task, rest)) = args.split_first() else {
-        eprintln!("usage: cargo xtask <test|db-bench> [args]");
+        eprintln!("usage: cargo xtask <test|db-bench|bench-rdb> [args]");
         return ExitCode::from(2);
     };
     // Tasks run from the workspace root whatever the caller's directory.
@@ -154,8 +310,9 @@ fn main() -> ExitCode {
     let ok = match task.as_str() {
         "test" => test(rest),
         "db-bench" => db_bench(rest),
+        "bench-rdb" => bench_rdb(),
         other => {
-            eprintln!("xtask: unknown task {other:?}; tasks: test, db-bench");
+            eprintln!("xtask: unknown task {other:?}; tasks: test, db-bench, bench-rdb");
             return ExitCode::from(2);
         }
     };

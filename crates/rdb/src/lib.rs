@@ -28,6 +28,8 @@ mod dump;
 mod encode;
 mod error;
 pub mod file;
+#[doc(hidden)]
+pub mod fuzz_support;
 mod intset;
 mod listpack;
 mod lzf;
