@@ -138,13 +138,14 @@ impl SkipList {
         }
     }
 
-    /// Last node with key < `key` (null if none).
-    pub(crate) fn find_lt(&self, key: &[u8]) -> NodePtr {
+    /// The last node for which `go_on(node)` holds, walking down from the top level
+    /// (null if none): `go_on` must hold for a prefix of the list.
+    fn last_where(&self, go_on: impl Fn(NodePtr) -> bool) -> NodePtr {
         let mut x = self.head;
         let mut level = self.max_height.load(AtomicOrdering::Relaxed) - 1;
         loop {
             let next = self.next(x, level);
-            if Self::before(next, key) {
+            if go_on(next) {
                 x = next;
                 continue;
             }
@@ -155,21 +156,14 @@ impl SkipList {
         }
     }
 
+    /// Last node with key < `key` (null if none).
+    pub(crate) fn find_lt(&self, key: &[u8]) -> NodePtr {
+        self.last_where(|n| Self::before(n, key))
+    }
+
     /// Last node (null if empty).
     pub(crate) fn last(&self) -> NodePtr {
-        let mut x = self.head;
-        let mut level = self.max_height.load(AtomicOrdering::Relaxed) - 1;
-        loop {
-            let next = self.next(x, level);
-            if !next.is_null() {
-                x = next;
-                continue;
-            }
-            if level == 0 {
-                return if x == self.head { ptr::null_mut() } else { x };
-            }
-            level -= 1;
-        }
+        self.last_where(|n| !n.is_null())
     }
 
     pub(crate) fn first(&self) -> NodePtr {

@@ -187,19 +187,26 @@ impl Table {
         };
         let (word, bit) = (&self.verified[b / 64], 1u64 << (b % 64));
         if word.load(Ordering::Relaxed) & bit == 0 {
-            let stored = u32_at(raw, len).unwrap_or(0);
-            let got = masked_crc(&[&raw[..len]]);
-            if stored != got {
-                return Err(Error::ChecksumMismatch {
-                    file: self.path.clone(),
-                    offset,
-                    expected: stored,
-                    got,
-                });
-            }
+            self.checked_body(raw, offset)?;
             word.fetch_or(bit, Ordering::Relaxed);
         }
         Ok(Some(&raw[..len]))
+    }
+
+    /// The body of `raw` (a block followed by its CRC trailer), if the CRC matches.
+    fn checked_body<'a>(&self, raw: &'a [u8], offset: u64) -> Result<&'a [u8]> {
+        let body = raw.len().saturating_sub(BLOCK_TRAILER);
+        let stored = u32_at(raw, body).unwrap_or(0);
+        let got = masked_crc(&[&raw[..body]]);
+        if stored != got {
+            return Err(Error::ChecksumMismatch {
+                file: self.path.clone(),
+                offset,
+                expected: stored,
+                got,
+            });
+        }
+        Ok(&raw[..body])
     }
 
     pub(crate) fn mark_obsolete(&self) {
@@ -220,17 +227,7 @@ impl Table {
                 Error::io(format!("read {} at {offset}", self.path.display()), e)
             }
         })?;
-        let body = n - BLOCK_TRAILER;
-        let stored = u32_at(&buf, body).unwrap_or(0);
-        let got = masked_crc(&[&buf[..body]]);
-        if stored != got {
-            return Err(Error::ChecksumMismatch {
-                file: self.path.clone(),
-                offset,
-                expected: stored,
-                got,
-            });
-        }
+        let body = self.checked_body(&buf, offset)?.len();
         buf.truncate(body);
         Ok(buf)
     }
