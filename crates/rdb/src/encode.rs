@@ -150,12 +150,7 @@ fn encode_redis6(out: &mut Vec<u8>, value: &Value, cfg: &EncodeConfig) {
                 put_string(out, &ziplist(node), c);
             }
         }
-        Value::Hash(pairs)
-            if pairs.len() <= cfg.hash_max_listpack_entries
-                && pairs.iter().all(|(f, v)| {
-                    f.len() <= cfg.hash_max_listpack_value && v.len() <= cfg.hash_max_listpack_value
-                }) =>
-        {
+        Value::Hash(pairs) if cfg.hash_is_small(pairs) => {
             out.push(HASH_ZIPLIST);
             put_string(
                 out,
@@ -163,26 +158,13 @@ fn encode_redis6(out: &mut Vec<u8>, value: &Value, cfg: &EncodeConfig) {
                 c,
             );
         }
-        Value::ZSet(members)
-            if members.len() <= cfg.zset_max_listpack_entries
-                && members
-                    .iter()
-                    .all(|(m, _)| m.len() <= cfg.zset_max_listpack_value) =>
-        {
-            let mut sorted: Vec<&(Vec<u8>, f64)> = members.iter().collect();
-            sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-            let scores: Vec<Vec<u8>> = sorted
-                .iter()
-                .map(|(_, s)| score_text(*s).into_bytes())
-                .collect();
+        Value::ZSet(members) if cfg.zset_is_small(members) => {
             out.push(ZSET_ZIPLIST);
-            let zl = ziplist(
-                sorted
-                    .iter()
-                    .zip(&scores)
-                    .flat_map(|((m, _), s)| [m.as_slice(), s.as_slice()]),
+            put_string(
+                out,
+                &ziplist(zset_items(members).iter().map(Vec::as_slice)),
+                c,
             );
-            put_string(out, &zl, c);
         }
         // Strings, sets, large hashes and zsets are written as Redis 7.0 writes them.
         other => encode_object(out, other, cfg),
@@ -224,6 +206,40 @@ fn encode_portable(out: &mut Vec<u8>, value: &Value, c: bool) {
             }
         }
     }
+}
+
+impl EncodeConfig {
+    /// Does a hash fit the compact (listpack / ziplist) encoding?
+    fn hash_is_small(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> bool {
+        pairs.len() <= self.hash_max_listpack_entries
+            && pairs.iter().all(|(f, v)| {
+                f.len() <= self.hash_max_listpack_value && v.len() <= self.hash_max_listpack_value
+            })
+    }
+
+    /// Does a zset fit the compact (listpack / ziplist) encoding?
+    fn zset_is_small(&self, members: &[(Vec<u8>, f64)]) -> bool {
+        members.len() <= self.zset_max_listpack_entries
+            && members
+                .iter()
+                .all(|(m, _)| m.len() <= self.zset_max_listpack_value)
+    }
+}
+
+/// Zset elements in score order (then member order), as Redis keeps them.
+fn by_score(members: &[(Vec<u8>, f64)]) -> Vec<&(Vec<u8>, f64)> {
+    let mut sorted: Vec<&(Vec<u8>, f64)> = members.iter().collect();
+    sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    sorted
+}
+
+/// Member, score text, member, score text, ... in score order: the items of a compact
+/// zset (scores as Redis 7.0's `d2string`).
+fn zset_items(members: &[(Vec<u8>, f64)]) -> Vec<Vec<u8>> {
+    by_score(members)
+        .into_iter()
+        .flat_map(|(m, s)| [m.clone(), score_text(*s).into_bytes()])
+        .collect()
 }
 
 const SIZE_LIMITS: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
@@ -332,11 +348,7 @@ pub fn encode_object(out: &mut Vec<u8>, value: &Value, cfg: &EncodeConfig) {
             }
         }
         Value::Hash(pairs) => {
-            let small = pairs.len() <= cfg.hash_max_listpack_entries
-                && pairs.iter().all(|(f, v)| {
-                    f.len() <= cfg.hash_max_listpack_value && v.len() <= cfg.hash_max_listpack_value
-                });
-            if small {
+            if cfg.hash_is_small(pairs) {
                 out.push(HASH_LISTPACK);
                 let lp = listpack(pairs.iter().flat_map(|(f, v)| [f.as_slice(), v.as_slice()]));
                 put_string(out, &lp, c);
@@ -350,29 +362,17 @@ pub fn encode_object(out: &mut Vec<u8>, value: &Value, cfg: &EncodeConfig) {
             }
         }
         Value::ZSet(members) => {
-            let mut sorted: Vec<&(Vec<u8>, f64)> = members.iter().collect();
-            sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-            let small = members.len() <= cfg.zset_max_listpack_entries
-                && members
-                    .iter()
-                    .all(|(m, _)| m.len() <= cfg.zset_max_listpack_value);
-            if small {
+            if cfg.zset_is_small(members) {
                 out.push(ZSET_LISTPACK);
-                let scores: Vec<Vec<u8>> = sorted
-                    .iter()
-                    .map(|(_, s)| score_text(*s).into_bytes())
-                    .collect();
-                let lp = listpack(
-                    sorted
-                        .iter()
-                        .zip(&scores)
-                        .flat_map(|((m, _), s)| [m.as_slice(), s.as_slice()]),
+                put_string(
+                    out,
+                    &listpack(zset_items(members).iter().map(Vec::as_slice)),
+                    c,
                 );
-                put_string(out, &lp, c);
             } else {
                 out.push(ZSET_2);
                 put_len(out, members.len() as u64);
-                for (m, s) in sorted.iter().rev() {
+                for (m, s) in by_score(members).into_iter().rev() {
                     put_string(out, m, c);
                     out.extend_from_slice(&s.to_le_bytes());
                 }

@@ -119,13 +119,7 @@ pub(crate) fn score_text(x: f64) -> String {
     if x.is_finite() && x != 0.0 && (-LIMIT..=LIMIT).contains(&x) && x.fract() == 0.0 {
         return (x as i64).to_string();
     }
-    if x == 0.0 {
-        return if x.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
+    // Zero (and its sign) is left to `format_g17`, as `d2string` writes it.
     format_g17(x)
 }
 
