@@ -4,5 +4,9 @@
 //! by one slot, from a consistent engine snapshot, written to a temporary file and renamed
 //! atomically.
 //!
-//! **Status: not implemented yet** (tracked by the dumper issue). This crate is an empty
-//! placeholder so the workspace has its final shape; it exports nothing.
+//! **Status:** only [`glob`] (Redis glob patterns, shared with the server's `KEYS` and
+//! `SCAN MATCH`) exists; the dumper thread is tracked by the dumper issue.
+
+#![deny(missing_docs)]
+
+pub mod glob;

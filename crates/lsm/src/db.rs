@@ -125,6 +125,10 @@ pub(crate) struct Inner {
     write_lock: Mutex<()>,
     wal: Mutex<Wal>,
     wal_dirty: AtomicBool,
+    /// Every write up to this sequence number is on stable storage (see `sync_wal`).
+    synced_seq: AtomicU64,
+    /// Serializes `sync_wal` callers so that one fsync serves all who wait.
+    sync_lock: Mutex<()>,
     manifest: Mutex<Manifest>,
     pub last_seq: AtomicU64,
     pub next_file: AtomicU64,
@@ -204,6 +208,8 @@ impl Db {
                 ..recovered.wal
             }),
             wal_dirty: AtomicBool::new(false),
+            synced_seq: AtomicU64::new(recovered.last_seq),
+            sync_lock: Mutex::new(()),
             manifest: Mutex::new(recovered.manifest),
             last_seq: AtomicU64::new(recovered.last_seq),
             next_file: AtomicU64::new(recovered.next_file),
@@ -257,6 +263,17 @@ impl Db {
     /// Apply `batch` atomically.
     pub fn write(&self, opts: WriteOptions, batch: WriteBatch) -> Result<()> {
         self.inner.write(opts, batch)
+    }
+
+    /// Make every write acknowledged so far durable: flush the WAL buffer and fsync the
+    /// WAL. Concurrent callers share one fsync (the second finds its writes covered), and
+    /// a call with nothing new to sync costs two atomic loads. This is how a server
+    /// running under [`SyncPolicy::EverySec`] gives some replies `Always` durability: it
+    /// writes without syncing, then calls `sync_wal` once before it sends the replies of
+    /// a whole batch of requests (Redis's `appendfsync always` does the same per event
+    /// loop iteration).
+    pub fn sync_wal(&self) -> Result<()> {
+        self.inner.sync_wal()
     }
 
     /// The current value of `key`.
@@ -773,12 +790,12 @@ impl Inner {
             .map_err(|e| Error::io("dup WAL", e))?;
         {
             let mut wal = lock(&self.wal);
-            // The old WAL is complete: make it durable before its memtable is frozen.
-            if self.opts.sync != SyncPolicy::No {
-                wal.writer
-                    .sync()
-                    .inspect_err(|e| self.set_background_error(e))?;
-            }
+            // The old WAL is complete: make it durable before its memtable is frozen
+            // (under every policy, so that `sync_wal`, which syncs only the current WAL,
+            // covers the writes of older ones; one fsync per memtable costs nothing).
+            wal.writer
+                .sync()
+                .inspect_err(|e| self.set_background_error(e))?;
             wal.writer = writer;
             wal.number = number;
             wal.sync_handle = Arc::new(handle);
@@ -945,6 +962,38 @@ impl Inner {
                 let _ = std::fs::remove_file(e.path());
             }
         }
+    }
+
+    fn sync_wal(&self) -> Result<()> {
+        self.check_background()?;
+        let target = self.last_seq.load(Ordering::Acquire);
+        if self.synced_seq.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        let _one_at_a_time = lock(&self.sync_lock);
+        if self.synced_seq.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        let (handle, upto) = {
+            let mut wal = lock(&self.wal);
+            wal.writer
+                .flush()
+                .inspect_err(|e| self.set_background_error(e))?;
+            // Read under the WAL lock: every write numbered up to here has its record in
+            // this WAL or in an older one, which was synced when it was retired.
+            (
+                Arc::clone(&wal.sync_handle),
+                self.last_seq.load(Ordering::Acquire),
+            )
+        };
+        self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        handle.sync_data().map_err(|e| {
+            let e = Error::io("fsync WAL", e);
+            self.set_background_error(&e);
+            e
+        })?;
+        self.synced_seq.fetch_max(upto, Ordering::AcqRel);
+        Ok(())
     }
 
     fn sync_loop(&self) {

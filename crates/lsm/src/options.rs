@@ -15,7 +15,7 @@ pub enum SyncPolicy {
     EverySec,
     /// Never fsync the WAL explicitly; the OS writes it back when it likes. A process
     /// crash loses at most the WAL buffer's last second; an OS crash may lose everything
-    /// since the last memtable flush.
+    /// written to the current WAL (a WAL is fsynced when its memtable is frozen).
     No,
 }
 

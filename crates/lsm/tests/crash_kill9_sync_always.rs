@@ -13,25 +13,37 @@ use strata_lsm::{Db, IterOptions, Options};
 
 const THREADS: u64 = 3;
 
-fn disk_dir() -> std::path::PathBuf {
+fn disk_dir(mode: &str) -> std::path::PathBuf {
     // Under target/, which is on the real disk (not tmpfs): this test is about fsync.
     let p = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("crash-{}", std::process::id()));
+        .join(format!("crash-{mode}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&p);
     p
 }
 
 #[test]
 fn acknowledged_writes_survive_kill9() {
-    let dir = disk_dir();
-    let mut rng = Rng::new(0xc0ffee);
+    run("always", 12, 0xc0ffee);
+}
+
+/// The server's `appendfsync always`: writes under `EverySec`, then `sync_wal` before
+/// each acknowledgement.
+#[test]
+fn acknowledged_writes_survive_kill9_with_sync_wal() {
+    run("syncwal", 8, 0x5eed);
+}
+
+fn run(mode: &str, rounds: u32, seed: u64) {
+    let dir = disk_dir(mode);
+    let mut rng = Rng::new(seed);
     let mut next = vec![0u64; THREADS as usize];
-    for round in 0..12 {
+    for round in 0..rounds {
         let start = *next.iter().max().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lsm-crash-writer"))
             .arg(&dir)
             .arg(start.to_string())
             .arg(THREADS.to_string())
+            .arg(mode)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -1,7 +1,8 @@
 //! Test helper for the crash tests (`tests/crash_*.rs`): writes numbered keys with sync
 //! `always` and prints each acknowledged sequence number on stdout, until killed.
 //!
-//! Usage: `lsm-crash-writer DIR START THREADS [always|everysec]`. Key `t<thread>-<n:08>` gets value
+//! Usage: `lsm-crash-writer DIR START THREADS [always|everysec|syncwal]` (`syncwal`:
+//! `EverySec`, and `Db::sync_wal` before each write is acknowledged). Key `t<thread>-<n:08>` gets value
 //! `v<n>` repeated; every 50th write is a batch of a put and a delete of the previous
 //! batch's marker key, so atomicity is visible.
 
@@ -15,9 +16,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = args.get(1).ok_or("missing DIR")?;
     let start: u64 = args.get(2).ok_or("missing START")?.parse()?;
     let threads: u64 = args.get(3).map_or(Ok(1), |s| s.parse())?;
-    let sync = match args.get(4).map(String::as_str) {
+    let mode = args.get(4).map(String::as_str);
+    let sync_wal = mode == Some("syncwal");
+    let sync = match mode {
         None | Some("always") => SyncPolicy::Always,
-        Some("everysec") => SyncPolicy::EverySec,
+        Some("everysec" | "syncwal") => SyncPolicy::EverySec,
         Some(other) => return Err(format!("unknown sync policy {other}").into()),
     };
     let opts = Options {
@@ -48,6 +51,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 db.write(WriteOptions::default(), b)
                     .map_err(|e| e.to_string())?;
+                if sync_wal {
+                    db.sync_wal().map_err(|e| e.to_string())?;
+                }
                 let mut o = out.lock().map_err(|e| e.to_string())?;
                 let ms = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
