@@ -2,5 +2,379 @@
 //!
 //! The RESP2/RESP3 front end that connects Redis clients to the engine.
 //!
-//! **Status: not implemented yet** (tracked by the server issue). The `strata-server`
-//! binary only says so and exits with an error.
+//! Threads (see `docs/architecture.md`): one acceptor per listening address, `io-threads`
+//! event loops (mio, one per core by default) that parse requests, run commands and
+//! write replies, two workers for commands too long to run on an event loop (KEYS), the
+//! active-expiry thread, and the engine's own flush, compaction and WAL threads.
+
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod cmd;
+pub mod config;
+mod net;
+pub mod resp;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub use config::{Config, Fsync};
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What other threads may see of a connected client (CLIENT LIST, KILL, INFO).
+pub struct ClientInfo {
+    /// CLIENT ID.
+    pub id: u64,
+    /// Peer address.
+    pub addr: String,
+    /// Local address.
+    pub laddr: String,
+    /// File descriptor.
+    pub fd: i32,
+    /// Event loop owning the connection.
+    pub loop_idx: usize,
+    /// Connected at.
+    pub created: Instant,
+    /// Milliseconds since server start of the last command.
+    pub last_active: AtomicU64,
+    /// CLIENT SETNAME.
+    pub name: Mutex<Vec<u8>>,
+    /// Selected database.
+    pub db: AtomicUsize,
+    /// Last command (lowercase).
+    pub last_cmd: Mutex<String>,
+    /// Protocol version.
+    pub resp: AtomicU8,
+    /// Set by CLIENT KILL; the owning loop closes the connection.
+    pub killed: AtomicBool,
+    /// In MONITOR mode.
+    pub monitor: AtomicBool,
+}
+
+/// Server-wide counters for INFO.
+#[derive(Default)]
+pub struct Stats {
+    /// Connections accepted.
+    pub total_connections: AtomicU64,
+    /// Connections refused (maxclients).
+    pub rejected_connections: AtomicU64,
+    /// Commands processed.
+    pub total_commands: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input: AtomicU64,
+    /// Bytes written to clients.
+    pub net_output: AtomicU64,
+    /// Reads that found their key.
+    pub keyspace_hits: AtomicU64,
+    /// Reads that did not.
+    pub keyspace_misses: AtomicU64,
+}
+
+/// A job for the worker threads: computes a deferred reply.
+pub type Job = Box<dyn FnOnce(&Shared) -> Vec<u8> + Send>;
+
+/// Messages to an event loop.
+pub(crate) enum LoopMsg {
+    /// A new connection.
+    Conn(mio::net::TcpStream, Arc<ClientInfo>),
+    /// The deferred reply of a client's waiting command.
+    Deferred(u64, Vec<u8>),
+    /// Bytes to push to a client (MONITOR).
+    Push(u64, Vec<u8>),
+    /// Check killed flags.
+    Wake,
+}
+
+pub(crate) struct LoopHandle {
+    pub tx: crossbeam_channel::Sender<LoopMsg>,
+    pub waker: Arc<mio::Waker>,
+}
+
+impl LoopHandle {
+    pub fn send(&self, m: LoopMsg) {
+        if self.tx.send(m).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// State shared by every thread of the server.
+pub struct Shared {
+    /// The keyspace.
+    pub store: store::Store,
+    /// Current configuration.
+    pub config: Mutex<Config>,
+    /// `appendfsync` as a number (0 always, 1 everysec, 2 no), read per loop iteration.
+    pub fsync: AtomicU8,
+    /// Connected clients by id.
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    pub(crate) next_client_id: AtomicU64,
+    /// INFO counters.
+    pub stats: Stats,
+    /// Process start.
+    pub started: Instant,
+    /// Unix time of the last SAVE (seconds).
+    pub lastsave: AtomicU64,
+    /// Set to stop the server (SHUTDOWN, signal).
+    pub shutdown: AtomicBool,
+    pub(crate) loops: Vec<LoopHandle>,
+    pub(crate) workers: crossbeam_channel::Sender<(usize, u64, Job)>,
+    /// Clients in MONITOR mode.
+    pub monitors: AtomicUsize,
+    /// Addresses actually bound.
+    pub listening: Vec<SocketAddr>,
+    /// Commands that ran on a worker (INFO).
+    pub deferred_commands: AtomicU64,
+}
+
+impl Shared {
+    /// Milliseconds since start.
+    pub fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Current fsync policy.
+    pub fn fsync_policy(&self) -> Fsync {
+        match self.fsync.load(Ordering::Relaxed) {
+            0 => Fsync::Always,
+            1 => Fsync::EverySec,
+            _ => Fsync::No,
+        }
+    }
+
+    pub(crate) fn set_fsync(&self, f: Fsync) {
+        self.fsync.store(
+            match f {
+                Fsync::Always => 0,
+                Fsync::EverySec => 1,
+                Fsync::No => 2,
+            },
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Send bytes to every MONITOR client.
+    pub(crate) fn feed_monitors(&self, line: &[u8]) {
+        let clients = lock(&self.clients);
+        for c in clients.values() {
+            if c.monitor.load(Ordering::Relaxed) {
+                if let Some(l) = self.loops.get(c.loop_idx) {
+                    l.send(LoopMsg::Push(c.id, line.to_vec()));
+                }
+            }
+        }
+    }
+
+    /// Wake a client's loop so it notices a kill flag.
+    pub(crate) fn wake_loop(&self, idx: usize) {
+        if let Some(l) = self.loops.get(idx) {
+            l.send(LoopMsg::Wake);
+        }
+    }
+}
+
+/// A running server.
+pub struct Server {
+    shared: Arc<Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl Server {
+    /// Open the data directory, bind, and start every thread.
+    pub fn start(config: Config) -> Result<Server, StartError> {
+        let err = |s: String| StartError(s);
+        let dir = std::path::PathBuf::from(&config.dir);
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            err(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let opts = strata_lsm::Options {
+            memtable_budget: config.memtable_budget as usize,
+            block_cache_bytes: config.block_cache_size as usize,
+            sync: match config.appendfsync {
+                Fsync::No => strata_lsm::SyncPolicy::No,
+                // `always` is EverySec plus a sync_wal per event-loop iteration.
+                _ => strata_lsm::SyncPolicy::EverySec,
+            },
+            ..Default::default()
+        };
+        let store = store::Store::open(&dir, opts, config.databases).map_err(|e| {
+            err(format!(
+                "cannot open the data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let mut listeners = Vec::new();
+        if config.port != 0 {
+            for b in &config.bind {
+                let addr: SocketAddr = format!("{b}:{}", config.port)
+                    .parse()
+                    .or_else(|_| format!("[{b}]:{}", config.port).parse())
+                    .map_err(|_| err(format!("invalid bind address '{b}'")))?;
+                let l = std::net::TcpListener::bind(addr).map_err(|e| {
+                    err(format!(
+                        "Could not create server TCP listening socket {addr}: {e}"
+                    ))
+                })?;
+                listeners.push(l);
+            }
+        }
+        let listening: Vec<SocketAddr> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        let n_loops = match config.io_threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let mut polls = Vec::new();
+        let mut handles = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..n_loops {
+            let poll = mio::Poll::new().map_err(|e| err(format!("epoll: {e}")))?;
+            let waker = Arc::new(
+                mio::Waker::new(poll.registry(), net::WAKER)
+                    .map_err(|e| err(format!("eventfd: {e}")))?,
+            );
+            let (tx, rx) = crossbeam_channel::unbounded();
+            handles.push(LoopHandle { tx, waker });
+            receivers.push(rx);
+            polls.push(poll);
+        }
+        let (wtx, wrx) = crossbeam_channel::unbounded::<(usize, u64, Job)>();
+        let fsync = config.appendfsync;
+        let shared = Arc::new(Shared {
+            store,
+            config: Mutex::new(config),
+            fsync: AtomicU8::new(0),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            stats: Stats::default(),
+            started: Instant::now(),
+            lastsave: AtomicU64::new(store::now_ms() / 1000),
+            shutdown: AtomicBool::new(false),
+            loops: handles,
+            workers: wtx,
+            monitors: AtomicUsize::new(0),
+            listening,
+            deferred_commands: AtomicU64::new(0),
+        });
+        shared.set_fsync(fsync);
+        let mut threads = Vec::new();
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|e| err(format!("spawn {name}: {e}")))
+        };
+        for (i, (poll, rx)) in polls.into_iter().zip(receivers).enumerate() {
+            let sh = Arc::clone(&shared);
+            threads.push(spawn(
+                &format!("strata-loop-{i}"),
+                Box::new(move || net::event_loop(i, poll, rx, sh)),
+            )?);
+        }
+        for l in listeners {
+            let sh = Arc::clone(&shared);
+            threads.push(spawn(
+                "strata-accept",
+                Box::new(move || net::acceptor(l, sh)),
+            )?);
+        }
+        for i in 0..2 {
+            let sh = Arc::clone(&shared);
+            let rx = wrx.clone();
+            threads.push(spawn(
+                &format!("strata-worker-{i}"),
+                Box::new(move || {
+                    while let Ok((loop_idx, client, job)) = rx.recv() {
+                        let reply = job(&sh);
+                        if let Some(l) = sh.loops.get(loop_idx) {
+                            l.send(LoopMsg::Deferred(client, reply));
+                        }
+                    }
+                }),
+            )?);
+        }
+        {
+            let sh = Arc::clone(&shared);
+            threads.push(spawn("strata-expire", Box::new(move || expire_loop(sh)))?);
+        }
+        Ok(Server { shared, threads })
+    }
+
+    /// Shared state (for embedding and tests).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Addresses the server listens on.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.shared.listening
+    }
+
+    /// Block until SHUTDOWN or `stop` is set, then stop every thread, flush the
+    /// memtable to an SST and close the engine.
+    pub fn wait(self, stop: &AtomicBool) -> Result<(), String> {
+        while !stop.load(Ordering::Relaxed) && !self.shared.shutdown.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        for l in &self.shared.loops {
+            l.send(LoopMsg::Wake);
+        }
+        let Server { shared, threads } = self;
+        // Workers stop when every sender is gone: the loops hold none, Shared holds one.
+        for t in threads {
+            if t.thread()
+                .name()
+                .is_some_and(|n| n.starts_with("strata-worker"))
+            {
+                continue;
+            }
+            let _ = t.join();
+        }
+        let res = shared
+            .store
+            .db
+            .flush()
+            .and_then(|_| shared.store.db.sync_wal());
+        res.map_err(|e| format!("flush at shutdown: {e}"))
+    }
+}
+
+fn expire_loop(sh: Arc<Shared>) {
+    // Each cycle removes at most 200 due keys; when a cycle is full, the next starts at
+    // once, so a burst of expiries drains at engine write speed without starving clients
+    // (each cycle takes the write lock once).
+    while !sh.shutdown.load(Ordering::Relaxed) {
+        let hz = lock(&sh.config).hz.max(1);
+        match sh.store.expire_cycle(200) {
+            Ok(200) => continue,
+            Ok(_) => {}
+            Err(e) => eprintln!("active expiry: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(1000 / hz));
+    }
+}

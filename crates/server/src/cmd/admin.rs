@@ -1,0 +1,804 @@
+//! Connection and server commands: PING, HELLO, AUTH, CLIENT, INFO, COMMAND, CONFIG, ...
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use super::{done, err, int_arg, is, CmdErr, Ctx, Flow, COMMANDS, R};
+use crate::{lock, Shared};
+
+/// The Redis version Strata answers as (the command set and reply formats it follows).
+pub const REDIS_VERSION: &str = "7.0.15";
+
+pub fn ping(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    match a.len() {
+        1 => c.out.simple("PONG"),
+        2 => c.out.bulk(&a[1]),
+        _ => {
+            return Err(CmdErr(
+                "ERR wrong number of arguments for 'ping' command".into(),
+            ))
+        }
+    }
+    done()
+}
+
+pub fn echo(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    c.out.bulk(&a[1]);
+    done()
+}
+
+fn valid_name(n: &[u8]) -> bool {
+    n.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
+
+fn check_password(sh: &Shared, user: Option<&[u8]>, pass: &[u8]) -> bool {
+    let required = lock(&sh.config).requirepass.clone();
+    if user.is_some_and(|u| u != b"default") {
+        return false;
+    }
+    required.is_empty() || required.as_bytes() == pass
+}
+
+pub fn hello(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let mut proto = c.s.proto;
+    if a.len() >= 2 {
+        let v = super::int_arg(&a[1])
+            .map_err(|_| CmdErr("ERR Protocol version is not an integer or out of range".into()))?;
+        if !(2..=3).contains(&v) {
+            return Err("NOPROTO unsupported protocol version".into());
+        }
+        proto = v as u8;
+    }
+    let mut auth: Option<(&[u8], &[u8])> = None;
+    let mut name: Option<&[u8]> = None;
+    let mut i = 2;
+    while i < a.len() {
+        if is(&a[i], "auth") && i + 2 < a.len() {
+            auth = Some((&a[i + 1], &a[i + 2]));
+            i += 3;
+        } else if is(&a[i], "setname") && i + 1 < a.len() {
+            name = Some(&a[i + 1]);
+            i += 2;
+        } else {
+            return Err(CmdErr(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&a[i])
+            )));
+        }
+    }
+    if let Some((u, p)) = auth {
+        if !check_password(c.sh, Some(u), p) {
+            return Err(err::WRONGPASS.into());
+        }
+        c.s.authed = true;
+    }
+    if !c.s.authenticated(c.sh) {
+        return Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time".into());
+    }
+    if let Some(n) = name {
+        if !valid_name(n) {
+            return Err(
+                "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+            );
+        }
+        *lock(&c.info.name) = n.to_vec();
+    }
+    c.s.proto = proto;
+    c.info.resp.store(proto, Ordering::Relaxed);
+    c.out.proto = proto;
+    c.out.map(7);
+    c.out.bulk(b"server");
+    c.out.bulk(b"redis");
+    c.out.bulk(b"version");
+    c.out.bulk(REDIS_VERSION.as_bytes());
+    c.out.bulk(b"proto");
+    c.out.int(i64::from(proto));
+    c.out.bulk(b"id");
+    c.out.int(c.info.id as i64);
+    c.out.bulk(b"mode");
+    c.out.bulk(b"standalone");
+    c.out.bulk(b"role");
+    c.out.bulk(b"master");
+    c.out.bulk(b"modules");
+    c.out.array(0);
+    done()
+}
+
+pub fn auth(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    if a.len() > 3 {
+        return Err(err::SYNTAX.into());
+    }
+    let (user, pass) = if a.len() == 3 {
+        (Some(a[1].as_slice()), &a[2])
+    } else {
+        (None, &a[1])
+    };
+    if user.is_none() && lock(&c.sh.config).requirepass.is_empty() {
+        return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into());
+    }
+    if !check_password(c.sh, user, pass) {
+        return Err(err::WRONGPASS.into());
+    }
+    c.s.authed = true;
+    c.ok()
+}
+
+pub fn select(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let v = int_arg(&a[1])?;
+    if v < 0 || v as usize >= c.sh.store.databases() {
+        return Err(err::DB_RANGE.into());
+    }
+    c.s.db = v as usize;
+    c.info.db.store(c.s.db, Ordering::Relaxed);
+    c.ok()
+}
+
+pub fn quit(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
+    c.out.ok();
+    Ok(Flow::Close)
+}
+
+pub fn reset(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
+    c.s.db = 0;
+    c.s.proto = 2;
+    c.s.authed = false;
+    c.out.proto = 2;
+    c.info.db.store(0, Ordering::Relaxed);
+    c.info.resp.store(2, Ordering::Relaxed);
+    lock(&c.info.name).clear();
+    if c.info.monitor.swap(false, Ordering::Relaxed) {
+        c.sh.monitors.fetch_sub(1, Ordering::Relaxed);
+    }
+    c.out.simple("RESET");
+    done()
+}
+
+fn client_line(sh: &Shared, ci: &crate::ClientInfo) -> String {
+    let now = sh.uptime_ms();
+    let idle = now.saturating_sub(ci.last_active.load(Ordering::Relaxed)) / 1000;
+    let flags = if ci.monitor.load(Ordering::Relaxed) {
+        "O"
+    } else {
+        "N"
+    };
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
+        ci.id,
+        ci.addr,
+        ci.laddr,
+        ci.fd,
+        String::from_utf8_lossy(&lock(&ci.name)),
+        ci.created.elapsed().as_secs(),
+        idle,
+        flags,
+        ci.db.load(Ordering::Relaxed),
+        lock(&ci.last_cmd),
+        ci.resp.load(Ordering::Relaxed),
+    )
+}
+
+pub fn client(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
+    let arity_err = || {
+        CmdErr(format!(
+            "ERR wrong number of arguments for 'client|{sub}' command"
+        ))
+    };
+    match sub.as_str() {
+        "id" => {
+            if a.len() != 2 {
+                return Err(arity_err());
+            }
+            c.int(c.info.id as i64)
+        }
+        "getname" => {
+            if a.len() != 2 {
+                return Err(arity_err());
+            }
+            let n = lock(&c.info.name).clone();
+            c.bulk_opt((!n.is_empty()).then_some(n.as_slice()))
+        }
+        "setname" => {
+            if a.len() != 3 {
+                return Err(arity_err());
+            }
+            if !valid_name(&a[2]) {
+                return Err(
+                    "ERR Client names cannot contain spaces, newlines or special characters."
+                        .into(),
+                );
+            }
+            *lock(&c.info.name) = a[2].clone();
+            c.ok()
+        }
+        "setinfo" => {
+            if a.len() != 4 {
+                return Err(arity_err());
+            }
+            if !is(&a[2], "lib-name") && !is(&a[2], "lib-ver") {
+                return Err(CmdErr(format!(
+                    "ERR Unrecognized option '{}'",
+                    String::from_utf8_lossy(&a[2])
+                )));
+            }
+            c.ok()
+        }
+        "info" => {
+            if a.len() != 2 {
+                return Err(arity_err());
+            }
+            let line = client_line(c.sh, c.info);
+            c.out.verbatim(line.as_bytes());
+            done()
+        }
+        "list" => {
+            let mut ids: Option<Vec<u64>> = None;
+            let mut i = 2;
+            while i < a.len() {
+                if is(&a[i], "type") && i + 1 < a.len() {
+                    let t = String::from_utf8_lossy(&a[i + 1]).to_ascii_lowercase();
+                    if !["normal", "master", "replica", "pubsub"].contains(&t.as_str()) {
+                        return Err(CmdErr(format!("ERR Unknown client type '{t}'")));
+                    }
+                    if t != "normal" {
+                        ids = Some(Vec::new());
+                    }
+                    i += 2;
+                } else if is(&a[i], "id") && i + 1 < a.len() {
+                    let mut v = Vec::new();
+                    for x in &a[i + 1..] {
+                        match super::int_arg(x) {
+                            Ok(n) if n > 0 => v.push(n as u64),
+                            _ => return Err("ERR Invalid client ID".into()),
+                        }
+                    }
+                    ids = Some(v);
+                    i = a.len();
+                } else {
+                    return Err(err::SYNTAX.into());
+                }
+            }
+            let clients: Vec<_> = lock(&c.sh.clients).values().cloned().collect();
+            let mut text = String::new();
+            for ci in clients {
+                if ids.as_ref().is_none_or(|v| v.contains(&ci.id)) {
+                    text.push_str(&client_line(c.sh, &ci));
+                }
+            }
+            c.out.verbatim(text.as_bytes());
+            done()
+        }
+        "kill" => client_kill(c, a),
+        "help" => {
+            let lines: [&[u8]; 8] = [
+                b"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                b"GETNAME",
+                b"ID",
+                b"INFO",
+                b"KILL <ip:port> | <option> <value> [...]",
+                b"LIST [TYPE <type>] [ID <id> [...]]",
+                b"SETNAME <name>",
+                b"HELP",
+            ];
+            c.out.bulks(lines.iter().copied());
+            done()
+        }
+        _ => Err(CmdErr(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&a[1])
+        ))),
+    }
+}
+
+fn client_kill(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    if a.len() < 3 {
+        return Err("ERR wrong number of arguments for 'client|kill' command".into());
+    }
+    let clients: Vec<_> = lock(&c.sh.clients).values().cloned().collect();
+    if a.len() == 3 {
+        // Old form: CLIENT KILL addr:port.
+        let addr = String::from_utf8_lossy(&a[2]).to_string();
+        let Some(ci) = clients.iter().find(|ci| ci.addr == addr) else {
+            return Err("ERR No such client".into());
+        };
+        ci.killed.store(true, Ordering::Relaxed);
+        c.sh.wake_loop(ci.loop_idx);
+        return c.ok();
+    }
+    if !(a.len() - 2).is_multiple_of(2) {
+        return Err(err::SYNTAX.into());
+    }
+    let mut id = None;
+    let mut addr = None;
+    let mut laddr = None;
+    let mut skipme = true;
+    for p in a[2..].chunks(2) {
+        let v = String::from_utf8_lossy(&p[1]).to_string();
+        if is(&p[0], "id") {
+            match v.parse::<u64>() {
+                Ok(n) if n > 0 => id = Some(n),
+                _ => return Err("ERR client-id should be greater than 0".into()),
+            }
+        } else if is(&p[0], "addr") {
+            addr = Some(v);
+        } else if is(&p[0], "laddr") {
+            laddr = Some(v);
+        } else if is(&p[0], "skipme") {
+            skipme = match v.to_ascii_lowercase().as_str() {
+                "yes" => true,
+                "no" => false,
+                _ => return Err(err::SYNTAX.into()),
+            };
+        } else if is(&p[0], "type") || is(&p[0], "user") || is(&p[0], "maxage") {
+            // Accepted; every client is a normal client of the default user.
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+    }
+    let mut n = 0;
+    for ci in clients {
+        if id.is_some_and(|i| i != ci.id)
+            || addr.as_ref().is_some_and(|x| *x != ci.addr)
+            || laddr.as_ref().is_some_and(|x| *x != ci.laddr)
+            || (skipme && ci.id == c.info.id)
+        {
+            continue;
+        }
+        ci.killed.store(true, Ordering::Relaxed);
+        c.sh.wake_loop(ci.loop_idx);
+        n += 1;
+    }
+    c.int(n)
+}
+
+fn rusage() -> (f64, f64) {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    if rc != 0 {
+        return (0.0, 0.0);
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (t(ru.ru_utime), t(ru.ru_stime))
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn human(b: u64) -> String {
+    let f = b as f64;
+    if f >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}G", f / (1024.0 * 1024.0 * 1024.0))
+    } else if f >= 1024.0 * 1024.0 {
+        format!("{:.2}M", f / (1024.0 * 1024.0))
+    } else if f >= 1024.0 {
+        format!("{:.2}K", f / 1024.0)
+    } else {
+        format!("{b}B")
+    }
+}
+
+/// The text of INFO for the given sections (empty = default set).
+pub fn info_text(sh: &Shared, sections: &[String]) -> String {
+    let all = [
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "cluster",
+        "keyspace",
+        "engine",
+    ];
+    let want: Vec<&str> = if sections.is_empty()
+        || sections
+            .iter()
+            .any(|s| s == "all" || s == "everything" || s == "default")
+    {
+        all.to_vec()
+    } else {
+        all.iter()
+            .copied()
+            .filter(|s| sections.iter().any(|x| x == s))
+            .collect()
+    };
+    let cfg = lock(&sh.config).clone();
+    let st = &sh.stats;
+    let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let mut s = String::new();
+    for sec in want {
+        if !s.is_empty() {
+            s.push_str("\r\n");
+        }
+        match sec {
+            "server" => {
+                let up = sh.started.elapsed().as_secs();
+                let _ = write!(
+                    s,
+                    "# Server\r\nredis_version:{REDIS_VERSION}\r\nstrata_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{:040x}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{up}\r\nuptime_in_days:{}\r\nhz:{}\r\nio_threads_active:{}\r\nexecutable:{}\r\nconfig_file:\r\n",
+                    env!("CARGO_PKG_VERSION"),
+                    std::env::consts::OS,
+                    std::env::consts::ARCH,
+                    std::process::id(),
+                    (std::process::id() as u128) << 64 | sh.started.elapsed().as_nanos() ^ 0x5eed,
+                    cfg.port,
+                    crate::store::now_ms() * 1000,
+                    up / 86400,
+                    cfg.hz,
+                    sh.loops.len(),
+                    std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+                );
+            }
+            "clients" => {
+                let _ = write!(
+                    s,
+                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                    lock(&sh.clients).len(),
+                    cfg.maxclients
+                );
+            }
+            "memory" => {
+                let rss = rss_bytes();
+                let e = sh.store.db.stats();
+                let _ = write!(
+                    s,
+                    "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_allocator:libc\r\nengine_memtable_bytes:{}\r\n",
+                    human(rss),
+                    human(rss),
+                    e.memtable_bytes
+                );
+            }
+            "persistence" => {
+                let _ = write!(
+                    s,
+                    "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\nappendfsync:{}\r\n",
+                    sh.lastsave.load(Ordering::Relaxed),
+                    cfg.appendfsync.name()
+                );
+            }
+            "stats" => {
+                let _ = write!(
+                    s,
+                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_deferred_commands:{}\r\n",
+                    ld(&st.total_connections),
+                    ld(&st.total_commands),
+                    ld(&st.net_input),
+                    ld(&st.net_output),
+                    ld(&st.rejected_connections),
+                    sh.store.expired_keys.load(Ordering::Relaxed),
+                    ld(&st.keyspace_hits),
+                    ld(&st.keyspace_misses),
+                    ld(&sh.deferred_commands),
+                );
+            }
+            "replication" => {
+                s.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n");
+            }
+            "cpu" => {
+                let (u, sys) = rusage();
+                let _ = write!(
+                    s,
+                    "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{u:.6}\r\n"
+                );
+            }
+            "cluster" => s.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+            "keyspace" => {
+                s.push_str("# Keyspace\r\n");
+                for db in 0..sh.store.databases() {
+                    let n = sh.store.counts(db);
+                    if n.keys > 0 {
+                        let _ = write!(
+                            s,
+                            "db{db}:keys={},expires={},avg_ttl=0\r\n",
+                            n.keys, n.expires
+                        );
+                    }
+                }
+            }
+            "engine" => {
+                let e = sh.store.db.stats();
+                let _ = write!(
+                    s,
+                    "# Engine\r\nengine_memtable_bytes:{}\r\nengine_immutable_memtables:{}\r\nengine_write_stalls:{}\r\nengine_stall_micros:{}\r\nengine_block_cache_hits:{}\r\nengine_block_cache_misses:{}\r\n",
+                    e.memtable_bytes,
+                    e.immutable_memtables,
+                    e.write_stalls,
+                    e.stall_micros,
+                    e.block_cache_hits,
+                    e.block_cache_misses
+                );
+                for (i, l) in e.levels.iter().enumerate() {
+                    let _ = write!(s, "engine_level{i}:files={},bytes={}\r\n", l.files, l.bytes);
+                }
+            }
+            _ => {}
+        }
+    }
+    s
+}
+
+pub fn info(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let sections: Vec<String> = a[1..]
+        .iter()
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .collect();
+    let text = info_text(c.sh, &sections);
+    c.out.verbatim(text.as_bytes());
+    done()
+}
+
+fn command_info(c: &mut Ctx, cmd: &super::Cmd) {
+    c.out.array(10);
+    c.out.bulk(cmd.name.as_bytes());
+    c.out.int(i64::from(cmd.arity));
+    c.out.set(cmd.flags.len());
+    for f in cmd.flags {
+        c.out.simple(f);
+    }
+    c.out.int(i64::from(cmd.keys.0));
+    c.out.int(i64::from(cmd.keys.1));
+    c.out.int(i64::from(cmd.keys.2));
+    c.out.set(1);
+    c.out.simple(&format!("@{}", cmd.group));
+    c.out.set(0);
+    c.out.array(0);
+    c.out.array(0);
+}
+
+fn command_doc(c: &mut Ctx, cmd: &super::Cmd) {
+    c.out.bulk(cmd.name.as_bytes());
+    c.out.map(3);
+    c.out.bulk(b"summary");
+    c.out.bulk(cmd.summary.as_bytes());
+    c.out.bulk(b"since");
+    c.out.bulk(b"1.0.0");
+    c.out.bulk(b"group");
+    c.out.bulk(cmd.group.as_bytes());
+}
+
+pub fn command(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    if a.len() == 1 {
+        c.out.array(COMMANDS.len());
+        for cmd in COMMANDS {
+            command_info(c, cmd);
+        }
+        return done();
+    }
+    let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "count" if a.len() == 2 => c.int(COMMANDS.len() as i64),
+        "list" => {
+            c.out.bulks(COMMANDS.iter().map(|x| x.name.as_bytes()));
+            done()
+        }
+        "info" => {
+            let names: Vec<Option<&'static super::Cmd>> = if a.len() == 2 {
+                COMMANDS.iter().map(Some).collect()
+            } else {
+                a[2..].iter().map(|n| super::find(n)).collect()
+            };
+            c.out.array(names.len());
+            for n in names {
+                match n {
+                    Some(cmd) => command_info(c, cmd),
+                    None => c.out.null_array(),
+                }
+            }
+            done()
+        }
+        "docs" => {
+            let names: Vec<&'static super::Cmd> = if a.len() == 2 {
+                COMMANDS.iter().collect()
+            } else {
+                a[2..].iter().filter_map(|n| super::find(n)).collect()
+            };
+            c.out.map(names.len());
+            for cmd in names {
+                command_doc(c, cmd);
+            }
+            done()
+        }
+        "help" => {
+            let lines: [&[u8]; 6] = [
+                b"COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                b"(no subcommand)",
+                b"COUNT",
+                b"DOCS [<command-name> ...]",
+                b"INFO [<command-name> ...]",
+                b"LIST",
+            ];
+            c.out.bulks(lines.iter().copied());
+            done()
+        }
+        _ => Err(CmdErr(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(&a[1])
+        ))),
+    }
+}
+
+pub fn config(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "get" if a.len() >= 3 => {
+            let cfg = lock(&c.sh.config).clone();
+            let mut pairs: Vec<(String, String)> = Vec::new();
+            for p in &a[2..] {
+                for kv in cfg.get_matching(&String::from_utf8_lossy(p)) {
+                    if !pairs.iter().any(|(n, _)| *n == kv.0) {
+                        pairs.push(kv);
+                    }
+                }
+            }
+            c.out.map(pairs.len());
+            for (n, v) in pairs {
+                c.out.bulk(n.as_bytes());
+                c.out.bulk(v.as_bytes());
+            }
+            done()
+        }
+        "set" if a.len() >= 4 && a.len().is_multiple_of(2) => {
+            let mut cfg = lock(&c.sh.config);
+            let mut next = cfg.clone();
+            for p in a[2..].chunks(2) {
+                next.config_set(
+                    &String::from_utf8_lossy(&p[0]),
+                    &String::from_utf8_lossy(&p[1]),
+                )
+                .map_err(CmdErr)?;
+            }
+            c.sh.set_fsync(next.appendfsync);
+            *cfg = next;
+            drop(cfg);
+            c.ok()
+        }
+        "resetstat" if a.len() == 2 => {
+            let st = &c.sh.stats;
+            for x in [
+                &st.total_commands,
+                &st.net_input,
+                &st.net_output,
+                &st.keyspace_hits,
+                &st.keyspace_misses,
+                &st.rejected_connections,
+                &st.total_connections,
+            ] {
+                x.store(0, Ordering::Relaxed);
+            }
+            c.ok()
+        }
+        "rewrite" if a.len() == 2 => Err("ERR The server is running without a config file".into()),
+        "help" => {
+            let lines: [&[u8]; 5] = [
+                b"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                b"GET <pattern>",
+                b"SET <directive> <value>",
+                b"RESETSTAT",
+                b"HELP",
+            ];
+            c.out.bulks(lines.iter().copied());
+            done()
+        }
+        "get" | "set" | "resetstat" | "rewrite" => Err(CmdErr(format!(
+            "ERR wrong number of arguments for 'config|{sub}' command"
+        ))),
+        _ => Err(CmdErr(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+            String::from_utf8_lossy(&a[1])
+        ))),
+    }
+}
+
+pub fn time(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    c.out.array(2);
+    c.out.bulk(now.as_secs().to_string().as_bytes());
+    c.out.bulk(now.subsec_micros().to_string().as_bytes());
+    done()
+}
+
+/// Make everything durable: flush the memtable to an SST and fsync the WAL.
+fn save_now(sh: &Shared) -> Result<(), CmdErr> {
+    sh.store
+        .db
+        .flush()
+        .and_then(|_| sh.store.db.sync_wal())
+        .map_err(|e| CmdErr(format!("ERR {e}")))?;
+    sh.lastsave
+        .store(crate::store::now_ms() / 1000, Ordering::Relaxed);
+    Ok(())
+}
+
+pub fn save(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
+    save_now(c.sh)?;
+    c.ok()
+}
+
+pub fn bgsave(_c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    if a.len() > 2 || (a.len() == 2 && !is(&a[1], "schedule")) {
+        return Err(err::SYNTAX.into());
+    }
+    Ok(Flow::Defer(Box::new(|sh: &Shared| {
+        let mut buf = Vec::new();
+        match save_now(sh) {
+            Ok(()) => buf.extend_from_slice(b"+Background saving started\r\n"),
+            Err(e) => buf.extend_from_slice(format!("-{}\r\n", e.0).as_bytes()),
+        }
+        buf
+    })))
+}
+
+pub fn lastsave(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
+    c.int(c.sh.lastsave.load(Ordering::Relaxed) as i64)
+}
+
+pub fn shutdown(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    for o in &a[1..] {
+        if !(is(o, "nosave") || is(o, "save") || is(o, "now") || is(o, "force") || is(o, "abort")) {
+            return Err(err::SYNTAX.into());
+        }
+    }
+    if a[1..].iter().any(|o| is(o, "abort")) {
+        return Err("ERR No shutdown in progress.".into());
+    }
+    c.sh.shutdown.store(true, Ordering::SeqCst);
+    Ok(Flow::Close)
+}
+
+pub fn function(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "flush" => {
+            if a.len() > 3 || (a.len() == 3 && !is(&a[2], "sync") && !is(&a[2], "async")) {
+                return Err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into());
+            }
+            c.ok()
+        }
+        "list" => {
+            c.out.array(0);
+            done()
+        }
+        _ => Err(CmdErr(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+            String::from_utf8_lossy(&a[1])
+        ))),
+    }
+}
+
+pub fn monitor(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
+    if !c.info.monitor.swap(true, Ordering::Relaxed) {
+        c.sh.monitors.fetch_add(1, Ordering::Relaxed);
+    }
+    c.ok()
+}
+
+pub fn debug(_c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
+    match sub.as_str() {
+        "sleep" if a.len() == 3 => {
+            let secs: f64 = String::from_utf8_lossy(&a[2]).parse().unwrap_or(0.0);
+            let d = std::time::Duration::from_secs_f64(secs.clamp(0.0, 3600.0));
+            // On a worker: only this client waits.
+            Ok(Flow::Defer(Box::new(move |_sh: &Shared| {
+                std::thread::sleep(d);
+                b"+OK\r\n".to_vec()
+            })))
+        }
+        _ => Err(CmdErr(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(&a[1])
+        ))),
+    }
+}

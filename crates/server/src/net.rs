@@ -1,0 +1,524 @@
+//! Connections: the acceptor and the event loops.
+//!
+//! Each event loop owns its connections (edge-triggered epoll through mio), reads every
+//! ready socket, runs the complete requests it finds, and writes replies. Under
+//! `appendfsync always` a loop makes its writes durable with one shared fsync per
+//! iteration, after running the requests and before sending any reply (Redis does the
+//! same in `beforeSleep`). A client whose unread replies exceed `OUT_HIGH_WATER` is not
+//! read from until it catches up, so a client that pipelines without reading cannot
+//! grow the server's memory.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+
+use crate::cmd::{self, Flow, Session};
+use crate::resp::{Limits, Out, Parser};
+use crate::{lock, ClientInfo, Fsync, LoopMsg, Shared};
+
+pub(crate) const WAKER: Token = Token(usize::MAX);
+const READ_CHUNK: usize = 16 * 1024;
+/// Stop reading from a client with this many unsent reply bytes.
+const OUT_HIGH_WATER: usize = 1 << 20;
+/// Read at most this much from one client per event, so one busy client cannot starve
+/// the others on its loop.
+const READ_BUDGET: usize = 1 << 20;
+
+struct Conn {
+    stream: mio::net::TcpStream,
+    info: Arc<ClientInfo>,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    parser: Parser,
+    out: Vec<u8>,
+    opos: usize,
+    session: Session,
+    /// Close once the output is flushed.
+    closing: bool,
+    /// A command's reply is being computed on a worker.
+    waiting: bool,
+    /// Registered for WRITABLE.
+    want_write: bool,
+    /// The socket may hold unread bytes (we stopped before WouldBlock).
+    more_to_read: bool,
+}
+
+pub(crate) fn acceptor(listener: std::net::TcpListener, sh: Arc<Shared>) {
+    let _ = listener.set_nonblocking(true);
+    let mut listener = mio::net::TcpListener::from_std(listener);
+    let Ok(mut poll) = Poll::new() else {
+        eprintln!("acceptor: cannot create a poll instance");
+        return;
+    };
+    if poll
+        .registry()
+        .register(&mut listener, Token(0), Interest::READABLE)
+        .is_err()
+    {
+        eprintln!("acceptor: cannot register the listener");
+        return;
+    }
+    let mut events = Events::with_capacity(16);
+    let mut next_loop = 0usize;
+    while !sh.shutdown.load(Ordering::Relaxed) {
+        if poll
+            .poll(&mut events, Some(Duration::from_millis(100)))
+            .is_err()
+        {
+            continue;
+        }
+        loop {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    accept_one(&sh, stream, peer, next_loop);
+                    next_loop += 1;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    eprintln!("accept: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn accept_one(
+    sh: &Arc<Shared>,
+    mut stream: mio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    n: usize,
+) {
+    let maxclients = lock(&sh.config).maxclients;
+    if lock(&sh.clients).len() >= maxclients {
+        sh.stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write(b"-ERR max number of clients reached\r\n");
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    let id = sh.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let loop_idx = n % sh.loops.len();
+    let info = Arc::new(ClientInfo {
+        id,
+        addr: peer.to_string(),
+        laddr: stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        fd: stream.as_raw_fd(),
+        loop_idx,
+        created: Instant::now(),
+        last_active: AtomicU64::new(sh.uptime_ms()),
+        name: Mutex::new(Vec::new()),
+        db: AtomicUsize::new(0),
+        last_cmd: Mutex::new("NULL".into()),
+        resp: AtomicU8::new(2),
+        killed: AtomicBool::new(false),
+        monitor: AtomicBool::new(false),
+    });
+    lock(&sh.clients).insert(id, Arc::clone(&info));
+    sh.stats.total_connections.fetch_add(1, Ordering::Relaxed);
+    sh.loops[loop_idx].send(LoopMsg::Conn(stream, info));
+}
+
+struct Loop {
+    idx: usize,
+    poll: Poll,
+    sh: Arc<Shared>,
+    conns: HashMap<usize, Conn>,
+    by_client: HashMap<u64, usize>,
+    next_token: usize,
+    /// Connections with replies to send after this iteration's fsync.
+    pending: HashSet<usize>,
+    wrote: bool,
+}
+
+pub(crate) fn event_loop(
+    idx: usize,
+    poll: Poll,
+    rx: crossbeam_channel::Receiver<LoopMsg>,
+    sh: Arc<Shared>,
+) {
+    let mut lp = Loop {
+        idx,
+        poll,
+        sh,
+        conns: HashMap::new(),
+        by_client: HashMap::new(),
+        next_token: 0,
+        pending: HashSet::new(),
+        wrote: false,
+    };
+    let mut events = Events::with_capacity(1024);
+    let mut last_sweep = Instant::now();
+    loop {
+        if lp.sh.shutdown.load(Ordering::Relaxed) {
+            lp.close_all();
+            return;
+        }
+        if let Err(e) = lp.poll.poll(&mut events, Some(Duration::from_millis(100))) {
+            if e.kind() != ErrorKind::Interrupted {
+                eprintln!("poll: {e}");
+            }
+            continue;
+        }
+        for ev in events.iter() {
+            let t = ev.token();
+            if t == WAKER {
+                while let Ok(m) = rx.try_recv() {
+                    lp.message(m);
+                }
+                continue;
+            }
+            let t = t.0;
+            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                lp.on_readable(t);
+            }
+            if ev.is_writable() {
+                lp.pending.insert(t);
+            }
+        }
+        // Connections that stopped reading early (fairness) continue now.
+        let again: Vec<usize> = lp
+            .conns
+            .iter()
+            .filter(|(_, c)| c.more_to_read && !c.waiting && c.out.len() - c.opos < OUT_HIGH_WATER)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in again {
+            lp.on_readable(t);
+        }
+        lp.finish_iteration();
+        if last_sweep.elapsed() >= Duration::from_millis(100) {
+            last_sweep = Instant::now();
+            lp.sweep();
+        }
+    }
+}
+
+impl Loop {
+    fn message(&mut self, m: LoopMsg) {
+        match m {
+            LoopMsg::Conn(mut stream, info) => {
+                let t = self.next_token;
+                self.next_token += 1;
+                if self
+                    .poll
+                    .registry()
+                    .register(&mut stream, Token(t), Interest::READABLE)
+                    .is_err()
+                {
+                    lock(&self.sh.clients).remove(&info.id);
+                    return;
+                }
+                self.by_client.insert(info.id, t);
+                self.conns.insert(
+                    t,
+                    Conn {
+                        stream,
+                        info,
+                        rbuf: Vec::new(),
+                        rpos: 0,
+                        parser: Parser::default(),
+                        out: Vec::new(),
+                        opos: 0,
+                        session: Session::default(),
+                        closing: false,
+                        waiting: false,
+                        want_write: false,
+                        more_to_read: true,
+                    },
+                );
+                self.on_readable(t);
+            }
+            LoopMsg::Deferred(client, bytes) => {
+                if let Some(&t) = self.by_client.get(&client) {
+                    if let Some(c) = self.conns.get_mut(&t) {
+                        c.out.extend_from_slice(&bytes);
+                        c.waiting = false;
+                        self.pending.insert(t);
+                        self.process(t);
+                        self.on_readable(t);
+                    }
+                }
+            }
+            LoopMsg::Push(client, bytes) => {
+                if let Some(&t) = self.by_client.get(&client) {
+                    if let Some(c) = self.conns.get_mut(&t) {
+                        if c.out.len() - c.opos < 64 * OUT_HIGH_WATER {
+                            c.out.extend_from_slice(&bytes);
+                        }
+                        self.pending.insert(t);
+                    }
+                }
+            }
+            LoopMsg::Wake => {
+                let killed: Vec<usize> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.info.killed.load(Ordering::Relaxed))
+                    .map(|(t, _)| *t)
+                    .collect();
+                for t in killed {
+                    // Let a reply already produced (CLIENT KILL on itself) go out first.
+                    self.flush(t);
+                    self.close(t);
+                }
+            }
+        }
+    }
+
+    /// Read what the socket has (up to the budget) and run complete requests.
+    fn on_readable(&mut self, t: usize) {
+        let limit = lock(&self.sh.config).client_query_buffer_limit as usize;
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        if c.waiting || c.closing || c.out.len() - c.opos >= OUT_HIGH_WATER {
+            c.more_to_read = true;
+            return;
+        }
+        let mut read = 0;
+        let mut eof = false;
+        c.more_to_read = false;
+        loop {
+            if read >= READ_BUDGET {
+                c.more_to_read = true;
+                break;
+            }
+            let len = c.rbuf.len();
+            c.rbuf.resize(len + READ_CHUNK, 0);
+            match c.stream.read(&mut c.rbuf[len..]) {
+                Ok(0) => {
+                    c.rbuf.truncate(len);
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    c.rbuf.truncate(len + n);
+                    read += n;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    c.rbuf.truncate(len);
+                    break;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => c.rbuf.truncate(len),
+                Err(_) => {
+                    c.rbuf.truncate(len);
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        self.sh
+            .stats
+            .net_input
+            .fetch_add(read as u64, Ordering::Relaxed);
+        if c.rbuf.len() - c.rpos > limit {
+            eprintln!(
+                "Closing client that reached max query buffer length: id={} addr={}",
+                c.info.id, c.info.addr
+            );
+            self.close(t);
+            return;
+        }
+        self.process(t);
+        if eof {
+            // Replies to what was read still go out (a half-closed peer may read them).
+            if let Some(c) = self.conns.get_mut(&t) {
+                c.closing = true;
+                self.pending.insert(t);
+            }
+        }
+    }
+
+    /// Run every complete request in the connection's buffer.
+    fn process(&mut self, t: usize) {
+        let sh = Arc::clone(&self.sh);
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        let max_bulk = lock(&sh.config).proto_max_bulk_len as i64;
+        let mut ran = false;
+        while !c.waiting && !c.closing && c.out.len() - c.opos < OUT_HIGH_WATER {
+            let lim = Limits {
+                max_bulk,
+                authenticated: c.session.authenticated(&sh),
+            };
+            let args = match c.parser.next(&c.rbuf, &mut c.rpos, lim) {
+                Ok(Some(a)) => a,
+                Ok(None) => break,
+                Err(e) => {
+                    Out {
+                        buf: &mut c.out,
+                        proto: c.session.proto,
+                    }
+                    .error(&format!("ERR Protocol error: {}", e.0));
+                    c.closing = true;
+                    ran = true;
+                    break;
+                }
+            };
+            if args.is_empty() {
+                continue;
+            }
+            ran = true;
+            let flow = cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args);
+            match flow {
+                Flow::Continue { wrote } => self.wrote |= wrote,
+                Flow::Close => c.closing = true,
+                Flow::Defer(job) => {
+                    c.waiting = true;
+                    sh.deferred_commands.fetch_add(1, Ordering::Relaxed);
+                    let _ = sh.workers.send((self.idx, c.info.id, job));
+                }
+            }
+        }
+        // Drop consumed input; keep the buffer's allocation modest.
+        if c.rpos > 0 && (c.rpos == c.rbuf.len() || c.rpos > 64 * 1024) {
+            c.rbuf.drain(..c.rpos);
+            c.rpos = 0;
+        }
+        if c.rbuf.capacity() > 4 * READ_CHUNK && c.rbuf.len() < READ_CHUNK {
+            c.rbuf.shrink_to(2 * READ_CHUNK);
+        }
+        if ran {
+            self.pending.insert(t);
+        }
+    }
+
+    /// After a batch of events: make writes durable if required, then send replies.
+    fn finish_iteration(&mut self) {
+        if self.wrote && self.sh.fsync_policy() == Fsync::Always {
+            if let Err(e) = self.sh.store.sync() {
+                // Replies to unsynced writes must not go out as successes.
+                eprintln!("fsync failed, closing the clients of this batch: {e}");
+                for t in std::mem::take(&mut self.pending) {
+                    self.close(t);
+                }
+            }
+        }
+        self.wrote = false;
+        let pending: Vec<usize> = self.pending.drain().collect();
+        for t in pending {
+            self.flush(t);
+        }
+    }
+
+    fn flush(&mut self, t: usize) {
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        let was_high = c.out.len() - c.opos >= OUT_HIGH_WATER;
+        let mut dead = false;
+        while c.opos < c.out.len() {
+            match c.stream.write(&c.out[c.opos..]) {
+                Ok(0) => {
+                    dead = true;
+                    break;
+                }
+                Ok(n) => {
+                    c.opos += n;
+                    self.sh
+                        .stats
+                        .net_output
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    dead = true;
+                    break;
+                }
+            }
+        }
+        if dead {
+            self.close(t);
+            return;
+        }
+        if c.opos == c.out.len() {
+            c.out.clear();
+            c.opos = 0;
+            if c.out.capacity() > 1 << 20 {
+                c.out.shrink_to(64 * 1024);
+            }
+            if c.closing {
+                self.close(t);
+                return;
+            }
+        } else if c.opos > 1 << 20 {
+            c.out.drain(..c.opos);
+            c.opos = 0;
+        }
+        let need_write = c.opos < c.out.len();
+        if need_write != c.want_write {
+            let interest = if need_write {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let _ = self
+                .poll
+                .registry()
+                .reregister(&mut c.stream, Token(t), interest);
+            c.want_write = need_write;
+        }
+        // Back under the high-water mark: resume reading what was held back.
+        if was_high && c.out.len() - c.opos < OUT_HIGH_WATER {
+            self.process(t);
+            self.on_readable(t);
+        }
+    }
+
+    fn close(&mut self, t: usize) {
+        if let Some(mut c) = self.conns.remove(&t) {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+            self.by_client.remove(&c.info.id);
+            if c.info.monitor.load(Ordering::Relaxed) {
+                self.sh.monitors.fetch_sub(1, Ordering::Relaxed);
+            }
+            lock(&self.sh.clients).remove(&c.info.id);
+        }
+        self.pending.remove(&t);
+    }
+
+    fn close_all(&mut self) {
+        let ts: Vec<usize> = self.conns.keys().copied().collect();
+        for t in ts {
+            self.flush(t);
+            self.close(t);
+        }
+    }
+
+    /// Killed clients and idle timeouts.
+    fn sweep(&mut self) {
+        let timeout = lock(&self.sh.config).timeout;
+        let now = self.sh.uptime_ms();
+        let doomed: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.info.killed.load(Ordering::Relaxed)
+                    || (timeout > 0
+                        && !c.waiting
+                        && !c.info.monitor.load(Ordering::Relaxed)
+                        && now.saturating_sub(c.info.last_active.load(Ordering::Relaxed))
+                            > timeout * 1000)
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        for t in doomed {
+            self.close(t);
+        }
+    }
+}

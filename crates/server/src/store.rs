@@ -1,0 +1,708 @@
+//! The keyspace on the engine: metadata records, logical databases, expiry, counts.
+//!
+//! Layout (docs/key-encoding.md, "Server records"):
+//! - A key's metadata record lives at `keys::metadata_key(phys_db, key)`; its value is
+//!   `kind u8 | expire_at_ms u64 LE (0 = none) | body` (for a string, the body is the
+//!   value itself).
+//! - SELECT's logical databases map to physical db ids (the key layout's db byte) through
+//!   the record `0xFF 0x00 "dbmap"`, so FLUSHDB and SWAPDB change one small record:
+//!   FLUSHDB gives the database a fresh id and retires the old one, whose records the
+//!   compaction filter drops.
+//! - Keys with a TTL have an index record `0xFF 0x01 | expire_at_ms u64 BE | phys u8 |
+//!   key` so active expiry finds due keys with a range scan. Index records are never
+//!   updated in place: a stale one (TTL changed or removed) is recognized and dropped
+//!   when it comes due.
+//!
+//! Concurrency: readers take no lock (each engine write is atomic). Every command that
+//! writes runs inside a [`Txn`], which holds the store's write lock from its first read
+//! to its commit, so read-modify-write commands are atomic.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use strata_lsm::{keys, CompactionFilter, Db, Decision, IterOptions, WriteBatch, WriteOptions};
+
+/// Types a key can hold (stored in the metadata's first byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A string.
+    String = 0,
+    /// A list.
+    List = 1,
+    /// A set.
+    Set = 2,
+    /// A sorted set.
+    ZSet = 3,
+    /// A hash.
+    Hash = 4,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            0 => Kind::String,
+            1 => Kind::List,
+            2 => Kind::Set,
+            3 => Kind::ZSet,
+            4 => Kind::Hash,
+            _ => return None,
+        })
+    }
+    /// TYPE's answer.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::List => "list",
+            Kind::Set => "set",
+            Kind::ZSet => "zset",
+            Kind::Hash => "hash",
+        }
+    }
+}
+
+/// A key's metadata record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// The type.
+    pub kind: Kind,
+    /// Absolute expiry in Unix milliseconds; 0 = none.
+    pub expire: u64,
+    /// A string's bytes (collections: their header, defined with the collection types).
+    pub body: Vec<u8>,
+}
+
+const META_HEADER: usize = 9;
+
+impl Meta {
+    /// A string value.
+    pub fn string(value: Vec<u8>, expire: u64) -> Meta {
+        Meta {
+            kind: Kind::String,
+            expire,
+            body: value,
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(META_HEADER + self.body.len());
+        v.push(self.kind as u8);
+        v.extend_from_slice(&self.expire.to_le_bytes());
+        v.extend_from_slice(&self.body);
+        v
+    }
+
+    /// Decode a metadata record's value.
+    pub fn decode(raw: &[u8]) -> Result<Meta> {
+        if raw.len() < META_HEADER {
+            return Err(Error::Corrupt("metadata record too short".into()));
+        }
+        let kind = Kind::from_u8(raw[0])
+            .ok_or_else(|| Error::Corrupt(format!("unknown type {}", raw[0])))?;
+        let mut e = [0u8; 8];
+        e.copy_from_slice(&raw[1..9]);
+        Ok(Meta {
+            kind,
+            expire: u64::from_le_bytes(e),
+            body: raw[META_HEADER..].to_vec(),
+        })
+    }
+
+    /// Has it expired at `now`?
+    pub fn expired(&self, now: u64) -> bool {
+        self.expire != 0 && self.expire <= now
+    }
+}
+
+/// Store errors.
+#[derive(Debug)]
+pub enum Error {
+    /// The engine failed (I/O, corruption, background error).
+    Engine(strata_lsm::Error),
+    /// A record of ours failed to decode.
+    Corrupt(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Engine(e) => write!(f, "storage error: {e}"),
+            Error::Corrupt(s) => write!(f, "corrupt record: {s}"),
+        }
+    }
+}
+
+impl From<strata_lsm::Error> for Error {
+    fn from(e: strata_lsm::Error) -> Self {
+        Error::Engine(e)
+    }
+}
+
+/// Store result.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+const DBMAP_KEY: &[u8] = b"\xff\x00dbmap";
+const EXPIRE_PREFIX: [u8; 2] = [0xff, 0x01];
+/// End of the slot-prefixed key space (slot 16384 would start here).
+pub const SLOTS_END: [u8; 2] = [0x40, 0x00];
+const PHYS_IDS: usize = 256;
+
+/// Logical → physical database ids and retired ids.
+#[derive(Clone, Debug)]
+struct DbMap {
+    map: Vec<u8>,
+    retired: Vec<bool>,
+}
+
+impl DbMap {
+    fn identity(n: usize) -> DbMap {
+        DbMap {
+            map: (0..n as u8).collect(),
+            retired: vec![false; PHYS_IDS],
+        }
+    }
+    fn encode(&self) -> Vec<u8> {
+        let mut v = vec![1u8, self.map.len() as u8];
+        v.extend_from_slice(&self.map);
+        v.extend((0..PHYS_IDS).filter(|&i| self.retired[i]).map(|i| i as u8));
+        v
+    }
+    fn decode(raw: &[u8]) -> Result<DbMap> {
+        let bad = || Error::Corrupt("database map".into());
+        if raw.len() < 2 || raw[0] != 1 {
+            return Err(bad());
+        }
+        let n = raw[1] as usize;
+        let map = raw.get(2..2 + n).ok_or_else(bad)?.to_vec();
+        let mut retired = vec![false; PHYS_IDS];
+        for &r in &raw[2 + n..] {
+            retired[r as usize] = true;
+        }
+        Ok(DbMap { map, retired })
+    }
+    /// A physical id neither mapped nor retired.
+    fn free_id(&self) -> Option<u8> {
+        (0..PHYS_IDS)
+            .find(|&i| !self.retired[i] && !self.map.contains(&(i as u8)))
+            .map(|i| i as u8)
+    }
+}
+
+/// Drops the records of retired physical databases.
+struct Filter {
+    retired: Arc<RwLock<Vec<bool>>>,
+}
+
+impl CompactionFilter for Filter {
+    fn filter(&self, _level: usize, key: &[u8], _value: &[u8]) -> Decision {
+        if key.len() >= 3 && key[0] < SLOTS_END[0] {
+            let retired = self.retired.read().unwrap_or_else(|e| e.into_inner());
+            if retired[key[2] as usize] {
+                return Decision::Remove;
+            }
+        }
+        Decision::Keep
+    }
+}
+
+/// Key counts of one physical database.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Counts {
+    /// Keys (including expired ones not yet removed, as Redis counts them).
+    pub keys: i64,
+    /// Keys with a TTL.
+    pub expires: i64,
+}
+
+/// The keyspace.
+pub struct Store {
+    /// The engine.
+    pub db: Db,
+    write: Mutex<()>,
+    dbmap: RwLock<DbMap>,
+    retired: Arc<RwLock<Vec<bool>>>,
+    counts: Mutex<Vec<Counts>>,
+    /// Expired keys removed (INFO `expired_keys`).
+    pub expired_keys: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The expiry index record for `key`.
+fn expire_index_key(when: u64, phys: u8, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(11 + key.len());
+    k.extend_from_slice(&EXPIRE_PREFIX);
+    k.extend_from_slice(&when.to_be_bytes());
+    k.push(phys);
+    k.extend_from_slice(key);
+    k
+}
+
+impl Store {
+    /// Open (or create) the keyspace in `dir` with `databases` logical databases.
+    pub fn open(
+        dir: &std::path::Path,
+        mut opts: strata_lsm::Options,
+        databases: usize,
+    ) -> Result<Store> {
+        let retired = Arc::new(RwLock::new(vec![false; PHYS_IDS]));
+        opts.compaction_filter = Some(Arc::new(Filter {
+            retired: Arc::clone(&retired),
+        }));
+        let db = Db::open(dir, opts)?;
+        let mut map = match db.get(DBMAP_KEY)? {
+            Some(raw) => DbMap::decode(&raw)?,
+            None => DbMap::identity(databases),
+        };
+        // More databases than last time: map the new ones to free ids.
+        while map.map.len() < databases {
+            let id = map
+                .free_id()
+                .ok_or_else(|| Error::Corrupt("no free database id".into()))?;
+            map.map.push(id);
+        }
+        db.put(DBMAP_KEY, &map.encode())?;
+        *retired.write().unwrap_or_else(|e| e.into_inner()) = map.retired.clone();
+        let store = Store {
+            db,
+            write: Mutex::new(()),
+            dbmap: RwLock::new(map),
+            retired,
+            counts: Mutex::new(vec![Counts::default(); PHYS_IDS]),
+            expired_keys: AtomicU64::new(0),
+        };
+        store.recount()?;
+        Ok(store)
+    }
+
+    /// Count keys and TTLs of every mapped database by scanning the metadata (at start).
+    fn recount(&self) -> Result<()> {
+        let ids: Vec<u8> = self.read_map().map.clone();
+        let mut counts = vec![Counts::default(); PHYS_IDS];
+        let mut it = self.db.iter(IterOptions {
+            lower: Some(vec![0, 0]),
+            upper: Some(SLOTS_END.to_vec()),
+            no_fill_cache: true,
+            ..Default::default()
+        })?;
+        while it.valid() {
+            let k = it.key();
+            if k.len() >= 4 && k[3] == 0 && ids.contains(&k[2]) {
+                let m = Meta::decode(it.value())?;
+                let c = &mut counts[k[2] as usize];
+                c.keys += 1;
+                c.expires += i64::from(m.expire != 0);
+                it.advance();
+            } else if k.len() >= 3 {
+                // Sub-records or an unmapped database: on to the next db of the slot.
+                let next = if k[2] == 255 {
+                    next_slot_start(u16::from_be_bytes([k[0], k[1]]))
+                } else {
+                    vec![k[0], k[1], k[2] + 1]
+                };
+                it.seek(&next);
+            } else {
+                it.advance();
+            }
+        }
+        it.status()?;
+        *lock(&self.counts) = counts;
+        Ok(())
+    }
+
+    fn read_map(&self) -> std::sync::RwLockReadGuard<'_, DbMap> {
+        self.dbmap.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Physical id of logical database `db`.
+    pub fn phys(&self, db: usize) -> u8 {
+        self.read_map().map[db]
+    }
+
+    /// Number of logical databases.
+    pub fn databases(&self) -> usize {
+        self.read_map().map.len()
+    }
+
+    /// The live metadata of `key` (an expired key reads as missing).
+    pub fn get(&self, db: usize, key: &[u8]) -> Result<Option<Meta>> {
+        let phys = self.phys(db);
+        self.get_phys(phys, key, now_ms())
+    }
+
+    fn get_phys(&self, phys: u8, key: &[u8], now: u64) -> Result<Option<Meta>> {
+        let mk = metadata_key(phys, key);
+        match self.db.get(&mk)? {
+            None => Ok(None),
+            Some(raw) => {
+                let m = Meta::decode(&raw)?;
+                Ok(if m.expired(now) { None } else { Some(m) })
+            }
+        }
+    }
+
+    /// Key counts of logical database `db`.
+    pub fn counts(&self, db: usize) -> Counts {
+        lock(&self.counts)[self.phys(db) as usize]
+    }
+
+    /// Begin a write transaction (takes the write lock).
+    pub fn txn(&self) -> Txn<'_> {
+        Txn {
+            store: self,
+            _guard: lock(&self.write),
+            batch: WriteBatch::new(),
+            overlay: HashMap::new(),
+            deltas: HashMap::new(),
+            now: now_ms(),
+            map_changed: None,
+        }
+    }
+
+    /// fsync everything written so far (for `appendfsync always`). Cheap when another
+    /// thread's fsync already covered it; never returns before the caller's writes are
+    /// durable.
+    pub fn sync(&self) -> Result<()> {
+        self.db.sync_wal()?;
+        Ok(())
+    }
+
+    /// Remove up to `budget` due keys from the expiry index; returns how many index
+    /// records were processed (a full budget means more may be due).
+    pub fn expire_cycle(&self, budget: usize) -> Result<usize> {
+        let now = now_ms();
+        let mut upper = EXPIRE_PREFIX.to_vec();
+        upper.extend_from_slice(&(now + 1).to_be_bytes());
+        let mut due = Vec::new();
+        {
+            let mut it = self.db.iter(IterOptions {
+                lower: Some(EXPIRE_PREFIX.to_vec()),
+                upper: Some(upper),
+                ..Default::default()
+            })?;
+            while it.valid() && due.len() < budget {
+                due.push(it.key().to_vec());
+                it.advance();
+            }
+            it.status()?;
+        }
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut txn = self.txn();
+        let ids = txn.store.read_map().map.clone();
+        for idx in &due {
+            txn.batch.delete(idx);
+            if idx.len() < 11 {
+                continue;
+            }
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&idx[2..10]);
+            let when = u64::from_be_bytes(w);
+            let phys = idx[10];
+            let key = &idx[11..];
+            if !ids.contains(&phys) {
+                continue;
+            }
+            if let Some(m) = txn.raw_phys(phys, key)? {
+                if m.expire == when && m.expired(txn.now) {
+                    txn.del_phys(phys, key, &m);
+                    self.expired_keys.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(due.len())
+    }
+
+    /// Every logical database's physical id.
+    pub fn map_snapshot(&self) -> Vec<u8> {
+        self.read_map().map.clone()
+    }
+}
+
+fn metadata_key(phys: u8, key: &[u8]) -> Vec<u8> {
+    let slot = keys::slot(key);
+    let mut k = Vec::with_capacity(4 + key.len());
+    k.extend_from_slice(&slot.to_be_bytes());
+    k.push(phys);
+    k.push(0);
+    k.extend_from_slice(key);
+    k
+}
+
+/// The first key of the slot after `slot` (or the end of the slot space).
+pub fn next_slot_start(slot: u16) -> Vec<u8> {
+    (slot + 1).to_be_bytes().to_vec()
+}
+
+/// A write transaction: reads see its own writes; commit applies them atomically.
+pub struct Txn<'a> {
+    store: &'a Store,
+    _guard: MutexGuard<'a, ()>,
+    batch: WriteBatch,
+    /// Metadata written by this transaction (None = deleted), by (phys, key).
+    overlay: HashMap<(u8, Vec<u8>), Option<Meta>>,
+    deltas: HashMap<u8, Counts>,
+    /// The transaction's clock (Redis freezes time per command too).
+    pub now: u64,
+    map_changed: Option<DbMap>,
+}
+
+impl Txn<'_> {
+    /// Physical id of logical db `db`, as this transaction sees the map.
+    pub fn phys(&self, db: usize) -> u8 {
+        match &self.map_changed {
+            Some(m) => m.map[db],
+            None => self.store.phys(db),
+        }
+    }
+
+    fn raw_phys(&self, phys: u8, key: &[u8]) -> Result<Option<Meta>> {
+        if let Some(m) = self.overlay.get(&(phys, key.to_vec())) {
+            return Ok(m.clone());
+        }
+        match self.store.db.get(&metadata_key(phys, key))? {
+            None => Ok(None),
+            Some(raw) => Ok(Some(Meta::decode(&raw)?)),
+        }
+    }
+
+    /// The live metadata of `key` in logical db `db`.
+    pub fn get(&self, db: usize, key: &[u8]) -> Result<Option<Meta>> {
+        let m = self.raw_phys(self.phys(db), key)?;
+        Ok(m.filter(|m| !m.expired(self.now)))
+    }
+
+    /// Write `key`'s metadata (replacing whatever was there).
+    pub fn put(&mut self, db: usize, key: &[u8], meta: Meta) -> Result<()> {
+        let phys = self.phys(db);
+        let old = self.raw_phys(phys, key)?;
+        let d = self.deltas.entry(phys).or_default();
+        if old.is_none() {
+            d.keys += 1;
+        }
+        d.expires += i64::from(meta.expire != 0) - i64::from(old.is_some_and(|o| o.expire != 0));
+        self.batch.put(&metadata_key(phys, key), &meta.encode());
+        if meta.expire != 0 {
+            self.batch
+                .put(&expire_index_key(meta.expire, phys, key), b"");
+        }
+        self.overlay.insert((phys, key.to_vec()), Some(meta));
+        Ok(())
+    }
+
+    /// Delete `key`; true if it existed and was live.
+    pub fn del(&mut self, db: usize, key: &[u8]) -> Result<bool> {
+        let phys = self.phys(db);
+        match self.raw_phys(phys, key)? {
+            None => Ok(false),
+            Some(m) => {
+                let live = !m.expired(self.now);
+                self.del_phys(phys, key, &m);
+                Ok(live)
+            }
+        }
+    }
+
+    fn del_phys(&mut self, phys: u8, key: &[u8], old: &Meta) {
+        let d = self.deltas.entry(phys).or_default();
+        d.keys -= 1;
+        d.expires -= i64::from(old.expire != 0);
+        self.batch.delete(&metadata_key(phys, key));
+        self.overlay.insert((phys, key.to_vec()), None);
+    }
+
+    /// FLUSHDB: give logical db `db` a fresh physical id; the old id's records are
+    /// retired (invisible at once, dropped by compaction).
+    pub fn flush_db(&mut self, db: usize) -> Result<()> {
+        let mut map = self
+            .map_changed
+            .clone()
+            .unwrap_or_else(|| self.store.read_map().clone());
+        let old = map.map[db];
+        let Some(fresh) = map.free_id() else {
+            // Every id was used since the last FLUSHALL: fall back to deleting the old
+            // database's records slot by slot (rare: after 240 FLUSHDBs).
+            self.flush_slotwise(old)?;
+            return Ok(());
+        };
+        map.retired[old as usize] = true;
+        map.map[db] = fresh;
+        self.deltas.insert(old, Counts::default());
+        self.overlay.retain(|(p, _), _| *p != old);
+        self.map_changed = Some(map);
+        Ok(())
+    }
+
+    fn flush_slotwise(&mut self, phys: u8) -> Result<()> {
+        let mut it = self.store.db.iter(IterOptions {
+            lower: Some(vec![0, 0]),
+            upper: Some(SLOTS_END.to_vec()),
+            ..Default::default()
+        })?;
+        for slot in 0..16384u16 {
+            let (lo, hi) = keys::slot_range(slot);
+            let mut start = lo.clone();
+            start.push(phys);
+            let mut end = lo;
+            end.push(phys.wrapping_add(1));
+            if phys == 255 {
+                end = hi;
+            }
+            it.seek(&start);
+            if it.valid() && it.key() < end.as_slice() {
+                self.batch.delete_range(&start, &end);
+            }
+        }
+        it.status()?;
+        let d = self.deltas.entry(phys).or_default();
+        let c = lock(&self.store.counts)[phys as usize];
+        d.keys = -c.keys;
+        d.expires = -c.expires;
+        Ok(())
+    }
+
+    /// FLUSHALL: every record of every database and the expiry index, in two range
+    /// deletions.
+    pub fn flush_all(&mut self) {
+        self.batch.delete_range(&[0, 0], &SLOTS_END);
+        let mut end = EXPIRE_PREFIX.to_vec();
+        end[1] += 1;
+        self.batch.delete_range(&EXPIRE_PREFIX, &end);
+        let n = self.store.databases();
+        self.map_changed = Some(DbMap::identity(n));
+        self.overlay.clear();
+        let counts = lock(&self.store.counts).clone();
+        self.deltas.clear();
+        for (i, c) in counts.iter().enumerate() {
+            self.deltas.insert(
+                i as u8,
+                Counts {
+                    keys: -c.keys,
+                    expires: -c.expires,
+                },
+            );
+        }
+    }
+
+    /// SWAPDB.
+    pub fn swap_db(&mut self, a: usize, b: usize) {
+        let mut map = self
+            .map_changed
+            .clone()
+            .unwrap_or_else(|| self.store.read_map().clone());
+        map.map.swap(a, b);
+        self.map_changed = Some(map);
+    }
+
+    /// Apply everything atomically.
+    pub fn commit(mut self) -> Result<()> {
+        if let Some(m) = &self.map_changed {
+            self.batch.put(DBMAP_KEY, &m.encode());
+        }
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.store.db.write(WriteOptions::default(), batch)?;
+        if let Some(m) = self.map_changed.take() {
+            *self
+                .store
+                .retired
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = m.retired.clone();
+            *self.store.dbmap.write().unwrap_or_else(|e| e.into_inner()) = m;
+        }
+        let mut counts = lock(&self.store.counts);
+        for (phys, d) in &self.deltas {
+            let c = &mut counts[*phys as usize];
+            c.keys += d.keys;
+            c.expires += d.expires;
+        }
+        // A FLUSHALL resets counts exactly (deltas above cancel them out).
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(tag: &str) -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("strata-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        (
+            Store::open(&dir, strata_lsm::Options::default(), 16).unwrap(),
+            dir,
+        )
+    }
+
+    #[test]
+    fn put_get_delete_counts() {
+        let (s, dir) = open("basic");
+        let mut t = s.txn();
+        t.put(0, b"a", Meta::string(b"1".to_vec(), 0)).unwrap();
+        t.put(0, b"a", Meta::string(b"2".to_vec(), 0)).unwrap();
+        t.put(0, b"b", Meta::string(b"x".to_vec(), now_ms() + 100_000))
+            .unwrap();
+        t.commit().unwrap();
+        assert_eq!(s.get(0, b"a").unwrap().unwrap().body, b"2");
+        assert_eq!(s.counts(0).keys, 2);
+        assert_eq!(s.counts(0).expires, 1);
+        let mut t = s.txn();
+        assert!(t.del(0, b"a").unwrap());
+        assert!(!t.del(0, b"zz").unwrap());
+        t.commit().unwrap();
+        assert_eq!(s.counts(0).keys, 1);
+        drop(s);
+        let s = Store::open(&dir, strata_lsm::Options::default(), 16).unwrap();
+        assert_eq!(s.counts(0).keys, 1);
+        assert_eq!(s.counts(0).expires, 1);
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn flushdb_swapdb_and_expiry() {
+        let (s, dir) = open("flush");
+        let mut t = s.txn();
+        t.put(0, b"k0", Meta::string(b"v".to_vec(), 0)).unwrap();
+        t.put(1, b"k1", Meta::string(b"v".to_vec(), 0)).unwrap();
+        t.put(1, b"gone", Meta::string(b"v".to_vec(), now_ms() + 1))
+            .unwrap();
+        t.commit().unwrap();
+        let mut t = s.txn();
+        t.swap_db(0, 1);
+        t.commit().unwrap();
+        assert!(s.get(0, b"k1").unwrap().is_some());
+        assert!(s.get(1, b"k0").unwrap().is_some());
+        assert_eq!(s.counts(0).keys, 2);
+        let mut t = s.txn();
+        t.flush_db(1).unwrap();
+        t.commit().unwrap();
+        assert!(s.get(1, b"k0").unwrap().is_none());
+        assert_eq!(s.counts(1).keys, 0);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(s.get(0, b"gone").unwrap().is_none());
+        assert_eq!(s.expire_cycle(100).unwrap(), 1);
+        assert_eq!(s.counts(0).keys, 1);
+        assert_eq!(s.counts(0).expires, 0);
+        drop(s);
+        let s = Store::open(&dir, strata_lsm::Options::default(), 16).unwrap();
+        assert!(s.get(0, b"k1").unwrap().is_some());
+        assert!(s.get(1, b"k0").unwrap().is_none());
+        assert_eq!(s.counts(0).keys, 1);
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

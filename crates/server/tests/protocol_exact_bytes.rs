@@ -1,0 +1,211 @@
+//! The real binary on a free port: exact reply bytes for the protocol, errors, RESP3,
+//! authentication, and pipelining.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{raw, strata, Client};
+
+#[test]
+fn replies_are_byte_exact() {
+    let s = strata(&[]);
+    let mut c = s.client();
+    let cases: &[(&[u8], &[u8])] = &[
+        (b"*1\r\n$4\r\nPING\r\n", b"+PONG\r\n"),
+        (b"PING\r\n", b"+PONG\r\n"),
+        (b"ping hello\r\n", b"$5\r\nhello\r\n"),
+        (b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n", b"+OK\r\n"),
+        (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"$5\r\nvalue\r\n"),
+        (b"GET missing\r\n", b"$-1\r\n"),
+        (
+            b"GET\r\n",
+            b"-ERR wrong number of arguments for 'get' command\r\n",
+        ),
+        (
+            b"FOO a b\r\n",
+            b"-ERR unknown command 'FOO', with args beginning with: 'a' 'b' \r\n",
+        ),
+        (b"SET n 10\r\n", b"+OK\r\n"),
+        (b"INCRBY n 5\r\n", b":15\r\n"),
+        (
+            b"INCR k\r\n",
+            b"-ERR value is not an integer or out of range\r\n",
+        ),
+        (
+            b"SET k v EX 0\r\n",
+            b"-ERR invalid expire time in 'set' command\r\n",
+        ),
+        (b"SET k v NX XX\r\n", b"-ERR syntax error\r\n"),
+        (b"SELECT 16\r\n", b"-ERR DB index is out of range\r\n"),
+        (
+            b"MSET a 1 b\r\n",
+            b"-ERR wrong number of arguments for 'mset' command\r\n",
+        ),
+        (b"EXISTS k k missing\r\n", b":2\r\n"),
+        (b"TYPE k\r\n", b"+string\r\n"),
+        (b"TYPE missing\r\n", b"+none\r\n"),
+        (b"TTL k\r\n", b":-1\r\n"),
+        (b"TTL missing\r\n", b":-2\r\n"),
+        (b"RENAME missing x\r\n", b"-ERR no such key\r\n"),
+        (b"MGET k missing\r\n", b"*2\r\n$5\r\nvalue\r\n$-1\r\n"),
+        (b"SET \"quoted key\" 'x y'\r\n", b"+OK\r\n"),
+        (b"GET \"quoted key\"\r\n", b"$3\r\nx y\r\n"),
+        (b"ECHO \"\\x41\\n\"\r\n", b"$2\r\nA\n\r\n"),
+    ];
+    for (req, want) in cases {
+        let got = raw(&mut c, req);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(want),
+            "request {:?}",
+            String::from_utf8_lossy(req)
+        );
+    }
+}
+
+#[test]
+fn resp3_hello_and_nulls() {
+    let s = strata(&[]);
+    let mut c = s.client();
+    let id = match c.cmd(&["CLIENT", "ID"]) {
+        support::Reply::Int(i) => i,
+        r => panic!("{r:?}"),
+    };
+    let hello = raw(&mut c, b"HELLO 3\r\n");
+    let want = format!(
+        "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:{id}\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&hello), want);
+    assert_eq!(raw(&mut c, b"GET missing\r\n"), b"_\r\n");
+    assert_eq!(
+        raw(&mut c, b"CONFIG GET port\r\n"),
+        format!(
+            "%1\r\n$4\r\nport\r\n${}\r\n{}\r\n",
+            s.port.to_string().len(),
+            s.port
+        )
+        .into_bytes()
+    );
+    assert_eq!(
+        raw(&mut c, b"HELLO 4\r\n"),
+        b"-NOPROTO unsupported protocol version\r\n"
+    );
+    assert_eq!(raw(&mut c, b"HELLO 2\r\n")[..3].to_vec(), b"*14".to_vec());
+    assert_eq!(raw(&mut c, b"GET missing\r\n"), b"$-1\r\n");
+}
+
+#[test]
+fn pipelining_keeps_order() {
+    let s = strata(&[]);
+    let mut c = s.client();
+    let mut req = Vec::new();
+    for i in 0..1000 {
+        req.extend_from_slice(&support::encode(&[
+            b"SET",
+            format!("k{i}").as_bytes(),
+            format!("{i}").as_bytes(),
+        ]));
+        req.extend_from_slice(&support::encode(&[b"GET", format!("k{i}").as_bytes()]));
+    }
+    c.send_raw(&req).unwrap();
+    for i in 0..1000 {
+        assert_eq!(c.read_raw().unwrap(), b"+OK\r\n");
+        let v = i.to_string();
+        assert_eq!(
+            c.read_raw().unwrap(),
+            format!("${}\r\n{v}\r\n", v.len()).into_bytes()
+        );
+    }
+}
+
+#[test]
+fn protocol_errors_reply_then_close() {
+    let s = strata(&[]);
+    let cases: &[(&[u8], &str)] = &[
+        (
+            b"*1\r\n+PING\r\n",
+            "-ERR Protocol error: expected '$', got '+'\r\n",
+        ),
+        (
+            b"*x\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n$-5\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$999999999999\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"SET \"unbalanced\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+    ];
+    for (req, want) in cases {
+        let mut c = s.client();
+        c.set_timeout(Duration::from_secs(10));
+        c.send_raw(req).unwrap();
+        let got = c.read_to_close();
+        assert_eq!(String::from_utf8_lossy(&got), *want);
+    }
+    // The server still serves.
+    assert_eq!(raw(&mut s.client(), b"PING\r\n"), b"+PONG\r\n");
+}
+
+#[test]
+fn auth_with_requirepass() {
+    let s = strata(&["--requirepass", "s3cret"]);
+    let mut c = s.client();
+    assert_eq!(
+        raw(&mut c, b"GET k\r\n"),
+        b"-NOAUTH Authentication required.\r\n"
+    );
+    assert_eq!(
+        raw(&mut c, b"AUTH wrong\r\n"),
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(raw(&mut c, b"AUTH s3cret\r\n"), b"+OK\r\n");
+    assert_eq!(raw(&mut c, b"GET k\r\n"), b"$-1\r\n");
+    let mut c2 = s.client();
+    assert_eq!(
+        raw(&mut c2, b"HELLO 3 AUTH default nope\r\n"),
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(raw(&mut c2, b"HELLO 3 AUTH default s3cret\r\n")[0], b'%');
+    // Before authentication, a big multibulk is refused (Redis's limit of 10).
+    let mut c3 = s.client();
+    c3.set_timeout(Duration::from_secs(10));
+    c3.send_raw(b"*11\r\n").unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&c3.read_to_close()),
+        "-ERR Protocol error: unauthenticated multibulk length\r\n"
+    );
+    let s2 = strata(&[]);
+    assert_eq!(
+        raw(&mut s2.client(), b"AUTH x\r\n"),
+        b"-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n".to_vec()
+    );
+}
+
+#[test]
+fn maxclients_refuses_extra_connections() {
+    let s = strata(&["--maxclients", "3"]);
+    // Let the start-up probe's connection close.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut keep: Vec<Client> = (0..3).map(|_| s.client()).collect();
+    for c in &mut keep {
+        assert_eq!(raw(c, b"PING\r\n"), b"+PONG\r\n");
+    }
+    let mut extra = s.client();
+    extra.set_timeout(Duration::from_secs(10));
+    assert_eq!(
+        String::from_utf8_lossy(&extra.read_to_close()),
+        "-ERR max number of clients reached\r\n"
+    );
+    drop(keep);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(raw(&mut s.client(), b"PING\r\n"), b"+PONG\r\n");
+}
