@@ -4,11 +4,15 @@
 //!   workspace. This is the README's test command and what CI runs.
 //! - `bench-rdb`: loading a 1M-key RDB file written by real Redis, strata-rdb beside
 //!   Redis's own load time.
+//! - `bench-server [--repeat N] [--requests N] [--no-docs]`: redis-benchmark against
+//!   strata-server and a real redis-server 7.0.15 in the same run (docs/benchmarks.md).
 //! - `db-bench [args]`: LevelDB's db_bench workload on strata-lsm and on a peer engine
 //!   (fjall), built from `benches/db-bench` (kept out of the workspace so the peer never
 //!   slows down `test`).
 
 use std::process::{Command, ExitCode};
+
+mod bench_server;
 
 fn run(cmd: &mut Command) -> bool {
     eprintln!("xtask: running {cmd:?}");
@@ -117,8 +121,39 @@ fn ensure_redis() -> bool {
     true
 }
 
+/// The client tests use redis-py from PyPI (`redis`, pinned below). Install it into the
+/// `python3` on PATH when missing; otherwise fail with the exact command. Never skip.
+fn ensure_redis_py() -> bool {
+    const PIN: &str = "redis==5.2.1";
+    let has = || {
+        Command::new("python3")
+            .args(["-c", "import redis"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if has() {
+        return true;
+    }
+    eprintln!("xtask: installing redis-py ({PIN}) from PyPI for the client tests");
+    let pip = |extra: &[&str]| {
+        run(Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", PIN])
+            .args(extra))
+    };
+    // Debian's own python3 refuses pip without --break-system-packages (PEP 668).
+    let _ = pip(&[]) || pip(&["--break-system-packages"]);
+    if !has() {
+        eprintln!(
+            "xtask: the client tests need redis-py: run `python3 -m pip install {PIN}` (Debian: add --break-system-packages, or apt-get install python3-pip first)"
+        );
+        return false;
+    }
+    true
+}
+
 fn test(extra: &[String]) -> bool {
     ensure_redis()
+        && ensure_redis_py()
         && run(cargo().args(["fmt", "--all", "--check"]))
         && run(cargo().args([
             "clippy",
@@ -300,7 +335,7 @@ fn bench_rdb() -> bool {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((task, rest)) = args.split_first() else {
-        eprintln!("usage: cargo xtask <test|db-bench|bench-rdb> [args]");
+        eprintln!("usage: cargo xtask <test|db-bench|bench-rdb|bench-server> [args]");
         return ExitCode::from(2);
     };
     // Tasks run from the workspace root whatever the caller's directory.
@@ -311,8 +346,11 @@ fn main() -> ExitCode {
         "test" => test(rest),
         "db-bench" => db_bench(rest),
         "bench-rdb" => bench_rdb(),
+        "bench-server" => ensure_redis() && bench_server::run(rest),
         other => {
-            eprintln!("xtask: unknown task {other:?}; tasks: test, db-bench, bench-rdb");
+            eprintln!(
+                "xtask: unknown task {other:?}; tasks: test, db-bench, bench-rdb, bench-server"
+            );
             return ExitCode::from(2);
         }
     };

@@ -77,6 +77,28 @@ pub struct Stats {
     pub keyspace_misses: AtomicU64,
 }
 
+/// Configuration read on every request, mirrored out of the config mutex.
+#[derive(Default)]
+pub struct Hot {
+    /// `requirepass` is set.
+    pub password_set: AtomicBool,
+    /// `proto-max-bulk-len`.
+    pub max_bulk: AtomicU64,
+    /// `client-query-buffer-limit`.
+    pub query_buffer_limit: AtomicU64,
+}
+
+impl Hot {
+    /// Mirror `c`.
+    pub fn update(&self, c: &Config) {
+        self.password_set
+            .store(!c.requirepass.is_empty(), Ordering::Relaxed);
+        self.max_bulk.store(c.proto_max_bulk_len, Ordering::Relaxed);
+        self.query_buffer_limit
+            .store(c.client_query_buffer_limit, Ordering::Relaxed);
+    }
+}
+
 /// A job for the worker threads: computes a deferred reply.
 pub type Job = Box<dyn FnOnce(&Shared) -> Vec<u8> + Send>;
 
@@ -111,6 +133,8 @@ pub struct Shared {
     pub store: store::Store,
     /// Current configuration.
     pub config: Mutex<Config>,
+    /// The parts of it every request reads.
+    pub hot: Hot,
     /// `appendfsync` as a number (0 always, 1 everysec, 2 no), read per loop iteration.
     pub fsync: AtomicU8,
     /// Connected clients by id.
@@ -244,8 +268,12 @@ impl Server {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect();
+        // Default: one loop per two cores. Measured on 2 cores with redis-benchmark
+        // beside the server (docs/architecture.md): one loop beats two for writes
+        // (writes serialize on the store's lock, and two loops fight over it) and
+        // leaves the other core to the client, the engine's threads and the OS.
         let n_loops = match config.io_threads {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             n => n,
         };
         let mut polls = Vec::new();
@@ -266,6 +294,7 @@ impl Server {
         let fsync = config.appendfsync;
         let shared = Arc::new(Shared {
             store,
+            hot: Hot::default(),
             config: Mutex::new(config),
             fsync: AtomicU8::new(0),
             clients: Mutex::new(BTreeMap::new()),
@@ -281,6 +310,7 @@ impl Server {
             deferred_commands: AtomicU64::new(0),
         });
         shared.set_fsync(fsync);
+        shared.hot.update(&lock(&shared.config));
         let mut threads = Vec::new();
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()

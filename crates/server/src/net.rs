@@ -141,6 +141,8 @@ struct Loop {
     /// Connections with replies to send after this iteration's fsync.
     pending: HashSet<usize>,
     wrote: bool,
+    /// Read buffer shared by the loop's connections.
+    scratch: Box<[u8]>,
 }
 
 pub(crate) fn event_loop(
@@ -158,6 +160,7 @@ pub(crate) fn event_loop(
         next_token: 0,
         pending: HashSet::new(),
         wrote: false,
+        scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
     };
     let mut events = Events::with_capacity(1024);
     let mut last_sweep = Instant::now();
@@ -280,7 +283,7 @@ impl Loop {
 
     /// Read what the socket has (up to the budget) and run complete requests.
     fn on_readable(&mut self, t: usize) {
-        let limit = lock(&self.sh.config).client_query_buffer_limit as usize;
+        let limit = self.sh.hot.query_buffer_limit.load(Ordering::Relaxed) as usize;
         let Some(c) = self.conns.get_mut(&t) else {
             return;
         };
@@ -296,25 +299,22 @@ impl Loop {
                 c.more_to_read = true;
                 break;
             }
-            let len = c.rbuf.len();
-            c.rbuf.resize(len + READ_CHUNK, 0);
-            match c.stream.read(&mut c.rbuf[len..]) {
+            match c.stream.read(&mut self.scratch[..]) {
                 Ok(0) => {
-                    c.rbuf.truncate(len);
                     eof = true;
                     break;
                 }
                 Ok(n) => {
-                    c.rbuf.truncate(len + n);
+                    c.rbuf.extend_from_slice(&self.scratch[..n]);
                     read += n;
+                    // A short read emptied the socket; new bytes raise a new edge.
+                    if n < READ_CHUNK {
+                        break;
+                    }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    c.rbuf.truncate(len);
-                    break;
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => c.rbuf.truncate(len),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {
-                    c.rbuf.truncate(len);
                     eof = true;
                     break;
                 }
@@ -348,7 +348,7 @@ impl Loop {
         let Some(c) = self.conns.get_mut(&t) else {
             return;
         };
-        let max_bulk = lock(&sh.config).proto_max_bulk_len as i64;
+        let max_bulk = sh.hot.max_bulk.load(Ordering::Relaxed) as i64;
         let mut ran = false;
         while !c.waiting && !c.closing && c.out.len() - c.opos < OUT_HIGH_WATER {
             let lim = Limits {

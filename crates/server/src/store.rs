@@ -224,7 +224,9 @@ pub struct Counts {
 /// The keyspace.
 pub struct Store {
     /// The engine.
-    pub db: Db,
+    pub db: Arc<Db>,
+    /// A background compaction (after FLUSHALL) is running.
+    compacting: Arc<std::sync::atomic::AtomicBool>,
     write: Mutex<()>,
     dbmap: RwLock<DbMap>,
     retired: Arc<RwLock<Vec<bool>>>,
@@ -273,7 +275,8 @@ impl Store {
         db.put(DBMAP_KEY, &map.encode())?;
         *retired.write().unwrap_or_else(|e| e.into_inner()) = map.retired.clone();
         let store = Store {
-            db,
+            db: Arc::new(db),
+            compacting: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             write: Mutex::new(()),
             dbmap: RwLock::new(map),
             retired,
@@ -424,6 +427,24 @@ impl Store {
         Ok(due.len())
     }
 
+    /// Compact the whole key space on a background thread (after FLUSHALL), unless one
+    /// such compaction is already running.
+    pub fn compact_in_background(&self) {
+        if self.compacting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let db = Arc::clone(&self.db);
+        let flag = Arc::clone(&self.compacting);
+        let _ = std::thread::Builder::new()
+            .name("strata-flushall-compact".into())
+            .spawn(move || {
+                if let Err(e) = db.compact_range(None, None) {
+                    eprintln!("compaction after FLUSHALL: {e}");
+                }
+                flag.store(false, Ordering::Release);
+            });
+    }
+
     /// Every logical database's physical id.
     pub fn map_snapshot(&self) -> Vec<u8> {
         self.read_map().map.clone()
@@ -450,7 +471,7 @@ pub struct Txn<'a> {
     store: &'a Store,
     _guard: MutexGuard<'a, ()>,
     batch: WriteBatch,
-    /// Metadata written by this transaction (None = deleted), by (phys, key).
+    /// Metadata read or written by this transaction (None = absent), by (phys, key).
     overlay: HashMap<(u8, Vec<u8>), Option<Meta>>,
     deltas: HashMap<u8, Counts>,
     /// The transaction's clock (Redis freezes time per command too).
@@ -467,18 +488,23 @@ impl Txn<'_> {
         }
     }
 
-    fn raw_phys(&self, phys: u8, key: &[u8]) -> Result<Option<Meta>> {
-        if let Some(m) = self.overlay.get(&(phys, key.to_vec())) {
+    /// The key's metadata as this transaction sees it, expired or not. Reads are
+    /// remembered, so a command that looks at a key and then writes it reads it once.
+    fn raw_phys(&mut self, phys: u8, key: &[u8]) -> Result<Option<Meta>> {
+        let k = (phys, key.to_vec());
+        if let Some(m) = self.overlay.get(&k) {
             return Ok(m.clone());
         }
-        match self.store.db.get(&metadata_key(phys, key))? {
-            None => Ok(None),
-            Some(raw) => Ok(Some(Meta::decode(&raw)?)),
-        }
+        let m = match self.store.db.get(&metadata_key(phys, key))? {
+            None => None,
+            Some(raw) => Some(Meta::decode(&raw)?),
+        };
+        self.overlay.insert(k, m.clone());
+        Ok(m)
     }
 
     /// The live metadata of `key` in logical db `db`.
-    pub fn get(&self, db: usize, key: &[u8]) -> Result<Option<Meta>> {
+    pub fn get(&mut self, db: usize, key: &[u8]) -> Result<Option<Meta>> {
         let m = self.raw_phys(self.phys(db), key)?;
         Ok(m.filter(|m| !m.expired(self.now)))
     }

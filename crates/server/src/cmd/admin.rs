@@ -658,6 +658,7 @@ pub fn config(c: &mut Ctx, a: &[Vec<u8>]) -> R {
                 .map_err(CmdErr)?;
             }
             c.sh.set_fsync(next.appendfsync);
+            c.sh.hot.update(&next);
             *cfg = next;
             drop(cfg);
             c.ok()

@@ -34,7 +34,7 @@ impl Default for Session {
 impl Session {
     /// May this client run commands? (Authenticated, or no password is set.)
     pub fn authenticated(&self, sh: &Shared) -> bool {
-        self.authed || lock(&sh.config).requirepass.is_empty()
+        self.authed || !sh.hot.password_set.load(Ordering::Relaxed)
     }
 }
 

@@ -30,7 +30,7 @@ pub(crate) fn expire_arg(
 }
 
 /// A string key in a transaction; WRONGTYPE for other types.
-fn txn_string(t: &Txn, db: usize, key: &[u8]) -> Result<Option<Meta>, CmdErr> {
+fn txn_string(t: &mut Txn, db: usize, key: &[u8]) -> Result<Option<Meta>, CmdErr> {
     match t.get(db, key)? {
         Some(m) if m.kind != Kind::String => Err(err::WRONGTYPE.into()),
         m => Ok(m),
@@ -119,7 +119,7 @@ pub fn set(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         None => 0,
     };
     let old = if o.get {
-        txn_string(&t, db, &a[1])?
+        txn_string(&mut t, db, &a[1])?
     } else {
         t.get(db, &a[1])?
     };
@@ -178,7 +178,7 @@ pub fn psetex(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 pub fn getset(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let db = c.s.db;
     let mut t = c.sh.store.txn();
-    let old = txn_string(&t, db, &a[1])?;
+    let old = txn_string(&mut t, db, &a[1])?;
     t.put(db, &a[1], Meta::string(a[2].clone(), 0))?;
     t.commit()?;
     c.bulk_opt(old.as_ref().map(|m| m.body.as_slice()))
@@ -187,7 +187,7 @@ pub fn getset(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 pub fn getdel(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let db = c.s.db;
     let mut t = c.sh.store.txn();
-    let old = txn_string(&t, db, &a[1])?;
+    let old = txn_string(&mut t, db, &a[1])?;
     if old.is_some() {
         t.del(db, &a[1])?;
         t.commit()?;
@@ -227,7 +227,7 @@ pub fn getex(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let mut t = c.sh.store.txn();
     // Redis's order: options, then the key (nil when missing), then its type, then the
     // expiry's value.
-    let Some(m) = txn_string(&t, db, &a[1])? else {
+    let Some(m) = txn_string(&mut t, db, &a[1])? else {
         return c.bulk_opt(None);
     };
     let when = match exp {
@@ -298,7 +298,7 @@ pub fn msetnx(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 fn incr_generic(c: &mut Ctx, key: &[u8], by: i64) -> R {
     let db = c.s.db;
     let mut t = c.sh.store.txn();
-    let old = txn_string(&t, db, key)?;
+    let old = txn_string(&mut t, db, key)?;
     let (cur, expire) = match &old {
         Some(m) => (
             crate::resp::parse_i64(&m.body).ok_or_else(|| CmdErr(err::NOT_INT.into()))?,
@@ -338,7 +338,7 @@ pub fn decrby(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 pub fn incrbyfloat(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let db = c.s.db;
     let mut t = c.sh.store.txn();
-    let old = txn_string(&t, db, &a[1])?;
+    let old = txn_string(&mut t, db, &a[1])?;
     let cur = match &old {
         Some(m) => float_arg(&m.body).ok_or_else(|| CmdErr(err::NOT_FLOAT.into()))?,
         None => 0.0,
@@ -364,7 +364,7 @@ pub fn incrbyfloat(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 pub fn append(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let db = c.s.db;
     let mut t = c.sh.store.txn();
-    let old = txn_string(&t, db, &a[1])?;
+    let old = txn_string(&mut t, db, &a[1])?;
     let (mut v, expire) = old.map_or((Vec::new(), 0), |m| (m.body, m.expire));
     if (v.len() + a[2].len()) as u64 > MAX_STRING {
         return Err("ERR string exceeds maximum allowed size (proto-max-bulk-len)".into());
@@ -417,7 +417,7 @@ pub fn setrange(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     }
     let db = c.s.db;
     let mut t = c.sh.store.txn();
-    let old = txn_string(&t, db, &a[1])?;
+    let old = txn_string(&mut t, db, &a[1])?;
     let val = &a[3];
     if old.is_none() && val.is_empty() {
         return c.int(0);
@@ -458,7 +458,7 @@ pub fn setbit(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     };
     let db = c.s.db;
     let mut t = c.sh.store.txn();
-    let old = txn_string(&t, db, &a[1])?;
+    let old = txn_string(&mut t, db, &a[1])?;
     let (mut v, expire) = old.map_or((Vec::new(), 0), |m| (m.body, m.expire));
     let byte = (off >> 3) as usize;
     if v.len() <= byte {

@@ -16,3 +16,16 @@ pub fn raw(c: &mut Client, req: &[u8]) -> Vec<u8> {
     c.send_raw(req).unwrap();
     c.read_raw().unwrap()
 }
+
+/// Raise this process's open-file limit to its hard limit (children inherit it): the
+/// tests that open 1,000+ connections need more than a default soft limit of 1024.
+pub fn raise_nofile_limit() {
+    // SAFETY: getrlimit/setrlimit read and write the struct we own.
+    unsafe {
+        let mut l: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max.min(65536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
+}

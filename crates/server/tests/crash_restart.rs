@@ -1,0 +1,154 @@
+//! Durability of the real binary: clean restarts (SHUTDOWN, SIGTERM) keep everything;
+//! kill -9 under `appendfsync always` loses nothing acknowledged; under `everysec`
+//! writes acknowledged more than 1.5 s before the kill survive.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::{temp_dir, Client, Proc, Reply, BIN};
+
+fn get(c: &mut Client, k: &str) -> Reply {
+    c.cmd(&["GET", k])
+}
+
+#[test]
+fn shutdown_and_sigterm_keep_everything() {
+    let dir = temp_dir("restart");
+    let mut s = Proc::strata(BIN, Some(&dir), &[]);
+    let mut c = s.client();
+    for i in 0..2000 {
+        c.cmd(&["SET", &format!("k{i}"), &format!("v{i}")]);
+    }
+    c.cmd(&["EXPIRE", "k1", "1000"]);
+    c.cmd(&["SELECT", "3"]);
+    c.cmd(&["SET", "in3", "x"]);
+    c.send(&[b"SHUTDOWN"]);
+    assert!(
+        c.try_read().is_err(),
+        "SHUTDOWN closes the connection without a reply"
+    );
+    let st = s
+        .wait_exit(Duration::from_secs(30))
+        .expect("exits after SHUTDOWN");
+    assert!(st.success(), "{st}");
+
+    let mut s = Proc::strata(BIN, Some(&dir), &[]);
+    let mut c = s.client();
+    assert_eq!(get(&mut c, "k1999"), Reply::Bulk(Some(b"v1999".to_vec())));
+    assert_eq!(c.cmd(&["DBSIZE"]), Reply::Int(2000));
+    assert!(matches!(c.cmd(&["TTL", "k1"]), Reply::Int(t) if t > 900));
+    c.cmd(&["SELECT", "3"]);
+    assert_eq!(get(&mut c, "in3"), Reply::Bulk(Some(b"x".to_vec())));
+    c.cmd(&["SET", "after", "term"]);
+    let st = s.terminate().expect("exits on SIGTERM");
+    assert!(st.success(), "{st}");
+
+    let s = Proc::strata(BIN, Some(&dir), &[]);
+    let mut c = s.client();
+    c.cmd(&["SELECT", "3"]);
+    assert_eq!(get(&mut c, "after"), Reply::Bulk(Some(b"term".to_vec())));
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writers on `threads` connections record each acknowledged SET with its time; the
+/// server is SIGKILLed at a random moment; after restart, return what was acknowledged
+/// (key, time of the acknowledgement).
+fn write_then_kill(
+    dir: &std::path::Path,
+    fsync: &str,
+    round: u64,
+    run_for: Duration,
+) -> Vec<(String, Instant)> {
+    let mut s = Proc::strata(BIN, Some(dir), &["--appendfsync", fsync]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let mut hs = Vec::new();
+    for t in 0..4 {
+        let (stop, acked, port) = (Arc::clone(&stop), Arc::clone(&acked), s.port);
+        hs.push(std::thread::spawn(move || {
+            let mut c = Client::connect(port).unwrap();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let k = format!("r{round}-t{t}-{n}");
+                let Ok(r) = c.try_read_after(&[b"SET", k.as_bytes(), k.as_bytes()]) else {
+                    break;
+                };
+                if r != Reply::Status("OK".into()) {
+                    break;
+                }
+                acked.lock().unwrap().push((k, Instant::now()));
+                n += 1;
+            }
+        }));
+    }
+    std::thread::sleep(run_for);
+    s.kill9();
+    stop.store(true, Ordering::Relaxed);
+    for h in hs {
+        h.join().unwrap();
+    }
+    let v = acked.lock().unwrap().clone();
+    v
+}
+
+#[test]
+fn kill9_under_always_loses_nothing_acknowledged() {
+    let dir = temp_dir("kill9-always");
+    let mut total = 0;
+    for round in 0..5 {
+        let acked = write_then_kill(
+            &dir,
+            "always",
+            round,
+            Duration::from_millis(300 + 150 * round),
+        );
+        assert!(
+            !acked.is_empty(),
+            "round {round}: no write was acknowledged"
+        );
+        total += acked.len();
+        let s = Proc::strata(BIN, Some(&dir), &["--appendfsync", "always"]);
+        let mut c = s.client();
+        for (k, _) in &acked {
+            assert_eq!(
+                get(&mut c, k),
+                Reply::Bulk(Some(k.clone().into_bytes())),
+                "round {round}: acknowledged {k} lost"
+            );
+        }
+    }
+    eprintln!("{total} acknowledged writes checked");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kill9_under_everysec_loses_at_most_about_a_second() {
+    let dir = temp_dir("kill9-everysec");
+    for round in 0..2 {
+        let acked = write_then_kill(&dir, "everysec", round, Duration::from_millis(2500));
+        let killed_at = Instant::now();
+        let s = Proc::strata(BIN, Some(&dir), &[]);
+        let mut c = s.client();
+        let mut lost_recent = 0;
+        for (k, at) in &acked {
+            let present = get(&mut c, k) == Reply::Bulk(Some(k.clone().into_bytes()));
+            if !present {
+                assert!(
+                    killed_at.duration_since(*at) < Duration::from_millis(1500),
+                    "round {round}: {k}, acknowledged {:?} before the kill, was lost",
+                    killed_at.duration_since(*at)
+                );
+                lost_recent += 1;
+            }
+        }
+        eprintln!(
+            "round {round}: {} acknowledged, {lost_recent} recent ones lost",
+            acked.len()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
