@@ -10,7 +10,7 @@
 //! is an implementation detail behind this type, so it can be replaced without touching
 //! callers.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::Result;
@@ -22,6 +22,56 @@ use crate::skiplist::{node_key, node_value, SkipList};
 /// Per-entry bookkeeping charged to the budget besides key and value bytes (node header
 /// and the average tower of next pointers).
 const ENTRY_OVERHEAD: usize = 32;
+
+/// Bits of the memtable's key filter (64 KiB): a point lookup of a key the memtable does
+/// not hold usually answers from one cache line instead of a skiplist descent (about 20
+/// cache misses in a full memtable). With 8 MiB of 130-byte entries (~60k keys) that is
+/// ~8 bits per key and ~4% false positives.
+const FILTER_BITS: usize = 1 << 19;
+const FILTER_WORDS: usize = FILTER_BITS / 64;
+/// Words per block: one 512-bit cache line holds all of a key's probes.
+const BLOCK_WORDS: usize = 8;
+
+/// A blocked bloom filter over the user keys added, readable while the writer adds.
+struct KeyFilter {
+    words: Box<[AtomicU64]>,
+}
+
+impl KeyFilter {
+    fn new() -> Self {
+        KeyFilter {
+            words: (0..FILTER_WORDS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// (first word of the key's block, three bit positions within the block).
+    fn probes(key: &[u8]) -> (usize, [usize; 3]) {
+        let h = crate::sst::bloom::hash64(key);
+        let block = ((h >> 32) as usize % (FILTER_WORDS / BLOCK_WORDS)) * BLOCK_WORDS;
+        let bits = [
+            (h & 511) as usize,
+            ((h >> 9) & 511) as usize,
+            ((h >> 18) & 511) as usize,
+        ];
+        (block, bits)
+    }
+
+    fn add(&self, key: &[u8]) {
+        let (block, bits) = Self::probes(key);
+        for b in bits {
+            // Relaxed: readers that can see the entry synchronize with the sequence
+            // number published after it (Release/Acquire), which orders these too.
+            self.words[block + b / 64].fetch_or(1 << (b % 64), AtomicOrdering::Relaxed);
+        }
+    }
+
+    fn may_contain(&self, key: &[u8]) -> bool {
+        let (block, bits) = Self::probes(key);
+        bits.iter().all(|&b| {
+            self.words[block + b / 64].load(AtomicOrdering::Relaxed) & (1 << (b % 64)) != 0
+        })
+    }
+}
 
 /// What a point lookup found in one source.
 #[derive(Debug, PartialEq, Eq)]
@@ -37,6 +87,7 @@ pub(crate) enum Lookup {
 /// The in-memory write buffer.
 pub struct Memtable {
     list: SkipList,
+    filter: KeyFilter,
     bytes: AtomicUsize,
     range_dels: Mutex<Vec<RangeTombstone>>,
     /// Set once a range tombstone is added, so reads skip the mutex in the common case.
@@ -49,6 +100,7 @@ impl Memtable {
     pub(crate) fn new(wal_number: u64) -> Self {
         Memtable {
             list: SkipList::new(),
+            filter: KeyFilter::new(),
             bytes: AtomicUsize::new(0),
             range_dels: Mutex::new(Vec::new()),
             has_range_dels: AtomicBool::new(false),
@@ -67,6 +119,8 @@ impl Memtable {
     }
 
     pub(crate) fn add(&self, seq: u64, kind: Kind, key: &[u8], value: &[u8]) {
+        // The filter first: anyone who can see the entry must find its bits.
+        self.filter.add(key);
         let mut ik = [0u8; 64];
         let n = key.len() + ikey::TRAILER;
         if n <= ik.len() {
@@ -105,6 +159,9 @@ impl Memtable {
     /// The newest version of `key` visible at the sequence number `target` was built for
     /// (`target = ikey::seek_key(key, seq)`).
     pub(crate) fn get(&self, target: &[u8], key: &[u8]) -> Lookup {
+        if !self.filter.may_contain(key) {
+            return Lookup::Absent;
+        }
         let node = self.list.seek_ge(target);
         if node.is_null() {
             return Lookup::Absent;
