@@ -156,6 +156,8 @@ pub struct Shared {
     pub listening: Vec<SocketAddr>,
     /// Commands that ran on a worker (INFO).
     pub deferred_commands: AtomicU64,
+    /// Clients blocked in BLPOP and friends.
+    pub blocked: Mutex<cmd::blocking::Blocked>,
 }
 
 impl Shared {
@@ -193,6 +195,13 @@ impl Shared {
                     l.send(LoopMsg::Push(c.id, line.to_vec()));
                 }
             }
+        }
+    }
+
+    /// Elements were added to `key` in logical db `db`: serve clients blocked on it.
+    pub fn signal_key(&self, db: usize, key: &[u8]) {
+        if !lock(&self.blocked).is_empty() {
+            cmd::blocking::serve(self, db, key);
         }
     }
 
@@ -308,6 +317,7 @@ impl Server {
             monitors: AtomicUsize::new(0),
             listening,
             deferred_commands: AtomicU64::new(0),
+            blocked: Mutex::new(cmd::blocking::Blocked::default()),
         });
         shared.set_fsync(fsync);
         shared.hot.update(&lock(&shared.config));

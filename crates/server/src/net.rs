@@ -143,6 +143,8 @@ struct Loop {
     wrote: bool,
     /// Read buffer shared by the loop's connections.
     scratch: Box<[u8]>,
+    /// Blocked clients with a timeout: client id → deadline.
+    deadlines: HashMap<u64, Instant>,
 }
 
 pub(crate) fn event_loop(
@@ -161,6 +163,7 @@ pub(crate) fn event_loop(
         pending: HashSet::new(),
         wrote: false,
         scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
+        deadlines: HashMap::new(),
     };
     let mut events = Events::with_capacity(1024);
     let mut last_sweep = Instant::now();
@@ -169,7 +172,16 @@ pub(crate) fn event_loop(
             lp.close_all();
             return;
         }
-        if let Err(e) = lp.poll.poll(&mut events, Some(Duration::from_millis(100))) {
+        let now = Instant::now();
+        let wait = lp
+            .deadlines
+            .values()
+            .map(|d| d.saturating_duration_since(now))
+            .min()
+            .map_or(Duration::from_millis(100), |d| {
+                d.min(Duration::from_millis(100))
+            });
+        if let Err(e) = lp.poll.poll(&mut events, Some(wait)) {
             if e.kind() != ErrorKind::Interrupted {
                 eprintln!("poll: {e}");
             }
@@ -201,6 +213,7 @@ pub(crate) fn event_loop(
         for t in again {
             lp.on_readable(t);
         }
+        lp.expire_blocked();
         lp.finish_iteration();
         if last_sweep.elapsed() >= Duration::from_millis(100) {
             last_sweep = Instant::now();
@@ -245,6 +258,10 @@ impl Loop {
                 self.on_readable(t);
             }
             LoopMsg::Deferred(client, bytes) => {
+                self.deadlines.remove(&client);
+                // The reply may acknowledge a write made on another thread (a blocked
+                // client served by a push): under `always` it leaves after our fsync.
+                self.wrote = true;
                 if let Some(&t) = self.by_client.get(&client) {
                     if let Some(c) = self.conns.get_mut(&t) {
                         c.out.extend_from_slice(&bytes);
@@ -287,7 +304,9 @@ impl Loop {
         let Some(c) = self.conns.get_mut(&t) else {
             return;
         };
-        if c.waiting || c.closing || c.out.len() - c.opos >= OUT_HIGH_WATER {
+        // A waiting client (blocked, or its reply on a worker) is still read, so that
+        // its disconnection is noticed; what it sends is queued, not run.
+        if c.closing || c.out.len() - c.opos >= OUT_HIGH_WATER {
             c.more_to_read = true;
             return;
         }
@@ -329,6 +348,11 @@ impl Loop {
                 "Closing client that reached max query buffer length: id={} addr={}",
                 c.info.id, c.info.addr
             );
+            self.close(t);
+            return;
+        }
+        if eof && c.waiting {
+            // Nobody is left to answer: stop waiting at once.
             self.close(t);
             return;
         }
@@ -381,6 +405,12 @@ impl Loop {
                     c.waiting = true;
                     sh.deferred_commands.fetch_add(1, Ordering::Relaxed);
                     let _ = sh.workers.send((self.idx, c.info.id, job));
+                }
+                Flow::Block(deadline) => {
+                    c.waiting = true;
+                    if let Some(d) = deadline {
+                        self.deadlines.insert(c.info.id, d);
+                    }
                 }
             }
         }
@@ -480,8 +510,40 @@ impl Loop {
         }
     }
 
+    /// Blocked clients whose deadline passed get their timeout reply.
+    fn expire_blocked(&mut self) {
+        if self.deadlines.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let due: Vec<u64> = self
+            .deadlines
+            .iter()
+            .filter(|(_, d)| **d <= now)
+            .map(|(c, _)| *c)
+            .collect();
+        for client in due {
+            self.deadlines.remove(&client);
+            if let Some(reply) = crate::cmd::blocking::expire(&self.sh, client) {
+                if let Some(&t) = self.by_client.get(&client) {
+                    if let Some(c) = self.conns.get_mut(&t) {
+                        c.out.extend_from_slice(&reply);
+                        c.waiting = false;
+                        self.pending.insert(t);
+                        self.process(t);
+                        self.on_readable(t);
+                    }
+                }
+            }
+        }
+    }
+
     fn close(&mut self, t: usize) {
         if let Some(mut c) = self.conns.remove(&t) {
+            if c.waiting {
+                crate::cmd::blocking::forget(&self.sh, c.info.id);
+                self.deadlines.remove(&c.info.id);
+            }
             let _ = self.poll.registry().deregister(&mut c.stream);
             self.by_client.remove(&c.info.id);
             if c.info.monitor.load(Ordering::Relaxed) {

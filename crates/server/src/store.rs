@@ -114,6 +114,82 @@ impl Meta {
     }
 }
 
+/// Header of a collection's metadata (its `body`): `flags u8 | version u64 LE | count
+/// u64 LE`, and for lists `| head u64 LE | tail u64 LE` (elements sit at positions
+/// `head..tail`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coll {
+    /// Bit 0: the value outgrew Redis's compact encoding (sticky, as in Redis). Bit 1
+    /// (sets): holds a non-integer member (no longer an intset).
+    pub flags: u8,
+    /// Version of the sub-records.
+    pub version: u64,
+    /// Elements.
+    pub count: u64,
+    /// Lists: position of the first element.
+    pub head: u64,
+    /// Lists: position after the last element.
+    pub tail: u64,
+}
+
+/// Flag: no longer in the compact encoding.
+pub const FLAG_BIG: u8 = 1;
+/// Flag: a set with a non-integer member.
+pub const FLAG_NOT_INTSET: u8 = 2;
+/// Lists start in the middle of the position space so they can grow both ways.
+pub const LIST_MIDDLE: u64 = 1 << 63;
+
+impl Coll {
+    /// Encode as a metadata body.
+    pub fn encode(&self, kind: Kind) -> Vec<u8> {
+        let mut v = Vec::with_capacity(33);
+        v.push(self.flags);
+        v.extend_from_slice(&self.version.to_le_bytes());
+        v.extend_from_slice(&self.count.to_le_bytes());
+        if kind == Kind::List {
+            v.extend_from_slice(&self.head.to_le_bytes());
+            v.extend_from_slice(&self.tail.to_le_bytes());
+        }
+        v
+    }
+
+    /// Decode a metadata body.
+    pub fn decode(kind: Kind, b: &[u8]) -> Result<Coll> {
+        let need = if kind == Kind::List { 33 } else { 17 };
+        if kind == Kind::String || b.len() != need {
+            return Err(Error::Corrupt("collection header".into()));
+        }
+        let u = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(a)
+        };
+        Ok(Coll {
+            flags: b[0],
+            version: u(1),
+            count: u(9),
+            head: if kind == Kind::List { u(17) } else { 0 },
+            tail: if kind == Kind::List { u(25) } else { 0 },
+        })
+    }
+}
+
+impl Meta {
+    /// A collection's metadata.
+    pub fn coll(kind: Kind, c: &Coll, expire: u64) -> Meta {
+        Meta {
+            kind,
+            expire,
+            body: c.encode(kind),
+        }
+    }
+
+    /// The collection header (an error for strings or a corrupt record).
+    pub fn header(&self) -> Result<Coll> {
+        Coll::decode(self.kind, &self.body)
+    }
+}
+
 /// Store errors.
 #[derive(Debug)]
 pub enum Error {
@@ -149,6 +225,10 @@ pub fn now_ms() -> u64 {
 }
 
 const DBMAP_KEY: &[u8] = b"\xff\x00dbmap";
+/// Upper bound of the collection versions handed out (u64 LE); versions below it may
+/// be in use, so after a restart numbering continues from it.
+const VERSION_KEY: &[u8] = b"\xff\x00version";
+const VERSION_BLOCK: u64 = 1 << 20;
 const EXPIRE_PREFIX: [u8; 2] = [0xff, 0x01];
 /// End of the slot-prefixed key space (slot 16384 would start here).
 pub const SLOTS_END: [u8; 2] = [0x40, 0x00];
@@ -195,20 +275,80 @@ impl DbMap {
     }
 }
 
-/// Drops the records of retired physical databases.
+/// Drops the records of retired physical databases, and sub-records whose collection
+/// version is no longer the key's current one (deleted, overwritten, expired).
 struct Filter {
     retired: Arc<RwLock<Vec<bool>>>,
+    db: std::sync::OnceLock<std::sync::Weak<Db>>,
+    /// The last metadata looked up: (metadata key, current version if a collection,
+    /// when). Sub-records of one collection are adjacent, so one lookup serves a run of
+    /// them (for keeping only, and for 50 ms; see `current_version`).
+    last: Mutex<(Vec<u8>, Option<u64>, std::time::Instant)>,
+}
+
+impl Filter {
+    /// The key's current collection version (u64::MAX: unknown, keep everything).
+    /// A cached answer may only confirm a keep: the metadata may have changed since it
+    /// was read, and keeping a stale record is harmless while removing a live one is not.
+    fn current_version(&self, meta_key: &[u8], version: u64) -> Option<u64> {
+        let mut last = lock(&self.last);
+        // A stale "keep" only delays reclaiming to a later compaction; the time bound
+        // keeps it from delaying forever.
+        if last.0 == meta_key
+            && last.1 == Some(version)
+            && last.2.elapsed() < std::time::Duration::from_millis(50)
+        {
+            return last.1;
+        }
+        let Some(db) = self.db.get().and_then(std::sync::Weak::upgrade) else {
+            return Some(u64::MAX);
+        };
+        // A read failure keeps the record (the filter never guesses).
+        let v = match db.get(meta_key) {
+            Ok(Some(raw)) => Meta::decode(&raw)
+                .ok()
+                .filter(|m| m.kind != Kind::String)
+                .and_then(|m| m.header().ok())
+                .map(|h| h.version),
+            Ok(None) => None,
+            Err(_) => Some(u64::MAX),
+        };
+        *last = (meta_key.to_vec(), v, std::time::Instant::now());
+        v
+    }
 }
 
 impl CompactionFilter for Filter {
     fn filter(&self, _level: usize, key: &[u8], _value: &[u8]) -> Decision {
-        if key.len() >= 3 && key[0] < SLOTS_END[0] {
+        if key.len() < 4 || key[0] >= SLOTS_END[0] {
+            return Decision::Keep;
+        }
+        {
             let retired = self.retired.read().unwrap_or_else(|e| e.into_inner());
             if retired[key[2] as usize] {
                 return Decision::Remove;
             }
         }
-        Decision::Keep
+        if key[3] != 1 || key.len() < 8 {
+            return Decision::Keep;
+        }
+        let klen = u32::from_be_bytes([key[4], key[5], key[6], key[7]]) as usize;
+        let Some(user_key) = key.get(8..8 + klen) else {
+            return Decision::Keep;
+        };
+        let Some(vb) = key.get(8 + klen..16 + klen) else {
+            return Decision::Keep;
+        };
+        let mut a = [0u8; 8];
+        a.copy_from_slice(vb);
+        let version = u64::from_be_bytes(a);
+        let mut mk = key[..3].to_vec();
+        mk.push(0);
+        mk.extend_from_slice(user_key);
+        match self.current_version(&mk, version) {
+            Some(v) if v == version || v == u64::MAX => Decision::Keep,
+            _ => Decision::Remove,
+        }
     }
 }
 
@@ -225,6 +365,8 @@ pub struct Counts {
 pub struct Store {
     /// The engine.
     pub db: Arc<Db>,
+    /// Collection versions: (next to hand out, reserved bound persisted in the engine).
+    versions: Mutex<(u64, u64)>,
     /// A background compaction (after FLUSHALL) is running.
     compacting: Arc<std::sync::atomic::AtomicBool>,
     write: Mutex<()>,
@@ -257,10 +399,14 @@ impl Store {
         databases: usize,
     ) -> Result<Store> {
         let retired = Arc::new(RwLock::new(vec![false; PHYS_IDS]));
-        opts.compaction_filter = Some(Arc::new(Filter {
+        let filter = Arc::new(Filter {
             retired: Arc::clone(&retired),
-        }));
-        let db = Db::open(dir, opts)?;
+            db: std::sync::OnceLock::new(),
+            last: Mutex::new((Vec::new(), None, std::time::Instant::now())),
+        });
+        opts.compaction_filter = Some(Arc::clone(&filter) as Arc<dyn CompactionFilter>);
+        let db = Arc::new(Db::open(dir, opts)?);
+        let _ = filter.db.set(Arc::downgrade(&db));
         let mut map = match db.get(DBMAP_KEY)? {
             Some(raw) => DbMap::decode(&raw)?,
             None => DbMap::identity(databases),
@@ -274,8 +420,17 @@ impl Store {
         }
         db.put(DBMAP_KEY, &map.encode())?;
         *retired.write().unwrap_or_else(|e| e.into_inner()) = map.retired.clone();
+        let versions = match db.get(VERSION_KEY)? {
+            Some(raw) if raw.len() == 8 => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(&raw);
+                u64::from_le_bytes(a)
+            }
+            _ => 1,
+        };
         let store = Store {
-            db: Arc::new(db),
+            versions: Mutex::new((versions, versions)),
+            db,
             compacting: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             write: Mutex::new(()),
             dbmap: RwLock::new(map),
@@ -348,7 +503,18 @@ impl Store {
             None => Ok(None),
             Some(raw) => {
                 let m = Meta::decode(&raw)?;
-                Ok(if m.expired(now) { None } else { Some(m) })
+                if !m.expired(now) {
+                    return Ok(Some(m));
+                }
+                // Lazy expiry, as Redis: an expired key met by a read is deleted. When
+                // the write lock is busy (another command, or this thread inside a
+                // transaction) the active-expiry thread deletes it instead.
+                if let Ok(g) = self.write.try_lock() {
+                    let mut t = self.txn_with(g);
+                    t.lazy_expire_phys(phys, key)?;
+                    t.commit()?;
+                }
+                Ok(None)
             }
         }
     }
@@ -360,11 +526,18 @@ impl Store {
 
     /// Begin a write transaction (takes the write lock).
     pub fn txn(&self) -> Txn<'_> {
+        self.txn_with(lock(&self.write))
+    }
+
+    fn txn_with<'a>(&'a self, guard: MutexGuard<'a, ()>) -> Txn<'a> {
         Txn {
             store: self,
-            _guard: lock(&self.write),
+            _guard: guard,
+            lazy_only: true,
+            committed: false,
             batch: WriteBatch::new(),
             overlay: HashMap::new(),
+            subs: HashMap::new(),
             deltas: HashMap::new(),
             now: now_ms(),
             map_changed: None,
@@ -445,6 +618,60 @@ impl Store {
             });
     }
 
+    /// A committed sub-record (reads outside a transaction).
+    pub fn sub_get(
+        &self,
+        db: usize,
+        key: &[u8],
+        version: u64,
+        field: &[u8],
+    ) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(&sub_key(self.phys(db), key, version, field))?)
+    }
+
+    /// Iterate one collection version's committed sub-records with fields in
+    /// `[lower, upper)` (None = unbounded), in field order or reversed; `f` gets (field,
+    /// value) and returns false to stop.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sub_scan(
+        &self,
+        phys: u8,
+        key: &[u8],
+        version: u64,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        reverse: bool,
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<()> {
+        let prefix = sub_prefix(phys, key, version);
+        let mut lo = prefix.clone();
+        if let Some(l) = lower {
+            lo.extend_from_slice(l);
+        }
+        let hi = match upper {
+            Some(u) => {
+                let mut h = prefix.clone();
+                h.extend_from_slice(u);
+                h
+            }
+            None => prefix_end(&prefix),
+        };
+        let mut it = self.db.iter(IterOptions {
+            lower: Some(lo),
+            upper: Some(hi),
+            reverse,
+            ..Default::default()
+        })?;
+        while it.valid() {
+            if !f(&it.key()[prefix.len()..], it.value()) {
+                break;
+            }
+            it.advance();
+        }
+        it.status()?;
+        Ok(())
+    }
+
     /// Every logical database's physical id.
     pub fn map_snapshot(&self) -> Vec<u8> {
         self.read_map().map.clone()
@@ -461,18 +688,45 @@ fn metadata_key(phys: u8, key: &[u8]) -> Vec<u8> {
     k
 }
 
+/// A sub-record's engine key.
+pub fn sub_key(phys: u8, key: &[u8], version: u64, field: &[u8]) -> Vec<u8> {
+    let mut k = sub_prefix(phys, key, version);
+    k.extend_from_slice(field);
+    k
+}
+
+/// The engine-key prefix of one collection version's sub-records.
+pub fn sub_prefix(phys: u8, key: &[u8], version: u64) -> Vec<u8> {
+    let slot = keys::slot(key);
+    let mut k = Vec::with_capacity(16 + key.len());
+    k.extend_from_slice(&slot.to_be_bytes());
+    k.push(phys);
+    k.push(1);
+    k.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    k.extend_from_slice(key);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
 /// The first key of the slot after `slot` (or the end of the slot space).
 pub fn next_slot_start(slot: u16) -> Vec<u8> {
     (slot + 1).to_be_bytes().to_vec()
 }
 
 /// A write transaction: reads see its own writes; commit applies them atomically.
+/// Dropped without a commit, it discards its writes, except when all it did was delete
+/// expired keys it met (lazy expiry), which it then commits.
 pub struct Txn<'a> {
     store: &'a Store,
     _guard: MutexGuard<'a, ()>,
+    /// Only lazy-expiry deletions so far.
+    lazy_only: bool,
+    committed: bool,
     batch: WriteBatch,
     /// Metadata read or written by this transaction (None = absent), by (phys, key).
     overlay: HashMap<(u8, Vec<u8>), Option<Meta>>,
+    /// Sub-records read or written by this transaction (None = absent), by engine key.
+    subs: HashMap<Vec<u8>, Option<Vec<u8>>>,
     deltas: HashMap<u8, Counts>,
     /// The transaction's clock (Redis freezes time per command too).
     pub now: u64,
@@ -503,14 +757,27 @@ impl Txn<'_> {
         Ok(m)
     }
 
-    /// The live metadata of `key` in logical db `db`.
+    /// The live metadata of `key` in logical db `db`. An expired key met here is
+    /// deleted (Redis's lazy expiry), even if the command then changes nothing.
     pub fn get(&mut self, db: usize, key: &[u8]) -> Result<Option<Meta>> {
-        let m = self.raw_phys(self.phys(db), key)?;
-        Ok(m.filter(|m| !m.expired(self.now)))
+        let phys = self.phys(db);
+        self.lazy_expire_phys(phys, key)
+    }
+
+    fn lazy_expire_phys(&mut self, phys: u8, key: &[u8]) -> Result<Option<Meta>> {
+        match self.raw_phys(phys, key)? {
+            Some(m) if m.expired(self.now) => {
+                self.del_phys(phys, key, &m);
+                self.store.expired_keys.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+            m => Ok(m),
+        }
     }
 
     /// Write `key`'s metadata (replacing whatever was there).
     pub fn put(&mut self, db: usize, key: &[u8], meta: Meta) -> Result<()> {
+        self.lazy_only = false;
         let phys = self.phys(db);
         let old = self.raw_phys(phys, key)?;
         let d = self.deltas.entry(phys).or_default();
@@ -529,6 +796,7 @@ impl Txn<'_> {
 
     /// Delete `key`; true if it existed and was live.
     pub fn del(&mut self, db: usize, key: &[u8]) -> Result<bool> {
+        self.lazy_only = false;
         let phys = self.phys(db);
         match self.raw_phys(phys, key)? {
             None => Ok(false),
@@ -548,9 +816,62 @@ impl Txn<'_> {
         self.overlay.insert((phys, key.to_vec()), None);
     }
 
+    /// A fresh collection version, never used before by any key. Reservations are
+    /// persisted in this transaction's batch, so a version written is always below the
+    /// persisted bound.
+    pub fn new_version(&mut self) -> u64 {
+        self.lazy_only = false;
+        let mut v = lock(&self.store.versions);
+        if v.0 >= v.1 {
+            v.1 = v.0 + VERSION_BLOCK;
+            self.batch.put(VERSION_KEY, &v.1.to_le_bytes());
+        }
+        v.0 += 1;
+        v.0 - 1
+    }
+
+    /// A sub-record's value, as this transaction sees it.
+    pub fn sub_get(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        version: u64,
+        field: &[u8],
+    ) -> Result<Option<Vec<u8>>> {
+        let k = sub_key(self.phys(db), key, version, field);
+        if let Some(v) = self.subs.get(&k) {
+            return Ok(v.clone());
+        }
+        let v = self.store.db.get(&k)?;
+        self.subs.insert(k, v.clone());
+        Ok(v)
+    }
+
+    /// Write a sub-record.
+    pub fn sub_put(&mut self, db: usize, key: &[u8], version: u64, field: &[u8], value: &[u8]) {
+        self.lazy_only = false;
+        let k = sub_key(self.phys(db), key, version, field);
+        self.batch.put(&k, value);
+        self.subs.insert(k, Some(value.to_vec()));
+    }
+
+    /// Delete a sub-record.
+    pub fn sub_del(&mut self, db: usize, key: &[u8], version: u64, field: &[u8]) {
+        self.lazy_only = false;
+        let k = sub_key(self.phys(db), key, version, field);
+        self.batch.delete(&k);
+        self.subs.insert(k, None);
+    }
+
+    /// The store (for reads that iterate committed sub-records).
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
     /// FLUSHDB: give logical db `db` a fresh physical id; the old id's records are
     /// retired (invisible at once, dropped by compaction).
     pub fn flush_db(&mut self, db: usize) -> Result<()> {
+        self.lazy_only = false;
         let mut map = self
             .map_changed
             .clone()
@@ -601,6 +922,7 @@ impl Txn<'_> {
     /// FLUSHALL: every record of every database and the expiry index, in two range
     /// deletions.
     pub fn flush_all(&mut self) {
+        self.lazy_only = false;
         self.batch.delete_range(&[0, 0], &SLOTS_END);
         let mut end = EXPIRE_PREFIX.to_vec();
         end[1] += 1;
@@ -623,6 +945,7 @@ impl Txn<'_> {
 
     /// SWAPDB.
     pub fn swap_db(&mut self, a: usize, b: usize) {
+        self.lazy_only = false;
         let mut map = self
             .map_changed
             .clone()
@@ -633,6 +956,11 @@ impl Txn<'_> {
 
     /// Apply everything atomically.
     pub fn commit(mut self) -> Result<()> {
+        self.commit_inner()
+    }
+
+    fn commit_inner(&mut self) -> Result<()> {
+        self.committed = true;
         if let Some(m) = &self.map_changed {
             self.batch.put(DBMAP_KEY, &m.encode());
         }
@@ -657,6 +985,28 @@ impl Txn<'_> {
         }
         // A FLUSHALL resets counts exactly (deltas above cancel them out).
         Ok(())
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut e = prefix.to_vec();
+    while let Some(last) = e.pop() {
+        if last < 0xff {
+            e.push(last + 1);
+            return e;
+        }
+    }
+    vec![0xff; prefix.len() + 1]
+}
+
+impl Drop for Txn<'_> {
+    fn drop(&mut self) {
+        if !self.committed && self.lazy_only && !self.batch.is_empty() {
+            if let Err(e) = self.commit_inner() {
+                eprintln!("lazy expiry: {e}");
+            }
+        }
     }
 }
 

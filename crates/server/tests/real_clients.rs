@@ -31,6 +31,7 @@ for proto in (2, 3):
     assert sorted(r.keys("*")) == [b"a", b"b", b"f", b"k", b"n"]
     assert sorted(r.scan_iter(match="[ab]", count=1)) == [b"a", b"b"]
     assert r.dbsize() == 5
+    r.delete("bits")
     assert r.getrange("k", 0, -1) == b"v"
     assert r.setbit("bits", 3, 1) == 0 and r.bitcount("bits") == 1
     assert r.rename("k", "k2") and r.get("k2") == b"v"
@@ -46,6 +47,15 @@ for proto in (2, 3):
         p.get(f"p{i}")
     res = p.execute()
     assert res[1] == b"0" and res[-1] == b"99"
+    assert r.hset("h", mapping={"f1": "v1", "f2": "v2"}) == 2
+    assert r.hgetall("h") == {b"f1": b"v1", b"f2": b"v2"}
+    assert r.rpush("l", "a", "b", "c") == 3 and r.lrange("l", 0, -1) == [b"a", b"b", b"c"]
+    assert tuple(r.blpop(["l"], timeout=1)) == (b"l", b"a")
+    assert r.sadd("s", "x", "y") == 2 and r.smembers("s") == {b"x", b"y"}
+    assert r.zadd("z", {"a": 1.5, "b": 2}) == 2
+    assert [tuple(p) for p in r.zrange("z", 0, -1, withscores=True)] == [(b"a", 1.5), (b"b", 2.0)]
+    assert r.zscore("z", "a") == 1.5
+    assert r.object("encoding", "z") == b"listpack"
     try:
         r.execute_command("NOSUCH", "x")
         raise SystemExit("no error")

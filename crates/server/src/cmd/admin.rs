@@ -797,6 +797,14 @@ pub fn debug(_c: &mut Ctx, a: &[Vec<u8>]) -> R {
                 b"+OK\r\n".to_vec()
             })))
         }
+        // Strata's own: compact the whole key space now (tests, operators reclaiming
+        // space after big deletions); runs on a worker.
+        "compact" if a.len() == 2 => Ok(Flow::Defer(Box::new(|sh: &Shared| {
+            match sh.store.db.compact_range(None, None) {
+                Ok(()) => b"+OK\r\n".to_vec(),
+                Err(e) => format!("-ERR {e}\r\n").into_bytes(),
+            }
+        }))),
         _ => Err(CmdErr(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
             String::from_utf8_lossy(&a[1])

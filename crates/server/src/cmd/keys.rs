@@ -174,9 +174,10 @@ fn rename_generic(c: &mut Ctx, a: &[Vec<u8>], nx: bool) -> R {
     if nx && t.get(db, &a[2])?.is_some() {
         return c.int(0);
     }
+    super::coll::copy_value(&mut t, db, &a[1], db, &a[2], &m)?;
     t.del(db, &a[1])?;
-    t.put(db, &a[2], m)?;
     t.commit()?;
+    c.sh.signal_key(db, &a[2]);
     if nx {
         c.int(1)
     } else {
@@ -225,8 +226,9 @@ pub fn copy(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     if t.get(dst_db, &a[2])?.is_some() && !replace {
         return c.int(0);
     }
-    t.put(dst_db, &a[2], m)?;
+    super::coll::copy_value(&mut t, db, &a[1], dst_db, &a[2], &m)?;
     t.commit()?;
+    c.sh.signal_key(dst_db, &a[2]);
     c.int(1)
 }
 
@@ -243,9 +245,10 @@ pub fn move_(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     if t.get(dst, &a[1])?.is_some() {
         return c.int(0);
     }
+    super::coll::copy_value(&mut t, db, &a[1], dst, &a[1], &m)?;
     t.del(db, &a[1])?;
-    t.put(dst, &a[1], m)?;
     t.commit()?;
+    c.sh.signal_key(dst, &a[1]);
     c.int(1)
 }
 
@@ -360,7 +363,7 @@ pub struct Cursors {
 const CURSOR_SLOTS: usize = 4096;
 
 impl Cursors {
-    fn store(&mut self, slot: u16, key: Vec<u8>) -> u64 {
+    pub(crate) fn store(&mut self, slot: u16, key: Vec<u8>) -> u64 {
         self.next += 1;
         let id = (self.next << 14) | u64::from(slot);
         if self.ring.len() < CURSOR_SLOTS {
@@ -370,7 +373,7 @@ impl Cursors {
         }
         id
     }
-    fn find(&self, id: u64) -> Option<Vec<u8>> {
+    pub(crate) fn find_key(&self, id: u64) -> Option<Vec<u8>> {
         self.ring
             .iter()
             .find(|(i, _)| *i == id)
@@ -412,7 +415,7 @@ pub fn scan(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     } else {
         let stored = lock(&CURSORS)
             .get_or_insert_with(Cursors::default)
-            .find(cursor);
+            .find_key(cursor);
         Some(stored.unwrap_or_else(|| lkeys::metadata_range(slot, phys).0))
     };
     // Examine at most `count` keys (matching or not), as Redis bounds work by COUNT.
@@ -560,9 +563,22 @@ pub fn object(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     };
     match sub.as_str() {
         "encoding" => {
+            let big = |m: &Meta| m.header().is_ok_and(|h| h.flags & crate::store::FLAG_BIG != 0);
             let e = match m.kind {
                 Kind::String => string_encoding(&m.body),
-                _ => "unknown",
+                Kind::List => "quicklist",
+                Kind::Hash if big(&m) => "hashtable",
+                Kind::Hash => "listpack",
+                Kind::ZSet if big(&m) => "skiplist",
+                Kind::ZSet => "listpack",
+                Kind::Set => {
+                    let h = m.header()?;
+                    if h.flags & (crate::store::FLAG_BIG | crate::store::FLAG_NOT_INTSET) != 0 {
+                        "hashtable"
+                    } else {
+                        "intset"
+                    }
+                }
             };
             c.out.bulk(e.as_bytes());
             done()

@@ -2,8 +2,14 @@
 //! helpers every command family uses.
 
 mod admin;
+pub mod blocking;
+pub mod coll;
+mod hash;
 pub mod keys;
+pub mod list;
+mod set;
 mod strings;
+mod zset;
 
 use std::sync::atomic::Ordering;
 
@@ -49,6 +55,8 @@ pub enum Flow {
     Close,
     /// The reply is computed by a worker; the connection waits for it.
     Defer(Job),
+    /// The client blocks (BLPOP, ...) until served or until the deadline.
+    Block(Option<std::time::Instant>),
 }
 
 /// A command's error reply (full text, starting with its code).
@@ -69,6 +77,13 @@ impl From<&str> for CmdErr {
 
 /// Result of a command handler.
 pub type R = Result<Flow, CmdErr>;
+
+/// (field, value) pairs.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+/// (member, score) pairs.
+pub type Scored = Vec<(Vec<u8>, f64)>;
+/// What an *MPOP took: the key and its elements.
+pub type Popped<T> = Option<(Vec<u8>, Vec<T>)>;
 
 /// Redis's error texts.
 pub mod err {
@@ -273,6 +288,100 @@ cmds! {
     "flushall", -1, ["write"], (0, 0, 0), "server", keys::flushall, "Removes all keys from all databases.";
     "swapdb", 3, ["write", "fast"], (0, 0, 0), "server", keys::swapdb, "Swaps two Redis databases.";
     "object", -2, ["readonly"], (2, 2, 1), "generic", keys::object, "A container for object introspection commands.";
+    // Hashes.
+    "hset", -4, ["write", "denyoom", "fast"], (1, 1, 1), "hash", hash::hset, "Creates or modifies the value of a field in a hash.";
+    "hsetnx", 4, ["write", "denyoom", "fast"], (1, 1, 1), "hash", hash::hsetnx, "Sets the value of a field in a hash only when the field doesn't exist.";
+    "hmset", -4, ["write", "denyoom", "fast"], (1, 1, 1), "hash", hash::hmset, "Sets the values of multiple fields.";
+    "hget", 3, ["readonly", "fast"], (1, 1, 1), "hash", hash::hget, "Returns the value of a field in a hash.";
+    "hmget", -3, ["readonly", "fast"], (1, 1, 1), "hash", hash::hmget, "Returns the values of all fields in a hash.";
+    "hdel", -3, ["write", "fast"], (1, 1, 1), "hash", hash::hdel, "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.";
+    "hlen", 2, ["readonly", "fast"], (1, 1, 1), "hash", hash::hlen, "Returns the number of fields in a hash.";
+    "hstrlen", 3, ["readonly", "fast"], (1, 1, 1), "hash", hash::hstrlen, "Returns the length of the value of a field.";
+    "hexists", 3, ["readonly", "fast"], (1, 1, 1), "hash", hash::hexists, "Determines whether a field exists in a hash.";
+    "hkeys", 2, ["readonly"], (1, 1, 1), "hash", hash::hkeys, "Returns all fields in a hash.";
+    "hvals", 2, ["readonly"], (1, 1, 1), "hash", hash::hvals, "Returns all values in a hash.";
+    "hgetall", 2, ["readonly"], (1, 1, 1), "hash", hash::hgetall, "Returns all fields and values in a hash.";
+    "hincrby", 4, ["write", "denyoom", "fast"], (1, 1, 1), "hash", hash::hincrby, "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.";
+    "hincrbyfloat", 4, ["write", "denyoom", "fast"], (1, 1, 1), "hash", hash::hincrbyfloat, "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.";
+    "hrandfield", -2, ["readonly"], (1, 1, 1), "hash", hash::hrandfield, "Returns one or more random fields from a hash.";
+    "hscan", -3, ["readonly"], (1, 1, 1), "hash", hash::hscan, "Iterates over fields and values of a hash.";
+    // Lists.
+    "lpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), "list", list::lpush, "Prepends one or more elements to a list. Creates the key if it doesn't exist.";
+    "rpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), "list", list::rpush, "Appends one or more elements to a list. Creates the key if it doesn't exist.";
+    "lpushx", -3, ["write", "denyoom", "fast"], (1, 1, 1), "list", list::lpushx, "Prepends one or more elements to a list only when the list exists.";
+    "rpushx", -3, ["write", "denyoom", "fast"], (1, 1, 1), "list", list::rpushx, "Appends an element to a list only when the list exists.";
+    "lpop", -2, ["write", "fast"], (1, 1, 1), "list", list::lpop, "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.";
+    "rpop", -2, ["write", "fast"], (1, 1, 1), "list", list::rpop, "Returns and removes the last elements of a list. Deletes the list if the last element was popped.";
+    "llen", 2, ["readonly", "fast"], (1, 1, 1), "list", list::llen, "Returns the length of a list.";
+    "lrange", 4, ["readonly"], (1, 1, 1), "list", list::lrange, "Returns a range of elements from a list.";
+    "lindex", 3, ["readonly"], (1, 1, 1), "list", list::lindex, "Returns an element from a list by its index.";
+    "lset", 4, ["write", "denyoom"], (1, 1, 1), "list", list::lset, "Sets the value of an element in a list by its index.";
+    "linsert", 5, ["write", "denyoom"], (1, 1, 1), "list", list::linsert, "Inserts an element before or after another element in a list.";
+    "lrem", 4, ["write"], (1, 1, 1), "list", list::lrem, "Removes elements from a list. Deletes the list if the last element was removed.";
+    "ltrim", 4, ["write"], (1, 1, 1), "list", list::ltrim, "Removes elements from both ends a list. Deletes the list if all elements were trimmed.";
+    "lpos", -3, ["readonly"], (1, 1, 1), "list", list::lpos, "Returns the index of matching elements in a list.";
+    "lmove", 5, ["write", "denyoom"], (1, 2, 1), "list", list::lmove, "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.";
+    "rpoplpush", 3, ["write", "denyoom"], (1, 2, 1), "list", list::rpoplpush, "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.";
+    "lmpop", -4, ["write"], (0, 0, 0), "list", list::lmpop, "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.";
+    "blpop", -3, ["write", "noscript", "blocking"], (1, -2, 1), "list", blocking::blpop, "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.";
+    "brpop", -3, ["write", "noscript", "blocking"], (1, -2, 1), "list", blocking::brpop, "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.";
+    "blmove", 6, ["write", "denyoom", "noscript", "blocking"], (1, 2, 1), "list", blocking::blmove, "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.";
+    "brpoplpush", 4, ["write", "denyoom", "noscript", "blocking"], (1, 2, 1), "list", blocking::brpoplpush, "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.";
+    "blmpop", -5, ["write", "blocking"], (0, 0, 0), "list", blocking::blmpop, "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.";
+    // Sets.
+    "sadd", -3, ["write", "denyoom", "fast"], (1, 1, 1), "set", set::sadd, "Adds one or more members to a set. Creates the key if it doesn't exist.";
+    "srem", -3, ["write", "fast"], (1, 1, 1), "set", set::srem, "Removes one or more members from a set. Deletes the set if the last member was removed.";
+    "smembers", 2, ["readonly"], (1, 1, 1), "set", set::smembers, "Returns all members of a set.";
+    "sismember", 3, ["readonly", "fast"], (1, 1, 1), "set", set::sismember, "Determines whether a member belongs to a set.";
+    "smismember", -3, ["readonly", "fast"], (1, 1, 1), "set", set::smismember, "Determines whether multiple members belong to a set.";
+    "scard", 2, ["readonly", "fast"], (1, 1, 1), "set", set::scard, "Returns the number of members in a set.";
+    "spop", -2, ["write", "fast"], (1, 1, 1), "set", set::spop, "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.";
+    "srandmember", -2, ["readonly"], (1, 1, 1), "set", set::srandmember, "Get one or multiple random members from a set";
+    "smove", 4, ["write", "fast"], (1, 2, 1), "set", set::smove, "Moves a member from one set to another.";
+    "sinter", -2, ["readonly"], (1, -1, 1), "set", set::sinter, "Returns the intersect of multiple sets.";
+    "sintercard", -3, ["readonly"], (0, 0, 0), "set", set::sintercard, "Returns the number of members of the intersect of multiple sets.";
+    "sinterstore", -3, ["write", "denyoom"], (1, -1, 1), "set", set::sinterstore, "Stores the intersect of multiple sets in a key.";
+    "sunion", -2, ["readonly"], (1, -1, 1), "set", set::sunion, "Returns the union of multiple sets.";
+    "sunionstore", -3, ["write", "denyoom"], (1, -1, 1), "set", set::sunionstore, "Stores the union of multiple sets in a key.";
+    "sdiff", -2, ["readonly"], (1, -1, 1), "set", set::sdiff, "Returns the difference of multiple sets.";
+    "sdiffstore", -3, ["write", "denyoom"], (1, -1, 1), "set", set::sdiffstore, "Stores the difference of multiple sets in a key.";
+    "sscan", -3, ["readonly"], (1, 1, 1), "set", set::sscan, "Iterates over members of a set.";
+    // Sorted sets.
+    "zadd", -4, ["write", "denyoom", "fast"], (1, 1, 1), "sorted-set", zset::zadd, "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.";
+    "zincrby", 4, ["write", "denyoom", "fast"], (1, 1, 1), "sorted-set", zset::zincrby, "Increments the score of a member in a sorted set.";
+    "zrem", -3, ["write", "fast"], (1, 1, 1), "sorted-set", zset::zrem, "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.";
+    "zcard", 2, ["readonly", "fast"], (1, 1, 1), "sorted-set", zset::zcard, "Returns the number of members in a sorted set.";
+    "zscore", 3, ["readonly", "fast"], (1, 1, 1), "sorted-set", zset::zscore, "Returns the score of a member in a sorted set.";
+    "zmscore", -3, ["readonly", "fast"], (1, 1, 1), "sorted-set", zset::zmscore, "Returns the score of one or more members in a sorted set.";
+    "zrank", 3, ["readonly", "fast"], (1, 1, 1), "sorted-set", zset::zrank, "Returns the index of a member in a sorted set ordered by ascending scores.";
+    "zrevrank", 3, ["readonly", "fast"], (1, 1, 1), "sorted-set", zset::zrevrank, "Returns the index of a member in a sorted set ordered by descending scores.";
+    "zcount", 4, ["readonly", "fast"], (1, 1, 1), "sorted-set", zset::zcount, "Returns the count of members in a sorted set that have scores within a range.";
+    "zlexcount", 4, ["readonly", "fast"], (1, 1, 1), "sorted-set", zset::zlexcount, "Returns the number of members in a sorted set within a lexicographical range.";
+    "zrange", -4, ["readonly"], (1, 1, 1), "sorted-set", zset::zrange, "Returns members in a sorted set within a range of indexes.";
+    "zrangebyscore", -4, ["readonly"], (1, 1, 1), "sorted-set", zset::zrangebyscore, "Returns members in a sorted set within a range of scores.";
+    "zrevrangebyscore", -4, ["readonly"], (1, 1, 1), "sorted-set", zset::zrevrangebyscore, "Returns members in a sorted set within a range of scores in reverse order.";
+    "zrangebylex", -4, ["readonly"], (1, 1, 1), "sorted-set", zset::zrangebylex, "Returns members in a sorted set within a lexicographical range.";
+    "zrevrangebylex", -4, ["readonly"], (1, 1, 1), "sorted-set", zset::zrevrangebylex, "Returns members in a sorted set within a lexicographical range in reverse order.";
+    "zrevrange", -4, ["readonly"], (1, 1, 1), "sorted-set", zset::zrevrange, "Returns members in a sorted set within a range of indexes in reverse order.";
+    "zrangestore", -5, ["write", "denyoom"], (1, 2, 1), "sorted-set", zset::zrangestore, "Stores a range of members from sorted set in a key.";
+    "zremrangebyrank", 4, ["write"], (1, 1, 1), "sorted-set", zset::zremrangebyrank, "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.";
+    "zremrangebyscore", 4, ["write"], (1, 1, 1), "sorted-set", zset::zremrangebyscore, "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.";
+    "zremrangebylex", 4, ["write"], (1, 1, 1), "sorted-set", zset::zremrangebylex, "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.";
+    "zpopmin", -2, ["write", "fast"], (1, 1, 1), "sorted-set", zset::zpopmin, "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.";
+    "zpopmax", -2, ["write", "fast"], (1, 1, 1), "sorted-set", zset::zpopmax, "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.";
+    "bzpopmin", -3, ["write", "noscript", "fast", "blocking"], (1, -2, 1), "sorted-set", blocking::bzpopmin, "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.";
+    "bzpopmax", -3, ["write", "noscript", "fast", "blocking"], (1, -2, 1), "sorted-set", blocking::bzpopmax, "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.";
+    "zmpop", -4, ["write"], (0, 0, 0), "sorted-set", zset::zmpop, "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.";
+    "bzmpop", -5, ["write", "blocking"], (0, 0, 0), "sorted-set", blocking::bzmpop, "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.";
+    "zrandmember", -2, ["readonly"], (1, 1, 1), "sorted-set", zset::zrandmember, "Returns one or more random members from a sorted set.";
+    "zunion", -3, ["readonly"], (0, 0, 0), "sorted-set", zset::zunion, "Returns the union of multiple sorted sets.";
+    "zinter", -3, ["readonly"], (0, 0, 0), "sorted-set", zset::zinter, "Returns the intersect of multiple sorted sets.";
+    "zdiff", -3, ["readonly"], (0, 0, 0), "sorted-set", zset::zdiff, "Returns the difference between multiple sorted sets.";
+    "zunionstore", -4, ["write", "denyoom"], (1, 1, 1), "sorted-set", zset::zunionstore, "Stores the union of multiple sorted sets in a key.";
+    "zinterstore", -4, ["write", "denyoom"], (1, 1, 1), "sorted-set", zset::zinterstore, "Stores the intersect of multiple sorted sets in a key.";
+    "zdiffstore", -4, ["write", "denyoom"], (1, 1, 1), "sorted-set", zset::zdiffstore, "Stores the difference of multiple sorted sets in a key.";
+    "zintercard", -3, ["readonly"], (0, 0, 0), "sorted-set", zset::zintercard, "Returns the number of members of the intersect of multiple sorted sets.";
+    "zscan", -3, ["readonly"], (1, 1, 1), "sorted-set", zset::zscan, "Iterates over members and scores of a sorted set.";
     // Server.
     "info", -1, ["loading", "stale"], (0, 0, 0), "server", admin::info, "Returns information and statistics about the server.";
     "command", -1, ["loading", "stale"], (0, 0, 0), "server", admin::command, "Returns detailed information about all commands.";
@@ -421,4 +530,101 @@ pub fn execute(
             }
         }
     }
+}
+
+thread_local! {
+    static RNG: std::cell::Cell<u64> = std::cell::Cell::new(
+        store::now_ms().wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
+    );
+}
+
+/// A random number (xorshift64, per thread).
+pub fn random_u64() -> u64 {
+    RNG.with(|r| {
+        let mut x = r.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        r.set(x);
+        x
+    })
+}
+
+/// A random index below `n` (> 0).
+pub fn random_index(n: usize) -> usize {
+    (random_u64() % n as u64) as usize
+}
+
+/// Indexes for a random pick of `count` out of `n`, as Redis's *RANDMEMBER/HRANDFIELD:
+/// a positive count gives distinct elements (at most `n`), a negative one `|count|`
+/// elements that may repeat.
+pub fn random_picks(n: usize, count: i64) -> Vec<usize> {
+    if n == 0 || count == 0 {
+        return Vec::new();
+    }
+    if count < 0 {
+        let k = count.unsigned_abs().min(1 << 24) as usize;
+        return (0..k).map(|_| random_index(n)).collect();
+    }
+    let k = (count as u64).min(n as u64) as usize;
+    // Partial Fisher-Yates over the indexes.
+    let mut idx: Vec<usize> = (0..n).collect();
+    for i in 0..k {
+        let j = i + random_index(n - i);
+        idx.swap(i, j);
+    }
+    idx.truncate(k);
+    idx
+}
+
+/// One step of HSCAN/SSCAN/ZSCAN over the sub-records whose field starts with
+/// `field_prefix`: up to COUNT examined, MATCH applied to the field (without the
+/// prefix). Returns the matches (field, value) and the next cursor (0 = done).
+pub fn coll_scan(
+    c: &Ctx,
+    key: &[u8],
+    h: &store::Coll,
+    sa: &coll::ScanArgs,
+    field_prefix: &[u8],
+) -> Result<(Pairs, u64), CmdErr> {
+    let phys = c.sh.store.phys(c.s.db);
+    let prefix = store::sub_prefix(phys, key, h.version);
+    let mut start = field_prefix.to_vec();
+    if let Some(r) = &sa.resume {
+        // A cursor from another version of the key restarts (duplicates are allowed).
+        if r.starts_with(&prefix) && r[prefix.len()..].starts_with(field_prefix) {
+            start = r[prefix.len()..].to_vec();
+        }
+    }
+    let end = store::prefix_end(field_prefix);
+    let upper = if field_prefix.is_empty() {
+        None
+    } else {
+        Some(end.as_slice())
+    };
+    let mut found = Vec::new();
+    let mut examined = 0;
+    let mut next_field: Option<Vec<u8>> = None;
+    c.sh.store
+        .sub_scan(phys, key, h.version, Some(&start), upper, false, |f, v| {
+            if examined >= sa.count {
+                next_field = Some(f.to_vec());
+                return false;
+            }
+            examined += 1;
+            let name = &f[field_prefix.len()..];
+            if sa.pattern.as_ref().is_none_or(|g| g.matches(name)) {
+                found.push((name.to_vec(), v.to_vec()));
+            }
+            true
+        })?;
+    let next = match next_field {
+        None => 0,
+        Some(f) => {
+            let mut k = prefix;
+            k.extend_from_slice(&f);
+            coll::scan_cursor(k)
+        }
+    };
+    Ok((found, next))
 }

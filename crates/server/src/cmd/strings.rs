@@ -37,16 +37,18 @@ fn txn_string(t: &mut Txn, db: usize, key: &[u8]) -> Result<Option<Meta>, CmdErr
     }
 }
 
-/// Write `value` with absolute expiry `expire` (0 = none); an expiry already past
-/// deletes the key instead, as Redis does.
+/// Write `value` with absolute expiry `expire` (0 = none). With `delete_if_past`, an
+/// expiry already past deletes the key instead (GETEX, as Redis); otherwise the key is
+/// written already expired (SET ... PXAT 1 in Redis: it counts in DBSIZE until removed).
 fn put_or_expire(
     t: &mut Txn,
     db: usize,
     key: &[u8],
     value: Vec<u8>,
     expire: u64,
+    delete_if_past: bool,
 ) -> Result<(), CmdErr> {
-    if expire != 0 && expire <= t.now {
+    if delete_if_past && expire != 0 && expire <= t.now {
         t.del(db, key)?;
     } else {
         t.put(db, key, Meta::string(value, expire))?;
@@ -137,7 +139,7 @@ pub fn set(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     } else {
         expire
     };
-    put_or_expire(&mut t, db, &a[1], a[2].clone(), expire)?;
+    put_or_expire(&mut t, db, &a[1], a[2].clone(), expire, false)?;
     t.commit()?;
     if o.get {
         c.out.bulk_opt(old.as_ref().map(|m| m.body.as_slice()));
@@ -162,7 +164,7 @@ fn setex_generic(c: &mut Ctx, a: &[Vec<u8>], seconds: bool) -> R {
     let db = c.s.db;
     let mut t = c.sh.store.txn();
     let when = expire_arg(&a[2], seconds, false, t.now, c.name())?;
-    put_or_expire(&mut t, db, &a[1], a[3].clone(), when)?;
+    put_or_expire(&mut t, db, &a[1], a[3].clone(), when, false)?;
     t.commit()?;
     c.ok()
 }
@@ -235,7 +237,7 @@ pub fn getex(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         None => None,
     };
     if let Some(w) = when {
-        put_or_expire(&mut t, db, &a[1], m.body.clone(), w)?;
+        put_or_expire(&mut t, db, &a[1], m.body.clone(), w, true)?;
     } else if persist && m.expire != 0 {
         t.put(db, &a[1], Meta::string(m.body.clone(), 0))?;
     }

@@ -1,0 +1,134 @@
+//! Collections on versioned sub-records: deleting a collection of any size is one
+//! metadata write; compaction gives the space back; a new key of the same name sees
+//! nothing of the old one. Acknowledged collection writes survive kill -9.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{temp_dir, Client, Proc, Reply, BIN};
+
+/// Bytes of the SSTs (WALs are pre-sized, so they are left out).
+fn dir_bytes(d: &std::path::Path) -> u64 {
+    std::fs::read_dir(d)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "sst"))
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[test]
+fn deleting_a_million_field_hash_is_o1_and_compaction_reclaims_it() {
+    let dir = temp_dir("bighash");
+    let s = Proc::strata(BIN, Some(&dir), &[]);
+    let mut c = s.client();
+    // 1M fields, 1,000 per HSET, pipelined 10 commands at a time.
+    let fields_per_cmd = 1000;
+    let mut sent = 0;
+    for batch in 0..100 {
+        for j in 0..10 {
+            let base = (batch * 10 + j) * fields_per_cmd;
+            let mut args: Vec<Vec<u8>> = vec![b"HSET".to_vec(), b"big".to_vec()];
+            for f in base..base + fields_per_cmd {
+                args.push(format!("field:{f:07}").into_bytes());
+                args.push(format!("value-{f}-padding-to-make-it-longer").into_bytes());
+            }
+            let a: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            c.send(&a);
+            sent += 1;
+        }
+        for _ in 0..10 {
+            assert_eq!(c.read(), Reply::Int(fields_per_cmd as i64));
+        }
+    }
+    assert_eq!(sent, 1000);
+    assert_eq!(c.cmd(&["HLEN", "big"]), Reply::Int(1_000_000));
+    assert_eq!(
+        c.cmd(&["OBJECT", "ENCODING", "big"]),
+        Reply::Bulk(Some(b"hashtable".to_vec()))
+    );
+    assert_eq!(c.cmd(&["SAVE"]), Reply::Status("OK".into()));
+    assert_eq!(c.cmd(&["DEBUG", "COMPACT"]), Reply::Status("OK".into()));
+    let full = dir_bytes(&dir);
+    assert!(
+        full > 20 << 20,
+        "1M fields should take real space, found {full} bytes"
+    );
+
+    // O(1): one metadata write, however big the hash.
+    let t0 = Instant::now();
+    assert_eq!(c.cmd(&["DEL", "big"]), Reply::Int(1));
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_millis(500),
+        "DEL of a 1M-field hash took {took:?}"
+    );
+    assert_eq!(c.cmd(&["EXISTS", "big"]), Reply::Int(0));
+
+    // A new key with the same name sees none of the old fields.
+    assert_eq!(
+        c.cmd(&["HSET", "big", "field:0000001", "new"]),
+        Reply::Int(1)
+    );
+    assert_eq!(c.cmd(&["HLEN", "big"]), Reply::Int(1));
+    assert_eq!(
+        c.cmd(&["HGETALL", "big"]),
+        Reply::Array(Some(vec![
+            Reply::Bulk(Some(b"field:0000001".to_vec())),
+            Reply::Bulk(Some(b"new".to_vec()))
+        ]))
+    );
+    assert_eq!(c.cmd(&["HGET", "big", "field:0000002"]), Reply::Bulk(None));
+
+    // Compaction drops the stale sub-records: the space comes back.
+    assert_eq!(c.cmd(&["SAVE"]), Reply::Status("OK".into()));
+    assert_eq!(c.cmd(&["DEBUG", "COMPACT"]), Reply::Status("OK".into()));
+    let after = dir_bytes(&dir);
+    eprintln!("SSTs: {full} bytes with the hash, {after} bytes after DEL + compaction");
+    assert!(
+        after < full / 10,
+        "space not reclaimed: {full} -> {after} bytes"
+    );
+    assert_eq!(c.cmd(&["HGETALL", "big"]).array().len(), 2);
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn collection_writes_survive_kill9_under_always() {
+    let dir = temp_dir("coll-kill9");
+    let mut s = Proc::strata(BIN, Some(&dir), &["--appendfsync", "always"]);
+    let mut c = s.client();
+    let mut acked = 0;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(800) {
+        let i = acked.to_string();
+        assert_eq!(c.cmd(&["RPUSH", "list", &i]), Reply::Int(acked + 1));
+        assert_eq!(c.cmd(&["HSET", "hash", &i, &i]), Reply::Int(1));
+        assert_eq!(c.cmd(&["SADD", "set", &i]), Reply::Int(1));
+        assert_eq!(c.cmd(&["ZADD", "zset", &i, &i]), Reply::Int(1));
+        acked += 1;
+    }
+    s.kill9();
+    let s = Proc::strata(BIN, Some(&dir), &[]);
+    let mut c: Client = s.client();
+    assert_eq!(c.cmd(&["LLEN", "list"]), Reply::Int(acked));
+    assert_eq!(c.cmd(&["HLEN", "hash"]), Reply::Int(acked));
+    assert_eq!(c.cmd(&["SCARD", "set"]), Reply::Int(acked));
+    assert_eq!(c.cmd(&["ZCARD", "zset"]), Reply::Int(acked));
+    let last = (acked - 1).to_string();
+    assert_eq!(
+        c.cmd(&["LINDEX", "list", "-1"]),
+        Reply::Bulk(Some(last.clone().into_bytes()))
+    );
+    assert_eq!(
+        c.cmd(&["ZSCORE", "zset", &last]),
+        Reply::Bulk(Some(last.clone().into_bytes()))
+    );
+    eprintln!("{acked} acknowledged rounds of 4 collection writes survived kill -9");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
