@@ -1,6 +1,8 @@
 //! `cargo xtask bench-server [--repeat N] [--requests N] [--no-docs]`: redis-benchmark
 //! against strata-server and a real redis-server 7.0.15 (`appendonly yes`,
-//! `appendfsync everysec`) in the same run, interleaved, medians of N repeats; CPU time
+//! `appendfsync everysec`) in the same run, interleaved, medians of N repeats, for SET
+//! GET INCR MSET LPUSH RPOP SADD HSET ZADD LRANGE_100 and HGETALL of a 100-field hash
+//! (`BENCH_TESTS=set,get` runs a subset); CPU time
 //! per request of each server from /proc; the same for SET under `appendfsync always`;
 //! RSS after 1M SETs of 100 bytes against Redis's used_memory. Writes the table to
 //! `docs/benchmarks.md` between the `bench-server` markers.
@@ -117,11 +119,107 @@ struct Sample {
     cpu_us: f64,
 }
 
+/// One benchmark: a redis-benchmark `-t` test or a custom command.
+struct Test {
+    /// Name in the table.
+    name: &'static str,
+    /// `-t <name>`, or the custom command's words.
+    args: &'static [&'static str],
+    /// FLUSHALL before (RPOP runs on what LPUSH left).
+    flush: bool,
+    /// The CSV row to read starts with this (LRANGE_100 is preceded by its LPUSH).
+    row: &'static str,
+}
+
+const TESTS: &[Test] = &[
+    Test {
+        name: "SET",
+        args: &["-t", "set"],
+        flush: true,
+        row: "\"SET\"",
+    },
+    Test {
+        name: "GET",
+        args: &["-t", "get"],
+        flush: true,
+        row: "\"GET\"",
+    },
+    Test {
+        name: "INCR",
+        args: &["-t", "incr"],
+        flush: true,
+        row: "\"INCR\"",
+    },
+    Test {
+        name: "MSET",
+        args: &["-t", "mset"],
+        flush: true,
+        row: "\"MSET",
+    },
+    Test {
+        name: "LPUSH",
+        args: &["-t", "lpush"],
+        flush: true,
+        row: "\"LPUSH\"",
+    },
+    Test {
+        name: "RPOP",
+        args: &["-t", "rpop"],
+        flush: false,
+        row: "\"RPOP\"",
+    },
+    Test {
+        name: "SADD",
+        args: &["-t", "sadd"],
+        flush: true,
+        row: "\"SADD\"",
+    },
+    Test {
+        name: "HSET",
+        args: &["-t", "hset"],
+        flush: true,
+        row: "\"HSET\"",
+    },
+    Test {
+        name: "ZADD",
+        args: &["-t", "zadd"],
+        flush: true,
+        row: "\"ZADD\"",
+    },
+    Test {
+        name: "LRANGE_100",
+        args: &["-t", "lrange_100"],
+        flush: true,
+        row: "\"LRANGE_100",
+    },
+    Test {
+        name: "HGETALL (100 fields)",
+        args: &["HGETALL", "h100"],
+        flush: false,
+        row: "\"HGETALL",
+    },
+];
+
+/// Fill `h100` with 100 fields (for the HGETALL test).
+fn setup_h100(port: u16) {
+    let mut c = Command::new("redis-cli");
+    c.args(["-p", &port.to_string(), "HSET", "h100"]);
+    for i in 0..100 {
+        c.arg(format!("field:{i}")).arg(format!("value:{i:06}"));
+    }
+    let _ = c.output();
+}
+
 /// One redis-benchmark run of one test; `None` when it failed.
-fn bench(s: &Server, test: &str, pipeline: u32, requests: u64) -> Option<Sample> {
-    let _ = Command::new("redis-cli")
-        .args(["-p", &s.port.to_string(), "FLUSHALL"])
-        .output();
+fn bench(s: &Server, test: &Test, pipeline: u32, requests: u64) -> Option<Sample> {
+    if test.flush {
+        let _ = Command::new("redis-cli")
+            .args(["-p", &s.port.to_string(), "FLUSHALL"])
+            .output();
+    }
+    if test.args[0] == "HGETALL" {
+        setup_h100(s.port);
+    }
     let cpu0 = cpu_secs(s.child.id());
     let out = Command::new("redis-benchmark")
         .args([
@@ -132,13 +230,21 @@ fn bench(s: &Server, test: &str, pipeline: u32, requests: u64) -> Option<Sample>
             "-n",
             &requests.to_string(),
         ])
-        .args(["-d", "100", "-r", "1000000", "-P", &pipeline.to_string()])
-        .args(["-t", test, "--csv"])
+        .args([
+            "-d",
+            "100",
+            "-r",
+            "1000000",
+            "-P",
+            &pipeline.to_string(),
+            "--csv",
+        ])
+        .args(test.args)
         .output()
         .ok()?;
     let cpu = cpu_secs(s.child.id()) - cpu0;
     let text = String::from_utf8_lossy(&out.stdout);
-    let row = text.lines().find(|l| !l.starts_with("\"test\""))?;
+    let row = text.lines().find(|l| l.starts_with(test.row))?;
     let f: Vec<f64> = row
         .split(',')
         .skip(1)
@@ -206,7 +312,17 @@ pub fn run(args: &[String]) -> bool {
     if !super::run(super::cargo().args(["build", "--release", "-p", "strata-server"])) {
         return false;
     }
-    let tests = ["set", "get", "incr", "mset"];
+    let only: Option<Vec<String>> = std::env::var("BENCH_TESTS")
+        .ok()
+        .map(|v| v.split(',').map(|t| t.trim().to_uppercase()).collect());
+    let tests: Vec<&Test> = TESTS
+        .iter()
+        .filter(|t| {
+            only.as_ref()
+                .is_none_or(|o| o.iter().any(|x| t.name.starts_with(x.as_str())))
+        })
+        .collect();
+    let set_only: Vec<&Test> = tests.iter().copied().filter(|t| t.name == "SET").collect();
     let mut table = String::new();
     let _ = writeln!(
         table,
@@ -214,7 +330,7 @@ pub fn run(args: &[String]) -> bool {
     );
     for (fsync, pipelines, tests) in [
         ("everysec", vec![1u32, 16], &tests[..]),
-        ("always", vec![1u32], &tests[..1]),
+        ("always", vec![1u32], &set_only[..]),
     ] {
         let (Some(redis), Some(strata)) = (start("redis", fsync), start("strata", fsync)) else {
             eprintln!(
@@ -223,21 +339,24 @@ pub fn run(args: &[String]) -> bool {
             return false;
         };
         for &p in &pipelines {
-            for t in tests {
+            for &t in tests {
                 let (mut rs, mut ss) = (Vec::new(), Vec::new());
                 for _ in 0..repeat {
                     // Interleaved: both servers see the same machine conditions.
                     for (srv, acc) in [(&redis, &mut rs), (&strata, &mut ss)] {
                         match bench(srv, t, p, requests) {
                             Some(s) => acc.push(s),
-                            None => eprintln!("xtask bench-server: {} {t} -P {p} failed", srv.name),
+                            None => eprintln!(
+                                "xtask bench-server: {} {} -P {p} failed",
+                                srv.name, t.name
+                            ),
                         }
                     }
                 }
                 let (r, s) = (med(&rs), med(&ss));
                 let line = format!(
                     "| {}{} | {p} | {:.0} | {:.0} | {:.2} | {:.3} / {:.3} | {:.3} / {:.3} | {:.2} | {:.2} |",
-                    t.to_uppercase(),
+                    t.name,
                     if fsync == "always" { " (always)" } else { "" },
                     r.rps, s.rps, s.rps / r.rps, r.p50, r.p99, s.p50, s.p99, r.cpu_us, s.cpu_us
                 );
@@ -289,6 +408,13 @@ pub fn run(args: &[String]) -> bool {
     );
     println!("{mem_line}");
     let _ = writeln!(table, "\n{mem_line}");
+    drop((redis, strata));
+    match dump_restore(repeat) {
+        Some(rows) => {
+            let _ = writeln!(table, "\nDUMP / RESTORE / MIGRATE (wall time seen by one client, medians of {repeat}):\n\n{rows}");
+        }
+        None => eprintln!("xtask bench-server: the DUMP/RESTORE/MIGRATE part failed"),
+    }
     if docs {
         let path = "docs/benchmarks.md";
         let Ok(text) = std::fs::read_to_string(path) else {
@@ -307,4 +433,174 @@ pub fn run(args: &[String]) -> bool {
         }
     }
     true
+}
+
+/// A minimal RESP client for the timing loops (xtask has no dependencies).
+struct Resp {
+    r: std::io::BufReader<std::net::TcpStream>,
+    w: std::net::TcpStream,
+}
+
+impl Resp {
+    fn connect(port: u16) -> Option<Resp> {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let _ = s.set_nodelay(true);
+        Some(Resp {
+            r: std::io::BufReader::new(s.try_clone().ok()?),
+            w: s,
+        })
+    }
+
+    fn send(&mut self, args: &[&[u8]]) -> Option<()> {
+        use std::io::Write;
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.w.write_all(&out).ok()
+    }
+
+    /// Read one reply; bulk strings come back as their bytes, errors as Err.
+    fn read(&mut self) -> Result<Vec<u8>, String> {
+        use std::io::{BufRead, Read};
+        let mut line = String::new();
+        self.r.read_line(&mut line).map_err(|e| e.to_string())?;
+        let line = line.trim_end().to_string();
+        let (t, rest) = line.split_at(line.len().min(1));
+        match t {
+            "-" => Err(rest.to_string()),
+            "$" => {
+                let n: i64 = rest.parse().map_err(|_| line.clone())?;
+                if n < 0 {
+                    return Ok(Vec::new());
+                }
+                let mut b = vec![0u8; n as usize + 2];
+                self.r.read_exact(&mut b).map_err(|e| e.to_string())?;
+                b.truncate(n as usize);
+                Ok(b)
+            }
+            "*" => {
+                let n: i64 = rest.parse().map_err(|_| line.clone())?;
+                for _ in 0..n.max(0) {
+                    self.read()?;
+                }
+                Ok(Vec::new())
+            }
+            _ => Ok(rest.as_bytes().to_vec()),
+        }
+    }
+
+    fn call(&mut self, args: &[&[u8]]) -> Result<Vec<u8>, String> {
+        self.send(args).ok_or("write failed")?;
+        self.read()
+    }
+}
+
+/// Fill a 100k-member zset `z`, a 100k-field hash `h` and 100k small keys `k:<i>`.
+fn populate(port: u16) -> Option<()> {
+    let mut c = Resp::connect(port)?;
+    for chunk in 0..100 {
+        let mut z: Vec<Vec<u8>> = vec![b"ZADD".to_vec(), b"z".to_vec()];
+        let mut h: Vec<Vec<u8>> = vec![b"HSET".to_vec(), b"h".to_vec()];
+        let mut m: Vec<Vec<u8>> = vec![b"MSET".to_vec()];
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            z.push(format!("{}", i as f64 * 0.5).into_bytes());
+            z.push(format!("member:{i:06}").into_bytes());
+            h.push(format!("field:{i:06}").into_bytes());
+            h.push(format!("value:{i:06}").into_bytes());
+            m.push(format!("k:{i:06}").into_bytes());
+            m.push(format!("small-value-{i}").into_bytes());
+        }
+        for cmd in [&z, &h, &m] {
+            let a: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+            c.call(&a).ok()?;
+        }
+    }
+    Some(())
+}
+
+/// Seconds for DUMP + RESTORE (into a new key) of `key`, median of `repeat`.
+fn time_dump_restore(port: u16, key: &[u8], repeat: usize) -> Option<(f64, f64)> {
+    let mut c = Resp::connect(port)?;
+    let (mut d, mut r) = (Vec::new(), Vec::new());
+    for i in 0..repeat {
+        let t0 = Instant::now();
+        let payload = c.call(&[b"DUMP", key]).ok()?;
+        d.push(t0.elapsed().as_secs_f64());
+        let dst = format!("restored:{i}");
+        let t1 = Instant::now();
+        c.call(&[b"RESTORE", dst.as_bytes(), b"0", &payload]).ok()?;
+        r.push(t1.elapsed().as_secs_f64());
+        c.call(&[b"DEL", dst.as_bytes()]).ok()?;
+    }
+    Some((median(d), median(r)))
+}
+
+/// Seconds to MIGRATE the 100k small keys to `to`, 1,000 keys per call.
+fn time_migrate(from: u16, to: u16) -> Option<f64> {
+    let mut c = Resp::connect(from)?;
+    let port = to.to_string();
+    let t0 = Instant::now();
+    for chunk in 0..100 {
+        let keys: Vec<Vec<u8>> = (chunk * 1000..(chunk + 1) * 1000)
+            .map(|i| format!("k:{i:06}").into_bytes())
+            .collect();
+        let mut a: Vec<&[u8]> = vec![
+            b"MIGRATE",
+            b"127.0.0.1",
+            port.as_bytes(),
+            b"",
+            b"0",
+            b"10000",
+            b"KEYS",
+        ];
+        a.extend(keys.iter().map(Vec::as_slice));
+        if let Err(e) = c.call(&a) {
+            eprintln!("xtask bench-server: MIGRATE failed: {e}");
+            return None;
+        }
+    }
+    Some(t0.elapsed().as_secs_f64())
+}
+
+/// DUMP/RESTORE of big values and MIGRATE of 100k keys, Strata beside Redis.
+pub fn dump_restore(repeat: usize) -> Option<String> {
+    let mut rows = String::from(
+        "| operation | Redis | Strata | ratio (Redis time / Strata time) |\n|---|---:|---:|---:|\n",
+    );
+    let (redis, redis2) = (start("redis", "everysec")?, start("redis", "everysec")?);
+    let (strata, strata2) = (start("strata", "everysec")?, start("strata", "everysec")?);
+    populate(redis.port)?;
+    populate(strata.port)?;
+    for (key, what) in [
+        (&b"z"[..], "100k-member zset"),
+        (&b"h"[..], "100k-field hash"),
+    ] {
+        let (rd, rr) = time_dump_restore(redis.port, key, repeat)?;
+        let (sd, sr) = time_dump_restore(strata.port, key, repeat)?;
+        rows.push_str(&format!(
+            "| DUMP {what} | {:.1} ms | {:.1} ms | {:.2} |\n",
+            rd * 1e3,
+            sd * 1e3,
+            rd / sd
+        ));
+        rows.push_str(&format!(
+            "| RESTORE {what} | {:.1} ms | {:.1} ms | {:.2} |\n",
+            rr * 1e3,
+            sr * 1e3,
+            rr / sr
+        ));
+    }
+    let rm = time_migrate(redis.port, redis2.port)?;
+    let sm = time_migrate(strata.port, strata2.port)?;
+    rows.push_str(&format!(
+        "| MIGRATE 100k small keys (1,000 per call, to a second server of the same kind) | {:.0} ms | {:.0} ms | {:.2} |\n",
+        rm * 1e3,
+        sm * 1e3,
+        rm / sm
+    ));
+    println!("{rows}");
+    Some(rows)
 }

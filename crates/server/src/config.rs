@@ -82,6 +82,8 @@ pub struct Config {
     pub tcp_keepalive: u64,
     /// `daemonize`: only `no` is supported.
     pub daemonize: bool,
+    /// DUMP and MIGRATE payload encoding: `redis-7.0` (default), `redis-6`, `portable`.
+    pub dump_payload_target: String,
 }
 
 impl Default for Config {
@@ -108,6 +110,7 @@ impl Default for Config {
             protected_mode: true,
             tcp_keepalive: 300,
             daemonize: false,
+            dump_payload_target: "redis-7.0".into(),
         }
     }
 }
@@ -171,6 +174,7 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("protected-mode", Mutability::Runtime),
     ("tcp-keepalive", Mutability::Runtime),
     ("daemonize", Mutability::Immutable),
+    ("dump-payload-target", Mutability::Runtime),
 ];
 
 impl Config {
@@ -255,6 +259,16 @@ impl Config {
                     return Err("daemonize yes is not supported: run under a supervisor".into());
                 }
             }
+            "dump-payload-target" => {
+                let v = one()?.to_ascii_lowercase();
+                if !["redis-7.0", "redis-6", "portable"].contains(&v.as_str()) {
+                    return Err(
+                        "argument(s) must be one of the following: redis-7.0, redis-6, portable"
+                            .into(),
+                    );
+                }
+                self.dump_payload_target = v;
+            }
             _ => return Err("Bad directive or wrong number of arguments".into()),
         }
         Ok(())
@@ -284,6 +298,7 @@ impl Config {
             "protected-mode" => if self.protected_mode { "yes" } else { "no" }.into(),
             "tcp-keepalive" => self.tcp_keepalive.to_string(),
             "daemonize" => "no".into(),
+            "dump-payload-target" => self.dump_payload_target.clone(),
             _ => return None,
         })
     }

@@ -158,6 +158,8 @@ pub struct Shared {
     pub deferred_commands: AtomicU64,
     /// Clients blocked in BLPOP and friends.
     pub blocked: Mutex<cmd::blocking::Blocked>,
+    /// MIGRATE's cached connections.
+    pub migrate: Mutex<cmd::dump::MigrateCache>,
 }
 
 impl Shared {
@@ -318,6 +320,7 @@ impl Server {
             listening,
             deferred_commands: AtomicU64::new(0),
             blocked: Mutex::new(cmd::blocking::Blocked::default()),
+            migrate: Mutex::new(cmd::dump::MigrateCache::default()),
         });
         shared.set_fsync(fsync);
         shared.hot.update(&lock(&shared.config));

@@ -855,6 +855,14 @@ impl Txn<'_> {
         self.subs.insert(k, Some(value.to_vec()));
     }
 
+    /// Write a sub-record of a version this transaction created and has not read
+    /// (RESTORE of a new key): no overlay entry, so bulk loads cost only the batch.
+    pub fn sub_put_new(&mut self, db: usize, key: &[u8], version: u64, field: &[u8], value: &[u8]) {
+        self.lazy_only = false;
+        let k = sub_key(self.phys(db), key, version, field);
+        self.batch.put(&k, value);
+    }
+
     /// Delete a sub-record.
     pub fn sub_del(&mut self, db: usize, key: &[u8], version: u64, field: &[u8]) {
         self.lazy_only = false;

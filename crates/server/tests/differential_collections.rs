@@ -86,6 +86,16 @@ fn command(r: &mut Rng) -> (Vec<String>, Cmp) {
                 ),
                 14 => (v(&["HMSET", &k, &f, &elem(r)]), e),
                 15 => (v(&["HRANDFIELD", &k, &idx(r)]), Cmp::Len),
+                16 if r.below(4) == 0 => {
+                    // Cross the listpack limits: many fields, or many zset members.
+                    let n = 100 + r.below(500);
+                    let mut c = v(&[pick(r, &["HSET", "ZADD"]), &format!("big{}", r.below(2))]);
+                    for i in 0..n {
+                        c.push(i.to_string());
+                        c.push(format!("m{i}"));
+                    }
+                    (c, e)
+                }
                 _ => (v(&["HSET", &k]), e),
             }
         }
@@ -356,7 +366,7 @@ fn generic(r: &mut Rng) -> (Vec<String>, Cmp) {
         4 => v(&["PERSIST", &k]),
         5 => v(&["RENAME", &k, &k2]),
         6 => v(&["COPY", &k, &k2, "REPLACE"]),
-        7 => v(&["OBJECT", "ENCODING", &k]),
+        7 => v(&["OBJECT", "ENCODING", pick(r, &[k.as_str(), "big0", "big1"])]),
         _ => v(&["DBSIZE"]),
     };
     (c, Cmp::Exact)

@@ -462,3 +462,47 @@ impl Client {
         })
     }
 }
+
+/// The Redis 7.0.15 ground-truth corpus in `../shared/testdata/redis-7.0.15/` (beside
+/// the repository). A missing corpus fails with its path, never skips.
+pub mod corpus {
+    use std::path::PathBuf;
+
+    use serde_json::Value as Json;
+
+    /// The corpus directory.
+    pub fn dir() -> PathBuf {
+        let d =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/redis-7.0.15");
+        assert!(
+            d.is_dir(),
+            "the Redis ground-truth corpus is missing: expected {} (the shared/ folder beside the repository)",
+            d.display()
+        );
+        d
+    }
+
+    /// Parse one JSON file of the corpus.
+    pub fn load(name: &str) -> Json {
+        let text = std::fs::read_to_string(dir().join(name)).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// A JSON string whose code points U+0000..U+00FF stand for bytes.
+    pub fn bytes(j: &Json) -> Vec<u8> {
+        j.as_str()
+            .unwrap()
+            .chars()
+            .map(|c| u8::try_from(c as u32).expect("corpus strings are latin-1"))
+            .collect()
+    }
+
+    /// Lowercase hex to bytes.
+    pub fn hex(j: &Json) -> Vec<u8> {
+        let s = j.as_str().unwrap();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+}

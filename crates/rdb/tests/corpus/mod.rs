@@ -2,42 +2,11 @@
 //! (beside the repository). Missing corpus = a failing test with the path, never a skip.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
 use serde_json::Value as Json;
 use strata_rdb::Value;
 
-pub fn dir() -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/redis-7.0.15");
-    assert!(
-        d.is_dir(),
-        "the Redis ground-truth corpus is missing: expected {} (the shared/ folder beside the repository)",
-        d.display()
-    );
-    d
-}
-
-pub fn load(name: &str) -> Json {
-    let text = std::fs::read_to_string(dir().join(name)).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// A JSON string whose code points U+0000..U+00FF stand for bytes.
-pub fn bytes(j: &Json) -> Vec<u8> {
-    j.as_str()
-        .unwrap()
-        .chars()
-        .map(|c| u8::try_from(c as u32).expect("corpus strings are latin-1"))
-        .collect()
-}
-
-pub fn hex(j: &Json) -> Vec<u8> {
-    let s = j.as_str().unwrap();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+#[allow(unused_imports)]
+pub use strata_testkit::corpus::{bytes, dir, hex, load};
 
 fn score(j: &Json) -> f64 {
     let s = j.as_str().unwrap();

@@ -4,11 +4,12 @@ use super::coll::{self, fresh, save, txn_read};
 use super::{done, err, float_arg, int_arg, is, CmdErr, Ctx, R};
 use crate::store::{Coll, Kind, FLAG_BIG};
 
-/// Redis 7.0's hash-max-listpack-entries / -value.
-const LP_ENTRIES: u64 = 128;
+/// Redis 7.0's built-in hash-max-listpack-entries / -value (512 / 64; the sample
+/// redis.conf lowers the first to 128).
+const LP_ENTRIES: u64 = 512;
 const LP_VALUE: usize = 64;
 
-fn note_sizes(h: &mut Coll, f: &[u8], v: &[u8]) {
+pub(crate) fn note_sizes(h: &mut Coll, f: &[u8], v: &[u8]) {
     if f.len() > LP_VALUE || v.len() > LP_VALUE || h.count > LP_ENTRIES {
         h.flags |= FLAG_BIG;
     }

@@ -4,6 +4,7 @@
 mod admin;
 pub mod blocking;
 pub mod coll;
+pub mod dump;
 mod hash;
 pub mod keys;
 pub mod list;
@@ -288,6 +289,10 @@ cmds! {
     "flushall", -1, ["write"], (0, 0, 0), "server", keys::flushall, "Removes all keys from all databases.";
     "swapdb", 3, ["write", "fast"], (0, 0, 0), "server", keys::swapdb, "Swaps two Redis databases.";
     "object", -2, ["readonly"], (2, 2, 1), "generic", keys::object, "A container for object introspection commands.";
+    "dump", 2, ["readonly"], (1, 1, 1), "generic", dump::dump, "Returns a serialized representation of the value stored at a key.";
+    "restore", -4, ["write", "denyoom"], (1, 1, 1), "generic", dump::restore, "Creates a key from the serialized representation of a value.";
+    "restore-asking", -4, ["write", "denyoom", "asking"], (1, 1, 1), "generic", dump::restore, "An internal command for migrating keys in a cluster.";
+    "migrate", -6, ["write"], (3, 3, 1), "generic", dump::migrate, "Atomically transfers a key from one Redis instance to another.";
     // Hashes.
     "hset", -4, ["write", "denyoom", "fast"], (1, 1, 1), "hash", hash::hset, "Creates or modifies the value of a field in a hash.";
     "hsetnx", 4, ["write", "denyoom", "fast"], (1, 1, 1), "hash", hash::hsetnx, "Sets the value of a field in a hash only when the field doesn't exist.";

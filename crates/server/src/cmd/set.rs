@@ -10,7 +10,7 @@ use crate::store::{Coll, Kind, Txn, FLAG_BIG, FLAG_NOT_INTSET};
 /// Redis 7.0's set-max-intset-entries.
 const INTSET_ENTRIES: u64 = 512;
 
-fn note_member(h: &mut Coll, m: &[u8]) {
+pub(crate) fn note_member(h: &mut Coll, m: &[u8]) {
     if m.len() > 20 || parse_i64(m).is_none() {
         h.flags |= FLAG_NOT_INTSET;
     }

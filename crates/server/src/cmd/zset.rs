@@ -46,7 +46,7 @@ fn score_of(v: &[u8]) -> f64 {
     f64::from_bits(u64::from_be_bytes(a))
 }
 
-fn note(h: &mut Coll, m: &[u8]) {
+pub(crate) fn note(h: &mut Coll, m: &[u8]) {
     if m.len() > LP_VALUE || h.count > LP_ENTRIES {
         h.flags |= FLAG_BIG;
     }
@@ -65,7 +65,7 @@ fn txn_score(
 }
 
 /// Set a member's score (replacing its index entry); returns true if it was new.
-fn put_member(
+pub(crate) fn put_member(
     t: &mut Txn,
     db: usize,
     key: &[u8],

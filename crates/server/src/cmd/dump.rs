@@ -1,0 +1,481 @@
+//! DUMP, RESTORE (and RESTORE-ASKING) and MIGRATE, byte-compatible with real Redis
+//! through `strata-rdb`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use strata_rdb::{Target, Value};
+
+use super::{err, int_arg, is, CmdErr, Ctx, Flow, R};
+use crate::store::{Kind, Meta, Store, Txn};
+use crate::{lock, Shared};
+
+/// The newest RDB version RESTORE accepts: Redis 7.0's (10), so every payload gets the
+/// answer Redis 7.0 gives.
+const MAX_RESTORE_VERSION: u16 = 10;
+
+/// A key's value as the codec's model (committed state).
+pub fn read_value(store: &Store, phys: u8, key: &[u8], m: &Meta) -> Result<Value, CmdErr> {
+    if m.kind == Kind::String {
+        return Ok(Value::String(m.body.clone()));
+    }
+    let h = m.header()?;
+    let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(h.count.min(1 << 16) as usize);
+    let (lo, hi): (Option<Vec<u8>>, Option<Vec<u8>>) = if m.kind == Kind::ZSet {
+        (Some(vec![1]), Some(vec![2]))
+    } else {
+        (None, None)
+    };
+    store.sub_scan(
+        phys,
+        key,
+        h.version,
+        lo.as_deref(),
+        hi.as_deref(),
+        false,
+        |f, v| {
+            fields.push((f.to_vec(), v.to_vec()));
+            true
+        },
+    )?;
+    Ok(match m.kind {
+        Kind::List => Value::List(fields.into_iter().map(|(_, v)| v).collect()),
+        Kind::Set => Value::Set(fields.into_iter().map(|(f, _)| f).collect()),
+        Kind::Hash => Value::Hash(fields),
+        Kind::ZSet => Value::ZSet(
+            fields
+                .into_iter()
+                .map(|(f, v)| {
+                    let mut a = [0u8; 8];
+                    if v.len() == 8 {
+                        a.copy_from_slice(&v);
+                    }
+                    (f[9..].to_vec(), f64::from_bits(u64::from_be_bytes(a)))
+                })
+                .collect(),
+        ),
+        Kind::String => unreachable_string(),
+    })
+}
+
+fn unreachable_string() -> Value {
+    Value::String(Vec::new())
+}
+
+/// Write `v` as `key` (the caller deleted any old key) with absolute expiry `expire`
+/// (0 = none). The codec has validated the value (no duplicate members or fields), and
+/// the version is new, so sub-records are written blind, without lookups.
+pub fn write_value(
+    t: &mut Txn,
+    db: usize,
+    key: &[u8],
+    v: &Value,
+    expire: u64,
+) -> Result<(), CmdErr> {
+    let (kind, mut h) = match v {
+        Value::String(s) => {
+            t.put(db, key, Meta::string(s.clone(), expire))?;
+            return Ok(());
+        }
+        Value::List(_) => (Kind::List, super::coll::fresh(t)),
+        Value::Set(_) => (Kind::Set, super::coll::fresh(t)),
+        Value::Hash(_) => (Kind::Hash, super::coll::fresh(t)),
+        Value::ZSet(_) => (Kind::ZSet, super::coll::fresh(t)),
+    };
+    let version = h.version;
+    match v {
+        Value::String(_) => {}
+        Value::List(items) => {
+            for e in items {
+                t.sub_put_new(db, key, version, &h.tail.to_be_bytes(), e);
+                h.tail += 1;
+                h.count += 1;
+                if e.len() > 8192 {
+                    h.flags |= crate::store::FLAG_BIG;
+                }
+            }
+        }
+        Value::Set(items) => {
+            for m in items {
+                t.sub_put_new(db, key, version, m, b"");
+                h.count += 1;
+                super::set::note_member(&mut h, m);
+            }
+        }
+        Value::Hash(pairs) => {
+            for (f, val) in pairs {
+                t.sub_put_new(db, key, version, f, val);
+                h.count += 1;
+                super::hash::note_sizes(&mut h, f, val);
+            }
+        }
+        Value::ZSet(items) => {
+            for (m, s) in items {
+                let bits = s.to_bits().to_be_bytes();
+                let mut mf = Vec::with_capacity(1 + m.len());
+                mf.push(0);
+                mf.extend_from_slice(m);
+                t.sub_put_new(db, key, version, &mf, &bits);
+                let mut ix = Vec::with_capacity(9 + m.len());
+                ix.push(1);
+                ix.extend_from_slice(&super::zset::ordered(*s));
+                ix.extend_from_slice(m);
+                t.sub_put_new(db, key, version, &ix, &bits);
+                h.count += 1;
+                super::zset::note(&mut h, m);
+            }
+        }
+    }
+    super::coll::save(t, db, key, kind, &h, expire)
+}
+
+/// The payload target from `dump-payload-target`.
+fn target(sh: &Shared) -> Target {
+    match lock(&sh.config).dump_payload_target.as_str() {
+        "redis-6" => Target::Redis6,
+        "portable" => Target::Portable,
+        _ => Target::Redis7_0,
+    }
+}
+
+/// The DUMP payload of `key`, or None.
+pub fn dump_key(sh: &Shared, db: usize, key: &[u8]) -> Result<Option<Vec<u8>>, CmdErr> {
+    let Some(m) = sh.store.get(db, key)? else {
+        return Ok(None);
+    };
+    let v = read_value(&sh.store, sh.store.phys(db), key, &m)?;
+    Ok(Some(strata_rdb::dump(&v, target(sh), &Default::default())))
+}
+
+pub fn dump(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let p = dump_key(c.sh, c.s.db, &a[1])?;
+    c.bulk_opt(p.as_deref())
+}
+
+/// Decode a RESTORE payload with Redis's error texts.
+pub fn decode_payload(p: &[u8]) -> Result<Value, CmdErr> {
+    // Values the codec does not decode (streams, modules) get Redis's text for a
+    // payload it cannot load: tools match these texts exactly.
+    strata_rdb::restore(p, MAX_RESTORE_VERSION).map_err(|e| match e {
+        strata_rdb::Error::VersionOrChecksum => {
+            CmdErr("ERR DUMP payload version or checksum are wrong".into())
+        }
+        _ => CmdErr("ERR Bad data format".into()),
+    })
+}
+
+pub fn restore(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let (mut replace, mut absttl) = (false, false);
+    let (mut idle, mut freq) = (false, false);
+    let mut j = 4;
+    while j < a.len() {
+        let more = a.len() - j - 1;
+        if is(&a[j], "replace") {
+            replace = true;
+        } else if is(&a[j], "absttl") {
+            absttl = true;
+        } else if is(&a[j], "idletime") && more >= 1 && !freq {
+            let v = int_arg(&a[j + 1])?;
+            if v < 0 {
+                return Err("ERR Invalid IDLETIME value, must be >= 0".into());
+            }
+            idle = true;
+            j += 1;
+        } else if is(&a[j], "freq") && more >= 1 && !idle {
+            let v = int_arg(&a[j + 1])?;
+            if !(0..=255).contains(&v) {
+                return Err("ERR Invalid FREQ value, must be >= 0 and <= 255".into());
+            }
+            freq = true;
+            j += 1;
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+        j += 1;
+    }
+    let db = c.s.db;
+    let mut t = c.sh.store.txn();
+    if !replace && t.get(db, &a[1])?.is_some() {
+        return Err("BUSYKEY Target key name already exists.".into());
+    }
+    let ttl = int_arg(&a[2])?;
+    if ttl < 0 {
+        return Err("ERR Invalid TTL value, must be >= 0".into());
+    }
+    let v = decode_payload(&a[3])?;
+    if replace {
+        t.del(db, &a[1])?;
+    }
+    let expire = match (ttl, absttl) {
+        (0, _) => 0,
+        (t_, true) => t_ as u64,
+        (t_, false) => (t.now as i64).saturating_add(t_) as u64,
+    };
+    if expire != 0 && expire <= t.now {
+        // Already expired: nothing is created (the old key, with REPLACE, is gone).
+        t.commit()?;
+        return c.ok();
+    }
+    write_value(&mut t, db, &a[1], &v, expire)?;
+    t.commit()?;
+    c.sh.signal_key(db, &a[1]);
+    c.ok()
+}
+
+/// Cached connections to MIGRATE targets: host:port → (socket, last selected db, last
+/// use). Idle ones are dropped after 10 s, as Redis does.
+#[derive(Default)]
+pub struct MigrateCache {
+    conns: std::collections::HashMap<String, (TcpStream, Option<i64>, Instant)>,
+}
+
+fn encode(args: &[&[u8]], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Read one reply line from a target (status, error or integer replies only).
+fn read_line(r: &mut BufReader<&TcpStream>) -> std::io::Result<String> {
+    let mut l = String::new();
+    if r.read_line(&mut l)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(l.trim_end_matches("\r\n").to_string())
+}
+
+struct MigrateArgs {
+    host: String,
+    port: u16,
+    keys: Vec<Vec<u8>>,
+    db: i64,
+    timeout: Duration,
+    copy: bool,
+    replace: bool,
+    auth: Option<(Option<Vec<u8>>, Vec<u8>)>,
+}
+
+fn parse_migrate(a: &[Vec<u8>]) -> Result<MigrateArgs, CmdErr> {
+    let (mut copy, mut replace) = (false, false);
+    let mut auth = None;
+    let mut keys = vec![a[3].clone()];
+    let mut j = 6;
+    while j < a.len() {
+        let more = a.len() - j - 1;
+        if is(&a[j], "copy") {
+            copy = true;
+        } else if is(&a[j], "replace") {
+            replace = true;
+        } else if is(&a[j], "auth") {
+            if more == 0 {
+                return Err(err::SYNTAX.into());
+            }
+            auth = Some((None, a[j + 1].clone()));
+            j += 1;
+        } else if is(&a[j], "auth2") {
+            if more < 2 {
+                return Err(err::SYNTAX.into());
+            }
+            auth = Some((Some(a[j + 1].clone()), a[j + 2].clone()));
+            j += 2;
+        } else if is(&a[j], "keys") {
+            if !a[3].is_empty() {
+                return Err("ERR When using MIGRATE KEYS option, the key argument must be set to the empty string".into());
+            }
+            keys = a[j + 1..].to_vec();
+            break;
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+        j += 1;
+    }
+    let db = int_arg(&a[4])?;
+    let mut timeout = int_arg(&a[5])?;
+    if timeout <= 0 {
+        timeout = 1000;
+    }
+    let port = std::str::from_utf8(&a[2])
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok())
+        .ok_or_else(|| CmdErr(err::NOT_INT.into()))?;
+    Ok(MigrateArgs {
+        host: String::from_utf8_lossy(&a[1]).into_owned(),
+        port,
+        keys,
+        db,
+        timeout: Duration::from_millis(timeout as u64),
+        copy,
+        replace,
+        auth,
+    })
+}
+
+pub fn migrate(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let m = parse_migrate(a)?;
+    let db = c.s.db;
+    // On a worker: the network round trip must not stall this event loop. The store's
+    // write lock is held from reading the keys to deleting them, so nothing changes
+    // them in between (Redis blocks everything for the same span).
+    Ok(Flow::Defer(Box::new(move |sh: &Shared| {
+        let mut b = Vec::new();
+        match migrate_run(sh, db, &m) {
+            Ok(reply) => b.extend_from_slice(reply.as_bytes()),
+            Err(e) => b.extend_from_slice(format!("-{}\r\n", e.0).as_bytes()),
+        }
+        b
+    })))
+}
+
+fn migrate_run(sh: &Shared, db: usize, m: &MigrateArgs) -> Result<String, CmdErr> {
+    let mut t = sh.store.txn();
+    let phys = t.phys(db);
+    let mut items = Vec::new();
+    for k in &m.keys {
+        if let Some(meta) = t.get(db, k)? {
+            let v = read_value(&sh.store, phys, k, &meta)?;
+            items.push((k.clone(), v, meta.expire));
+        }
+    }
+    if items.is_empty() {
+        return Ok("+NOKEY\r\n".into());
+    }
+    let tgt = target(sh);
+    let name = format!("{}:{}", m.host, m.port);
+    // One retry on a stale cached connection, as Redis.
+    for attempt in 0..2 {
+        let (mut sock, last_db) = {
+            let mut cache = lock(&sh.migrate);
+            cache
+                .conns
+                .retain(|_, (_, _, used)| used.elapsed() < Duration::from_secs(10));
+            match cache.conns.remove(&name) {
+                Some((s, d, _)) => (s, d),
+                None => {
+                    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(m.host.as_str(), m.port))
+                        .ok()
+                        .and_then(|mut it| it.next());
+                    let s = addr.and_then(|addr| TcpStream::connect_timeout(&addr, m.timeout).ok());
+                    match s {
+                        Some(s) => (s, None),
+                        None => {
+                            return Err("IOERR error or timeout connecting to the client".into())
+                        }
+                    }
+                }
+            }
+        };
+        let _ = sock.set_read_timeout(Some(m.timeout));
+        let _ = sock.set_write_timeout(Some(m.timeout));
+        let _ = sock.set_nodelay(true);
+        let mut buf = Vec::new();
+        let send_auth = m.auth.is_some();
+        if let Some((user, pass)) = &m.auth {
+            match user {
+                Some(u) => encode(&[b"AUTH", u, pass], &mut buf),
+                None => encode(&[b"AUTH", pass], &mut buf),
+            }
+        }
+        let select = last_db != Some(m.db);
+        if select {
+            encode(&[b"SELECT", m.db.to_string().as_bytes()], &mut buf);
+        }
+        let now = crate::store::now_ms();
+        let mut sent = Vec::new();
+        for (k, v, exp) in &items {
+            let ttl = if *exp == 0 {
+                0
+            } else {
+                let left = exp.saturating_sub(now);
+                if left == 0 {
+                    continue;
+                }
+                left.max(1)
+            };
+            let payload = strata_rdb::dump(v, tgt, &Default::default());
+            let ttl_s = ttl.to_string();
+            let mut args: Vec<&[u8]> = vec![b"RESTORE", k, ttl_s.as_bytes(), &payload];
+            if m.replace {
+                args.push(b"REPLACE");
+            }
+            encode(&args, &mut buf);
+            sent.push(k.clone());
+        }
+        if let Err(e) = sock.write_all(&buf) {
+            if attempt == 0 && last_db.is_some() && e.kind() != std::io::ErrorKind::TimedOut {
+                continue;
+            }
+            return Err("IOERR error or timeout writing to target instance".into());
+        }
+        let mut r = BufReader::new(&sock);
+        let mut first_error: Option<String> = None;
+        let mut io_failed = false;
+        let mut read = |r: &mut BufReader<&TcpStream>| -> Option<String> {
+            match read_line(r) {
+                Ok(l) => Some(l),
+                Err(_) => {
+                    io_failed = true;
+                    None
+                }
+            }
+        };
+        if send_auth {
+            match read(&mut r) {
+                Some(l) if l.starts_with('-') => {
+                    first_error = first_error.or(Some(l[1..].to_string()))
+                }
+                Some(_) => {}
+                None => {}
+            }
+        }
+        let mut db_ok = true;
+        if select && first_error.is_none() {
+            match read(&mut r) {
+                Some(l) if l.starts_with('-') => {
+                    db_ok = false;
+                    first_error = first_error.or(Some(l[1..].to_string()));
+                }
+                Some(_) => {}
+                None => db_ok = false,
+            }
+        } else if select {
+            // Drain the SELECT reply after a failed AUTH.
+            let _ = read(&mut r);
+            db_ok = false;
+        }
+        let mut done_keys = Vec::new();
+        for k in &sent {
+            match read(&mut r) {
+                Some(l) if l.starts_with('-') => {
+                    first_error = first_error.or(Some(l[1..].to_string()));
+                }
+                Some(_) => done_keys.push(k.clone()),
+                None => break,
+            }
+        }
+        if !m.copy {
+            for k in &done_keys {
+                t.del(db, k)?;
+            }
+        }
+        t.commit()?;
+        if io_failed {
+            return Err("IOERR error or timeout reading to target instance".into());
+        }
+        if db_ok {
+            lock(&sh.migrate)
+                .conns
+                .insert(name, (sock, Some(m.db), Instant::now()));
+        }
+        return match first_error {
+            Some(e) => Err(CmdErr(format!(
+                "ERR Target instance replied with error: {e}"
+            ))),
+            None => Ok("+OK\r\n".into()),
+        };
+    }
+    Err("IOERR error or timeout writing to target instance".into())
+}
