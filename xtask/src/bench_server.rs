@@ -11,10 +11,10 @@ use std::fmt::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Server {
+pub(crate) struct Server {
     name: &'static str,
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: std::path::PathBuf,
 }
 
@@ -48,7 +48,7 @@ fn wait_ready(port: u16) -> bool {
     false
 }
 
-fn start(name: &'static str, fsync: &str) -> Option<Server> {
+pub(crate) fn start(name: &'static str, fsync: &str) -> Option<Server> {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("strata-bench-{name}-{port}"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -416,19 +416,10 @@ pub fn run(args: &[String]) -> bool {
         None => eprintln!("xtask bench-server: the DUMP/RESTORE/MIGRATE part failed"),
     }
     if docs {
-        let path = "docs/benchmarks.md";
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return false;
-        };
-        let (start_m, end_m) = ("<!-- bench-server:start -->", "<!-- bench-server:end -->");
         let body = format!(
-            "{start_m}\n`cargo xtask bench-server --repeat {repeat} --requests {requests}` (redis-benchmark -c 50 -n {requests} -d 100 -r 1000000; medians of {repeat} interleaved runs; Redis 7.0.15 with appendonly yes):\n\n{table}{end_m}"
+            "`cargo xtask bench-server --repeat {repeat} --requests {requests}` (redis-benchmark -c 50 -n {requests} -d 100 -r 1000000; medians of {repeat} interleaved runs; Redis 7.0.15 with appendonly yes):\n\n{table}"
         );
-        let new = match (text.find(start_m), text.find(end_m)) {
-            (Some(a), Some(b)) => format!("{}{}{}", &text[..a], body, &text[b + end_m.len()..]),
-            _ => format!("{text}\n## Server (bench-server)\n\n{body}\n"),
-        };
-        if std::fs::write(path, new).is_err() {
+        if !write_docs_block("bench-server", "Server (bench-server)", &body) {
             return false;
         }
     }
@@ -436,13 +427,13 @@ pub fn run(args: &[String]) -> bool {
 }
 
 /// A minimal RESP client for the timing loops (xtask has no dependencies).
-struct Resp {
+pub(crate) struct Resp {
     r: std::io::BufReader<std::net::TcpStream>,
     w: std::net::TcpStream,
 }
 
 impl Resp {
-    fn connect(port: u16) -> Option<Resp> {
+    pub(crate) fn connect(port: u16) -> Option<Resp> {
         let s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
         let _ = s.set_nodelay(true);
         Some(Resp {
@@ -451,7 +442,7 @@ impl Resp {
         })
     }
 
-    fn send(&mut self, args: &[&[u8]]) -> Option<()> {
+    pub(crate) fn send(&mut self, args: &[&[u8]]) -> Option<()> {
         use std::io::Write;
         let mut out = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
@@ -463,7 +454,7 @@ impl Resp {
     }
 
     /// Read one reply; bulk strings come back as their bytes, errors as Err.
-    fn read(&mut self) -> Result<Vec<u8>, String> {
+    pub(crate) fn read(&mut self) -> Result<Vec<u8>, String> {
         use std::io::{BufRead, Read};
         let mut line = String::new();
         self.r.read_line(&mut line).map_err(|e| e.to_string())?;
@@ -492,7 +483,7 @@ impl Resp {
         }
     }
 
-    fn call(&mut self, args: &[&[u8]]) -> Result<Vec<u8>, String> {
+    pub(crate) fn call(&mut self, args: &[&[u8]]) -> Result<Vec<u8>, String> {
         self.send(args).ok_or("write failed")?;
         self.read()
     }
@@ -603,4 +594,24 @@ pub fn dump_restore(repeat: usize) -> Option<String> {
     ));
     println!("{rows}");
     Some(rows)
+}
+
+/// Replace the text between `<!-- {tag}:start -->` and `<!-- {tag}:end -->` in
+/// docs/benchmarks.md with `body` (appending a `## {heading}` section if the markers are
+/// missing).
+pub(crate) fn write_docs_block(tag: &str, heading: &str, body: &str) -> bool {
+    let path = "docs/benchmarks.md";
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let (start_m, end_m) = (
+        format!("<!-- {tag}:start -->"),
+        format!("<!-- {tag}:end -->"),
+    );
+    let block = format!("{start_m}\n{body}{end_m}");
+    let new = match (text.find(&start_m), text.find(&end_m)) {
+        (Some(a), Some(b)) => format!("{}{}{}", &text[..a], block, &text[b + end_m.len()..]),
+        _ => format!("{text}\n## {heading}\n\n{block}\n"),
+    };
+    std::fs::write(path, new).is_ok()
 }

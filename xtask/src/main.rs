@@ -6,12 +6,15 @@
 //!   Redis's own load time.
 //! - `bench-server [--repeat N] [--requests N] [--no-docs]`: redis-benchmark against
 //!   strata-server and a real redis-server 7.0.15 in the same run (docs/benchmarks.md).
+//! - `bench-dump [--keys N] [--no-docs]`: BGDUMP beside a `redis-cli --scan` export of
+//!   the same keys from real Redis, and GET p99 while dumps run.
 //! - `db-bench [args]`: LevelDB's db_bench workload on strata-lsm and on a peer engine
 //!   (fjall), built from `benches/db-bench` (kept out of the workspace so the peer never
 //!   slows down `test`).
 
 use std::process::{Command, ExitCode};
 
+mod bench_dump;
 mod bench_server;
 
 fn run(cmd: &mut Command) -> bool {
@@ -335,7 +338,7 @@ fn bench_rdb() -> bool {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((task, rest)) = args.split_first() else {
-        eprintln!("usage: cargo xtask <test|db-bench|bench-rdb|bench-server> [args]");
+        eprintln!("usage: cargo xtask <test|db-bench|bench-rdb|bench-server|bench-dump> [args]");
         return ExitCode::from(2);
     };
     // Tasks run from the workspace root whatever the caller's directory.
@@ -347,9 +350,10 @@ fn main() -> ExitCode {
         "db-bench" => db_bench(rest),
         "bench-rdb" => bench_rdb(),
         "bench-server" => ensure_redis() && bench_server::run(rest),
+        "bench-dump" => ensure_redis() && bench_dump::run(rest),
         other => {
             eprintln!(
-                "xtask: unknown task {other:?}; tasks: test, db-bench, bench-rdb, bench-server"
+                "xtask: unknown task {other:?}; tasks: test, db-bench, bench-rdb, bench-server, bench-dump"
             );
             return ExitCode::from(2);
         }

@@ -4,9 +4,21 @@
 //! by one slot, from a consistent engine snapshot, written to a temporary file and renamed
 //! atomically.
 //!
-//! **Status:** only [`glob`] (Redis glob patterns, shared with the server's `KEYS` and
-//! `SCAN MATCH`) exists; the dumper thread is tracked by the dumper issue.
+//! - [`Dumper`]: starts dumps (one at a time), reports status, cancels.
+//! - [`glob`]: Redis glob patterns without exponential backtracking (also the server's
+//!   `KEYS` and `SCAN MATCH`).
+//! - [`records`]: the keyspace's record format, shared with the server that writes it.
+//! - [`escape`]: the `keys` format's line escaping.
+//!
+//! Formats: docs/dump-format.md. Embedding: `examples/embedded_dump.rs`.
 
 #![deny(missing_docs)]
 
+mod dumper;
+pub mod escape;
 pub mod glob;
+pub mod records;
+
+pub use dumper::{
+    tag_slot, Dumper, Format, Request, Selector, StartError, State, Status, TEMP_PREFIX,
+};

@@ -84,6 +84,10 @@ pub struct Config {
     pub daemonize: bool,
     /// DUMP and MIGRATE payload encoding: `redis-7.0` (default), `redis-6`, `portable`.
     pub dump_payload_target: String,
+    /// Directory of BGDUMP files (empty = `<dir>/dumps`).
+    pub dump_dir: String,
+    /// Most bytes per second a BGDUMP writes (0 = unlimited).
+    pub dump_throttle: u64,
 }
 
 impl Default for Config {
@@ -111,6 +115,8 @@ impl Default for Config {
             tcp_keepalive: 300,
             daemonize: false,
             dump_payload_target: "redis-7.0".into(),
+            dump_dir: String::new(),
+            dump_throttle: 0,
         }
     }
 }
@@ -175,6 +181,8 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("tcp-keepalive", Mutability::Runtime),
     ("daemonize", Mutability::Immutable),
     ("dump-payload-target", Mutability::Runtime),
+    ("dump-dir", Mutability::Immutable),
+    ("dump-throttle", Mutability::Runtime),
 ];
 
 impl Config {
@@ -269,6 +277,8 @@ impl Config {
                 }
                 self.dump_payload_target = v;
             }
+            "dump-dir" => self.dump_dir = one()?.to_string(),
+            "dump-throttle" => self.dump_throttle = mem(one()?)?,
             _ => return Err("Bad directive or wrong number of arguments".into()),
         }
         Ok(())
@@ -299,6 +309,8 @@ impl Config {
             "tcp-keepalive" => self.tcp_keepalive.to_string(),
             "daemonize" => "no".into(),
             "dump-payload-target" => self.dump_payload_target.clone(),
+            "dump-dir" => self.dump_dir.clone(),
+            "dump-throttle" => self.dump_throttle.to_string(),
             _ => return None,
         })
     }

@@ -160,6 +160,8 @@ pub struct Shared {
     pub blocked: Mutex<cmd::blocking::Blocked>,
     /// MIGRATE's cached connections.
     pub migrate: Mutex<cmd::dump::MigrateCache>,
+    /// The background key dumper (BGDUMP).
+    pub dumper: strata_dump::Dumper,
 }
 
 impl Shared {
@@ -260,6 +262,18 @@ impl Server {
                 dir.display()
             ))
         })?;
+        let dump_dir = if config.dump_dir.is_empty() {
+            dir.join("dumps")
+        } else {
+            std::path::PathBuf::from(&config.dump_dir)
+        };
+        // Creating the dumper removes temporary files a killed dump left behind.
+        let dumper = strata_dump::Dumper::new(&dump_dir).map_err(|e| {
+            err(format!(
+                "cannot use the dump directory {}: {e}",
+                dump_dir.display()
+            ))
+        })?;
         let mut listeners = Vec::new();
         if config.port != 0 {
             for b in &config.bind {
@@ -321,6 +335,7 @@ impl Server {
             deferred_commands: AtomicU64::new(0),
             blocked: Mutex::new(cmd::blocking::Blocked::default()),
             migrate: Mutex::new(cmd::dump::MigrateCache::default()),
+            dumper,
         });
         shared.set_fsync(fsync);
         shared.hot.update(&lock(&shared.config));
@@ -398,6 +413,10 @@ impl Server {
             }
             let _ = t.join();
         }
+        // A running dump stops; its temporary file goes (no partial file is left under
+        // a final name; a kill -9 leaves the temporary file, removed at the next start).
+        shared.dumper.cancel();
+        shared.dumper.wait();
         let res = shared
             .store
             .db

@@ -23,206 +23,10 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use strata_lsm::{keys, CompactionFilter, Db, Decision, IterOptions, WriteBatch, WriteOptions};
 
-/// Types a key can hold (stored in the metadata's first byte).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// A string.
-    String = 0,
-    /// A list.
-    List = 1,
-    /// A set.
-    Set = 2,
-    /// A sorted set.
-    ZSet = 3,
-    /// A hash.
-    Hash = 4,
-}
-
-impl Kind {
-    fn from_u8(b: u8) -> Option<Kind> {
-        Some(match b {
-            0 => Kind::String,
-            1 => Kind::List,
-            2 => Kind::Set,
-            3 => Kind::ZSet,
-            4 => Kind::Hash,
-            _ => return None,
-        })
-    }
-    /// TYPE's answer.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::String => "string",
-            Kind::List => "list",
-            Kind::Set => "set",
-            Kind::ZSet => "zset",
-            Kind::Hash => "hash",
-        }
-    }
-}
-
-/// A key's metadata record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Meta {
-    /// The type.
-    pub kind: Kind,
-    /// Absolute expiry in Unix milliseconds; 0 = none.
-    pub expire: u64,
-    /// A string's bytes (collections: their header, defined with the collection types).
-    pub body: Vec<u8>,
-}
-
-const META_HEADER: usize = 9;
-
-impl Meta {
-    /// A string value.
-    pub fn string(value: Vec<u8>, expire: u64) -> Meta {
-        Meta {
-            kind: Kind::String,
-            expire,
-            body: value,
-        }
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(META_HEADER + self.body.len());
-        v.push(self.kind as u8);
-        v.extend_from_slice(&self.expire.to_le_bytes());
-        v.extend_from_slice(&self.body);
-        v
-    }
-
-    /// Decode a metadata record's value.
-    pub fn decode(raw: &[u8]) -> Result<Meta> {
-        if raw.len() < META_HEADER {
-            return Err(Error::Corrupt("metadata record too short".into()));
-        }
-        let kind = Kind::from_u8(raw[0])
-            .ok_or_else(|| Error::Corrupt(format!("unknown type {}", raw[0])))?;
-        let mut e = [0u8; 8];
-        e.copy_from_slice(&raw[1..9]);
-        Ok(Meta {
-            kind,
-            expire: u64::from_le_bytes(e),
-            body: raw[META_HEADER..].to_vec(),
-        })
-    }
-
-    /// Has it expired at `now`?
-    pub fn expired(&self, now: u64) -> bool {
-        self.expire != 0 && self.expire <= now
-    }
-}
-
-/// Header of a collection's metadata (its `body`): `flags u8 | version u64 LE | count
-/// u64 LE`, and for lists `| head u64 LE | tail u64 LE` (elements sit at positions
-/// `head..tail`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Coll {
-    /// Bit 0: the value outgrew Redis's compact encoding (sticky, as in Redis). Bit 1
-    /// (sets): holds a non-integer member (no longer an intset).
-    pub flags: u8,
-    /// Version of the sub-records.
-    pub version: u64,
-    /// Elements.
-    pub count: u64,
-    /// Lists: position of the first element.
-    pub head: u64,
-    /// Lists: position after the last element.
-    pub tail: u64,
-}
-
-/// Flag: no longer in the compact encoding.
-pub const FLAG_BIG: u8 = 1;
-/// Flag: a set with a non-integer member.
-pub const FLAG_NOT_INTSET: u8 = 2;
-/// Lists start in the middle of the position space so they can grow both ways.
-pub const LIST_MIDDLE: u64 = 1 << 63;
-
-impl Coll {
-    /// Encode as a metadata body.
-    pub fn encode(&self, kind: Kind) -> Vec<u8> {
-        let mut v = Vec::with_capacity(33);
-        v.push(self.flags);
-        v.extend_from_slice(&self.version.to_le_bytes());
-        v.extend_from_slice(&self.count.to_le_bytes());
-        if kind == Kind::List {
-            v.extend_from_slice(&self.head.to_le_bytes());
-            v.extend_from_slice(&self.tail.to_le_bytes());
-        }
-        v
-    }
-
-    /// Decode a metadata body.
-    pub fn decode(kind: Kind, b: &[u8]) -> Result<Coll> {
-        let need = if kind == Kind::List { 33 } else { 17 };
-        if kind == Kind::String || b.len() != need {
-            return Err(Error::Corrupt("collection header".into()));
-        }
-        let u = |i: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&b[i..i + 8]);
-            u64::from_le_bytes(a)
-        };
-        Ok(Coll {
-            flags: b[0],
-            version: u(1),
-            count: u(9),
-            head: if kind == Kind::List { u(17) } else { 0 },
-            tail: if kind == Kind::List { u(25) } else { 0 },
-        })
-    }
-}
-
-impl Meta {
-    /// A collection's metadata.
-    pub fn coll(kind: Kind, c: &Coll, expire: u64) -> Meta {
-        Meta {
-            kind,
-            expire,
-            body: c.encode(kind),
-        }
-    }
-
-    /// The collection header (an error for strings or a corrupt record).
-    pub fn header(&self) -> Result<Coll> {
-        Coll::decode(self.kind, &self.body)
-    }
-}
-
-/// Store errors.
-#[derive(Debug)]
-pub enum Error {
-    /// The engine failed (I/O, corruption, background error).
-    Engine(strata_lsm::Error),
-    /// A record of ours failed to decode.
-    Corrupt(String),
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Engine(e) => write!(f, "storage error: {e}"),
-            Error::Corrupt(s) => write!(f, "corrupt record: {s}"),
-        }
-    }
-}
-
-impl From<strata_lsm::Error> for Error {
-    fn from(e: strata_lsm::Error) -> Self {
-        Error::Engine(e)
-    }
-}
-
-/// Store result.
-pub type Result<T> = std::result::Result<T, Error>;
-
-/// Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use strata_dump::records::{
+    metadata_key, next_slot_start, now_ms, prefix_end, sub_key, sub_prefix, Coll, Error, Kind,
+    Meta, Result, FLAG_BIG, FLAG_NOT_INTSET, LIST_MIDDLE, SLOTS_END,
+};
 
 const DBMAP_KEY: &[u8] = b"\xff\x00dbmap";
 /// Upper bound of the collection versions handed out (u64 LE); versions below it may
@@ -230,8 +34,6 @@ const DBMAP_KEY: &[u8] = b"\xff\x00dbmap";
 const VERSION_KEY: &[u8] = b"\xff\x00version";
 const VERSION_BLOCK: u64 = 1 << 20;
 const EXPIRE_PREFIX: [u8; 2] = [0xff, 0x01];
-/// End of the slot-prefixed key space (slot 16384 would start here).
-pub const SLOTS_END: [u8; 2] = [0x40, 0x00];
 const PHYS_IDS: usize = 256;
 
 /// Logical → physical database ids and retired ids.
@@ -678,41 +480,6 @@ impl Store {
     }
 }
 
-fn metadata_key(phys: u8, key: &[u8]) -> Vec<u8> {
-    let slot = keys::slot(key);
-    let mut k = Vec::with_capacity(4 + key.len());
-    k.extend_from_slice(&slot.to_be_bytes());
-    k.push(phys);
-    k.push(0);
-    k.extend_from_slice(key);
-    k
-}
-
-/// A sub-record's engine key.
-pub fn sub_key(phys: u8, key: &[u8], version: u64, field: &[u8]) -> Vec<u8> {
-    let mut k = sub_prefix(phys, key, version);
-    k.extend_from_slice(field);
-    k
-}
-
-/// The engine-key prefix of one collection version's sub-records.
-pub fn sub_prefix(phys: u8, key: &[u8], version: u64) -> Vec<u8> {
-    let slot = keys::slot(key);
-    let mut k = Vec::with_capacity(16 + key.len());
-    k.extend_from_slice(&slot.to_be_bytes());
-    k.push(phys);
-    k.push(1);
-    k.extend_from_slice(&(key.len() as u32).to_be_bytes());
-    k.extend_from_slice(key);
-    k.extend_from_slice(&version.to_be_bytes());
-    k
-}
-
-/// The first key of the slot after `slot` (or the end of the slot space).
-pub fn next_slot_start(slot: u16) -> Vec<u8> {
-    (slot + 1).to_be_bytes().to_vec()
-}
-
 /// A write transaction: reads see its own writes; commit applies them atomically.
 /// Dropped without a commit, it discards its writes, except when all it did was delete
 /// expired keys it met (lazy expiry), which it then commits.
@@ -994,18 +761,6 @@ impl Txn<'_> {
         // A FLUSHALL resets counts exactly (deltas above cancel them out).
         Ok(())
     }
-}
-
-/// The smallest key greater than every key starting with `prefix`.
-pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut e = prefix.to_vec();
-    while let Some(last) = e.pop() {
-        if last < 0xff {
-            e.push(last + 1);
-            return e;
-        }
-    }
-    vec![0xff; prefix.len() + 1]
 }
 
 impl Drop for Txn<'_> {

@@ -399,6 +399,7 @@ pub fn info_text(sh: &Shared, sections: &[String]) -> String {
         "cluster",
         "keyspace",
         "engine",
+        "dump",
     ];
     let want: Vec<&str> = if sections.is_empty()
         || sections
@@ -505,6 +506,7 @@ pub fn info_text(sh: &Shared, sections: &[String]) -> String {
                     }
                 }
             }
+            "dump" => s.push_str(&super::bgdump::info_section(sh)),
             "engine" => {
                 let e = sh.store.db.stats();
                 let _ = write!(

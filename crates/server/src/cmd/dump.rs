@@ -17,50 +17,7 @@ const MAX_RESTORE_VERSION: u16 = 10;
 
 /// A key's value as the codec's model (committed state).
 pub fn read_value(store: &Store, phys: u8, key: &[u8], m: &Meta) -> Result<Value, CmdErr> {
-    if m.kind == Kind::String {
-        return Ok(Value::String(m.body.clone()));
-    }
-    let h = m.header()?;
-    let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(h.count.min(1 << 16) as usize);
-    let (lo, hi): (Option<Vec<u8>>, Option<Vec<u8>>) = if m.kind == Kind::ZSet {
-        (Some(vec![1]), Some(vec![2]))
-    } else {
-        (None, None)
-    };
-    store.sub_scan(
-        phys,
-        key,
-        h.version,
-        lo.as_deref(),
-        hi.as_deref(),
-        false,
-        |f, v| {
-            fields.push((f.to_vec(), v.to_vec()));
-            true
-        },
-    )?;
-    Ok(match m.kind {
-        Kind::List => Value::List(fields.into_iter().map(|(_, v)| v).collect()),
-        Kind::Set => Value::Set(fields.into_iter().map(|(f, _)| f).collect()),
-        Kind::Hash => Value::Hash(fields),
-        Kind::ZSet => Value::ZSet(
-            fields
-                .into_iter()
-                .map(|(f, v)| {
-                    let mut a = [0u8; 8];
-                    if v.len() == 8 {
-                        a.copy_from_slice(&v);
-                    }
-                    (f[9..].to_vec(), f64::from_bits(u64::from_be_bytes(a)))
-                })
-                .collect(),
-        ),
-        Kind::String => unreachable_string(),
-    })
-}
-
-fn unreachable_string() -> Value {
-    Value::String(Vec::new())
+    Ok(strata_dump::records::read_value(&*store.db, phys, key, m)?)
 }
 
 /// Write `v` as `key` (the caller deleted any old key) with absolute expiry `expire`

@@ -252,18 +252,6 @@ pub fn move_(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     c.int(1)
 }
 
-/// The slot every key matching `pattern` must hash to, when the pattern fixes it (its
-/// literal prefix contains a complete, non-empty `{tag}`).
-pub fn pattern_slot(g: &Glob) -> Option<u16> {
-    let p = g.literal_prefix();
-    let open = p.iter().position(|&b| b == b'{')?;
-    let close = p[open + 1..].iter().position(|&b| b == b'}')?;
-    if close == 0 {
-        return None;
-    }
-    Some(lkeys::slot(&p[open..open + close + 2]))
-}
-
 /// Visit the live keys of one physical db in slot order, starting at `from` (a full
 /// metadata key) or the start; `f` returns false to stop before consuming a key.
 /// Returns the metadata key to resume at (that key), or None when the range is done.
@@ -327,7 +315,7 @@ pub fn keys(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     // On a worker: a KEYS over millions of keys must not stall this event loop.
     Ok(Flow::Defer(Box::new(move |sh: &Shared| {
         let g = Glob::new(&pattern);
-        let slots = match pattern_slot(&g) {
+        let slots = match strata_dump::tag_slot(&g) {
             Some(s) => s..s + 1,
             None => 0..16384,
         };

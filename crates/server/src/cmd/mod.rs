@@ -2,6 +2,7 @@
 //! helpers every command family uses.
 
 mod admin;
+mod bgdump;
 pub mod blocking;
 pub mod coll;
 pub mod dump;
@@ -293,6 +294,8 @@ cmds! {
     "restore", -4, ["write", "denyoom"], (1, 1, 1), "generic", dump::restore, "Creates a key from the serialized representation of a value.";
     "restore-asking", -4, ["write", "denyoom", "asking"], (1, 1, 1), "generic", dump::restore, "An internal command for migrating keys in a cluster.";
     "migrate", -6, ["write"], (3, 3, 1), "generic", dump::migrate, "Atomically transfers a key from one Redis instance to another.";
+    "bgdump", -2, ["admin", "noscript"], (0, 0, 0), "server", bgdump::bgdump, "Strata: dumps the keys matching a pattern, or every key of a slot, from a snapshot, in the background.";
+    "cluster", -2, [], (0, 0, 0), "cluster", bgdump::cluster, "A container for Redis Cluster commands (KEYSLOT, COUNTKEYSINSLOT and GETKEYSINSLOT are answered).";
     // Hashes.
     "hset", -4, ["write", "denyoom", "fast"], (1, 1, 1), "hash", hash::hset, "Creates or modifies the value of a field in a hash.";
     "hsetnx", 4, ["write", "denyoom", "fast"], (1, 1, 1), "hash", hash::hsetnx, "Sets the value of a field in a hash only when the field doesn't exist.";

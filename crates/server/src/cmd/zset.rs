@@ -15,13 +15,7 @@ use crate::store::{Coll, Kind, Meta, Store, Txn, FLAG_BIG};
 const LP_ENTRIES: u64 = 128;
 const LP_VALUE: usize = 64;
 
-/// Order-preserving encoding of a score (NaN never reaches here).
-pub fn ordered(score: f64) -> [u8; 8] {
-    let s = if score == 0.0 { 0.0 } else { score };
-    let b = s.to_bits();
-    let k = if b >> 63 == 1 { !b } else { b | (1 << 63) };
-    k.to_be_bytes()
-}
+pub use strata_dump::records::ordered;
 
 fn member_field(m: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(1 + m.len());
