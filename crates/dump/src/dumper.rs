@@ -314,7 +314,14 @@ impl Dumper {
             .name("strata-dump".into())
             .spawn(move || {
                 lower_priority();
-                let res = job.run();
+                let temp = job.temp.clone();
+                // A bug in the dump must not leave it "running" forever: a panic ends
+                // it as failed, and its temporary file goes.
+                let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()))
+                    .unwrap_or_else(|_| {
+                        let _ = std::fs::remove_file(&temp);
+                        Err("internal error: the dump thread panicked".into())
+                    });
                 let mut cur = lock(&shared);
                 cur.finished = Some(cur.started.elapsed());
                 match res {
@@ -444,8 +451,12 @@ fn throttle(bytes: u64, started: Instant, rate: u64, cancel: &AtomicBool) {
         return;
     }
     let due = Duration::from_secs_f64(bytes as f64 / rate as f64);
-    while started.elapsed() < due && !cancel.load(Ordering::Relaxed) {
-        std::thread::sleep((due - started.elapsed()).min(Duration::from_millis(50)));
+    while !cancel.load(Ordering::Relaxed) {
+        let left = due.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
     }
 }
 
