@@ -13,8 +13,8 @@ pub fn bgdump(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     match sub.as_str() {
         "status" if a.len() == 2 => {
             let st = c.sh.dumper.status();
-            c.out.map(10);
-            let pairs: [(&str, String); 10] = [
+            c.out.map(11);
+            let pairs: [(&str, String); 11] = [
                 ("state", st.state.name().into()),
                 ("selector", st.selector.clone()),
                 ("format", st.format.into()),
@@ -25,12 +25,12 @@ pub fn bgdump(c: &mut Ctx, a: &[Vec<u8>]) -> R {
                 ("bytes", st.bytes.to_string()),
                 ("elapsed_ms", st.elapsed.as_millis().to_string()),
                 ("path", st.path.map(|p| p.display().to_string()).unwrap_or_default()),
+                ("last_error", st.last_error.unwrap_or_default()),
             ];
             for (k, v) in pairs {
                 c.out.bulk(k.as_bytes());
                 c.out.bulk(v.as_bytes());
             }
-            // The last error rides along in INFO dump; STATUS keeps a fixed shape.
             done()
         }
         "cancel" if a.len() == 2 => {
