@@ -116,6 +116,14 @@ impl Filter {
             Err(_) => Some(u64::MAX),
         };
         *last = (meta_key.to_vec(), v, std::time::Instant::now());
+        // This runs on the engine's compaction thread. If the store was dropped while we
+        // held the engine, the last reference is ours, and dropping it here would make
+        // the compaction thread join itself: hand it to a short-lived thread instead.
+        if Arc::strong_count(&db) == 1 {
+            let _ = std::thread::Builder::new()
+                .name("strata-db-close".into())
+                .spawn(move || drop(db));
+        }
         v
     }
 }
