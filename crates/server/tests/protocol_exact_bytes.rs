@@ -209,3 +209,66 @@ fn maxclients_refuses_extra_connections() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(raw(&mut s.client(), b"PING\r\n"), b"+PONG\r\n");
 }
+
+#[test]
+fn monitor_client_kill_and_idle_timeout() {
+    let s = strata(&["--timeout", "1"]);
+    let mut mon = s.client();
+    assert_eq!(raw(&mut mon, b"MONITOR\r\n"), b"+OK\r\n");
+    let mut c = s.client();
+    c.cmd(&["SET", "k", "a b\n"]);
+    let line = String::from_utf8(mon.read_raw().unwrap()).unwrap();
+    // +<secs>.<micros> [0 127.0.0.1:port] "SET" "k" "a b\n"
+    assert!(
+        line.starts_with('+') && line.contains(" [0 127.0.0.1:"),
+        "{line:?}"
+    );
+    assert!(line.ends_with("\"SET\" \"k\" \"a b\\n\"\r\n"), "{line:?}");
+    // CLIENT KILL by id closes that connection; the caller gets the count.
+    let mut victim = s.client();
+    let id = match victim.cmd(&["CLIENT", "ID"]) {
+        support::Reply::Int(i) => i,
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(
+        c.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]),
+        support::Reply::Int(1)
+    );
+    victim.set_timeout(Duration::from_secs(5));
+    assert!(victim.read_to_close().is_empty());
+    assert_eq!(
+        raw(&mut c, b"CLIENT KILL 1.2.3.4:5\r\n"),
+        b"-ERR No such client\r\n".to_vec()
+    );
+    // `timeout 1`: an idle client is closed after about a second; MONITOR clients are not.
+    let mut idle = s.client();
+    idle.set_timeout(Duration::from_secs(10));
+    let t0 = std::time::Instant::now();
+    assert!(idle.read_to_close().is_empty());
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(raw(&mut mon, b"PING\r\n")[0], b'+');
+}
+
+#[test]
+fn bad_config_stops_startup_naming_the_line() {
+    let dir = support::temp_dir("badconf");
+    let conf = dir.join("strata.conf");
+    std::fs::write(&conf, "port 7777\n# a comment\nno-such-directive yes\n").unwrap();
+    let out = std::process::Command::new(support::BIN)
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("at line 3") && err.contains(">>> 'no-such-directive yes'"),
+        "{err}"
+    );
+    let out = std::process::Command::new(support::BIN)
+        .args(["--port", "not-a-port"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FATAL CONFIG FILE ERROR"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
