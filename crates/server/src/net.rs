@@ -173,14 +173,22 @@ pub(crate) fn event_loop(
             return;
         }
         let now = Instant::now();
-        let wait = lp
-            .deadlines
-            .values()
-            .map(|d| d.saturating_duration_since(now))
-            .min()
-            .map_or(Duration::from_millis(100), |d| {
-                d.min(Duration::from_millis(100))
-            });
+        // A client cut short by the read budget goes on at once, without waiting for a
+        // new event.
+        let busy = lp.conns.values().any(|c| {
+            c.more_to_read && !c.waiting && !c.closing && c.out.len() - c.opos < OUT_HIGH_WATER
+        });
+        let wait = if busy {
+            Duration::ZERO
+        } else {
+            lp.deadlines
+                .values()
+                .map(|d| d.saturating_duration_since(now))
+                .min()
+                .map_or(Duration::from_millis(100), |d| {
+                    d.min(Duration::from_millis(100))
+                })
+        };
         if let Err(e) = lp.poll.poll(&mut events, Some(wait)) {
             if e.kind() != ErrorKind::Interrupted {
                 eprintln!("poll: {e}");
@@ -207,7 +215,9 @@ pub(crate) fn event_loop(
         let again: Vec<usize> = lp
             .conns
             .iter()
-            .filter(|(_, c)| c.more_to_read && !c.waiting && c.out.len() - c.opos < OUT_HIGH_WATER)
+            .filter(|(_, c)| {
+                c.more_to_read && !c.waiting && !c.closing && c.out.len() - c.opos < OUT_HIGH_WATER
+            })
             .map(|(t, _)| *t)
             .collect();
         for t in again {

@@ -177,6 +177,8 @@ pub struct Store {
     pub db: Arc<Db>,
     /// Collection versions: (next to hand out, reserved bound persisted in the engine).
     versions: Mutex<(u64, u64)>,
+    /// Logical databases served (`databases`).
+    n_dbs: usize,
     /// A background compaction (after FLUSHALL) is running.
     compacting: Arc<std::sync::atomic::AtomicBool>,
     write: Mutex<()>,
@@ -239,6 +241,9 @@ impl Store {
             _ => 1,
         };
         let store = Store {
+            // A map longer than `databases` (the setting was lowered) keeps its extra
+            // entries, and their data, for when it is raised again.
+            n_dbs: databases,
             versions: Mutex::new((versions, versions)),
             db,
             compacting: Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -298,7 +303,7 @@ impl Store {
 
     /// Number of logical databases.
     pub fn databases(&self) -> usize {
-        self.read_map().map.len()
+        self.n_dbs
     }
 
     /// The live metadata of `key` (an expired key reads as missing).
