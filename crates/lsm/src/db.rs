@@ -1081,15 +1081,22 @@ impl Inner {
         for m in &mems {
             children.push(Box::new(m.iter()));
         }
+        // Only files whose key range meets the iterator's bounds take part: a scan of
+        // one small range (a collection's sub-records) merges a few sources, not all.
+        let (lo, hi) = (opts.lower.as_deref(), opts.upper.as_deref());
         for f in version.levels[0].iter().rev() {
-            children.push(f.table.iter(fill));
+            if f.overlaps(lo, hi) {
+                children.push(f.table.iter(fill));
+            }
         }
         for level in 1..NUM_LEVELS {
-            if !version.levels[level].is_empty() {
-                children.push(crate::compaction::level_iter(
-                    version.levels[level].clone(),
-                    fill,
-                ));
+            let files: Vec<_> = version.levels[level]
+                .iter()
+                .filter(|f| f.overlaps(lo, hi))
+                .cloned()
+                .collect();
+            if !files.is_empty() {
+                children.push(crate::compaction::level_iter(files, fill));
             }
         }
         Ok(DbIterator::new(

@@ -295,15 +295,26 @@ pub struct Out<'a> {
     pub proto: u8,
 }
 
+/// `<prefix><n>\r\n`, formatted without allocating.
 fn push_num(buf: &mut Vec<u8>, prefix: u8, n: i64) {
     buf.push(prefix);
-    let mut tmp = itoa_buf(n);
-    buf.append(&mut tmp);
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    let neg = n < 0;
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if neg {
+        buf.push(b'-');
+    }
+    buf.extend_from_slice(&tmp[i..]);
     buf.extend_from_slice(b"\r\n");
-}
-
-fn itoa_buf(n: i64) -> Vec<u8> {
-    n.to_string().into_bytes()
 }
 
 impl Out<'_> {
@@ -395,6 +406,17 @@ impl Out<'_> {
             self.bulk(text);
         }
     }
+    /// Append `n` elements already encoded in `body` as an array.
+    pub fn array_of_encoded(&mut self, n: usize, body: &[u8]) {
+        self.array(n);
+        self.buf.extend_from_slice(body);
+    }
+    /// Encode a bulk string into `buf` (for replies built before their length is known).
+    pub fn encode_bulk(buf: &mut Vec<u8>, b: &[u8]) {
+        push_num(buf, b'$', b.len() as i64);
+        buf.extend_from_slice(b);
+        buf.extend_from_slice(b"\r\n");
+    }
     pub fn bulks<'b>(&mut self, items: impl ExactSizeIterator<Item = &'b [u8]>) {
         self.array(items.len());
         for i in items {
@@ -465,6 +487,15 @@ mod tests {
         let mut pos = 0;
         assert_eq!(p.next(b"*2147483647\r\n", &mut pos, LIM).unwrap(), None);
         assert!(p.args.capacity() <= PREALLOC_ARGS);
+    }
+
+    #[test]
+    fn numbers_format_without_allocation() {
+        for n in [0i64, 7, -7, 10, 1234567890, i64::MAX, i64::MIN] {
+            let mut b = Vec::new();
+            push_num(&mut b, b':', n);
+            assert_eq!(b, format!(":{n}\r\n").into_bytes());
+        }
     }
 
     #[test]

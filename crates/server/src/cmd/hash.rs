@@ -152,23 +152,36 @@ pub fn all_pairs(c: &Ctx, key: &[u8], h: &Coll) -> Result<super::Pairs, CmdErr> 
 }
 
 fn dump_hash(c: &mut Ctx, a: &[Vec<u8>], fields: bool, values: bool) -> R {
-    let pairs = match coll::read(c, &a[1], Kind::Hash)? {
-        Some((_, h)) => all_pairs(c, &a[1], &h)?,
-        None => Vec::new(),
-    };
+    // Encoded straight into one buffer as the scan meets the fields.
+    let mut body = Vec::new();
+    let mut n = 0usize;
+    if let Some((_, h)) = coll::read(c, &a[1], Kind::Hash)? {
+        let store = &c.sh.store;
+        store.sub_scan(
+            store.phys(c.s.db),
+            &a[1],
+            h.version,
+            None,
+            None,
+            false,
+            |f, v| {
+                if fields {
+                    crate::resp::Out::encode_bulk(&mut body, f);
+                }
+                if values {
+                    crate::resp::Out::encode_bulk(&mut body, v);
+                }
+                n += 1;
+                true
+            },
+        )?;
+    }
     if fields && values {
-        c.out.map(pairs.len());
+        c.out.map(n);
     } else {
-        c.out.array(pairs.len());
+        c.out.array(n);
     }
-    for (f, v) in &pairs {
-        if fields {
-            c.out.bulk(f);
-        }
-        if values {
-            c.out.bulk(v);
-        }
-    }
+    c.out.buf.extend_from_slice(&body);
     done()
 }
 

@@ -4,6 +4,7 @@
 
 use super::coll::{self, fresh, save, txn_read};
 use super::{done, err, int_arg, is, CmdErr, Ctx, R};
+use crate::resp::Out;
 use crate::store::{Coll, Kind, Meta, Store, Txn, FLAG_BIG};
 
 fn pos(p: u64) -> [u8; 8] {
@@ -189,14 +190,30 @@ pub fn llen(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 
 pub fn lrange(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let (s, e) = (int_arg(&a[2])?, int_arg(&a[3])?);
-    let v = match coll::read(c, &a[1], Kind::List)? {
-        Some((_, h)) => {
-            let (from, to) = norm(h.count, s, e);
-            range(&c.sh.store, c.sh.store.phys(c.s.db), &a[1], &h, from, to)?
+    // Elements are encoded straight into one buffer as the scan meets them.
+    let mut body = Vec::new();
+    let mut n = 0usize;
+    if let Some((_, h)) = coll::read(c, &a[1], Kind::List)? {
+        let (from, to) = norm(h.count, s, e);
+        if from < to {
+            let (lo, hi) = (pos(h.head + from), pos(h.head + to));
+            let store = &c.sh.store;
+            store.sub_scan(
+                store.phys(c.s.db),
+                &a[1],
+                h.version,
+                Some(&lo),
+                Some(&hi),
+                false,
+                |_, v| {
+                    Out::encode_bulk(&mut body, v);
+                    n += 1;
+                    true
+                },
+            )?;
         }
-        None => Vec::new(),
-    };
-    c.out.bulks(v.iter().map(Vec::as_slice));
+    }
+    c.out.array_of_encoded(n, &body);
     done()
 }
 
