@@ -349,6 +349,7 @@ impl Store {
             store: self,
             _guard: guard,
             lazy_only: true,
+            reserved_from: None,
             committed: false,
             batch: WriteBatch::new(),
             overlay: HashMap::new(),
@@ -501,6 +502,10 @@ pub struct Txn<'a> {
     _guard: MutexGuard<'a, ()>,
     /// Only lazy-expiry deletions so far.
     lazy_only: bool,
+    /// The persisted version bound before this transaction reserved a new block: if it
+    /// is dropped without a commit, the reservation is undone so no version is ever
+    /// handed out above the persisted bound.
+    reserved_from: Option<u64>,
     committed: bool,
     batch: WriteBatch,
     /// Metadata read or written by this transaction (None = absent), by (phys, key).
@@ -603,6 +608,7 @@ impl Txn<'_> {
         self.lazy_only = false;
         let mut v = lock(&self.store.versions);
         if v.0 >= v.1 {
+            self.reserved_from.get_or_insert(v.1);
             v.1 = v.0 + VERSION_BLOCK;
             self.batch.put(VERSION_KEY, &v.1.to_le_bytes());
         }
@@ -756,7 +762,13 @@ impl Txn<'_> {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.batch);
-        self.store.db.write(WriteOptions::default(), batch)?;
+        if let Err(e) = self.store.db.write(WriteOptions::default(), batch) {
+            if let Some(bound) = self.reserved_from.take() {
+                lock(&self.store.versions).1 = bound;
+            }
+            return Err(e.into());
+        }
+        self.reserved_from = None;
         if let Some(m) = self.map_changed.take() {
             *self
                 .store
@@ -778,6 +790,11 @@ impl Txn<'_> {
 
 impl Drop for Txn<'_> {
     fn drop(&mut self) {
+        if !self.committed {
+            if let Some(bound) = self.reserved_from.take() {
+                lock(&self.store.versions).1 = bound;
+            }
+        }
         if !self.committed && self.lazy_only && !self.batch.is_empty() {
             if let Err(e) = self.commit_inner() {
                 eprintln!("lazy expiry: {e}");
