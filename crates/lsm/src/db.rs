@@ -629,6 +629,14 @@ impl Inner {
     }
 
     fn write(&self, opts: WriteOptions, batch: WriteBatch) -> Result<()> {
+        // A write that needs no fsync, with nobody queued: write directly, without the
+        // queue's allocation and hand-offs. A writer that queues meanwhile serializes
+        // with this one on the write lock, so ordering and atomicity are those of the
+        // queue. Writes that fsync always queue: grouping them is what shares fsyncs.
+        let needs_sync = opts.sync || self.opts.sync == SyncPolicy::Always;
+        if !needs_sync && lock(&self.queue).is_empty() {
+            return self.write_batch(&batch, false);
+        }
         let me = Arc::new(Writer {
             batch,
             sync: opts.sync,
@@ -674,9 +682,6 @@ impl Inner {
     }
 
     fn write_group(&self, group: &[Arc<Writer>]) -> Result<()> {
-        self.check_background()?;
-        let _leader = lock(&self.write_lock);
-        let mem = self.make_room_for_write()?;
         let mut combined;
         let batch: &WriteBatch = if group.len() == 1 {
             &group[0].batch
@@ -688,11 +693,19 @@ impl Inner {
             }
             &combined
         };
+        self.write_batch(batch, group.iter().any(|w| w.sync))
+    }
+
+    /// Write one batch (a whole group's, or a lone writer's) under the write lock.
+    fn write_batch(&self, batch: &WriteBatch, want_sync: bool) -> Result<()> {
+        self.check_background()?;
+        let _leader = lock(&self.write_lock);
+        let mem = self.make_room_for_write()?;
         if batch.is_empty() {
             return Ok(());
         }
         let seq = self.last_seq.load(Ordering::Acquire) + 1;
-        let sync = self.opts.sync == SyncPolicy::Always || group.iter().any(|w| w.sync);
+        let sync = self.opts.sync == SyncPolicy::Always || want_sync;
         {
             let mut wal = lock(&self.wal);
             let wal = &mut *wal;

@@ -352,9 +352,9 @@ impl Store {
             reserved_from: None,
             committed: false,
             batch: WriteBatch::new(),
-            overlay: HashMap::new(),
-            subs: HashMap::new(),
-            deltas: HashMap::new(),
+            overlay: FastMap::default(),
+            subs: FastMap::default(),
+            deltas: FastMap::default(),
             now: now_ms(),
             map_changed: None,
         }
@@ -494,6 +494,32 @@ impl Store {
     }
 }
 
+/// A fast, non-cryptographic hasher for the transaction's small maps (keys are ours or
+/// a client's, and a transaction's maps live for one command: flooding is not a risk
+/// worth SipHash's cost on every write).
+#[derive(Default)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(a)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 /// A write transaction: reads see its own writes; commit applies them atomically.
 /// Dropped without a commit, it discards its writes, except when all it did was delete
 /// expired keys it met (lazy expiry), which it then commits.
@@ -509,10 +535,10 @@ pub struct Txn<'a> {
     committed: bool,
     batch: WriteBatch,
     /// Metadata read or written by this transaction (None = absent), by (phys, key).
-    overlay: HashMap<(u8, Vec<u8>), Option<Meta>>,
+    overlay: FastMap<Vec<u8>, Option<Meta>>,
     /// Sub-records read or written by this transaction (None = absent), by engine key.
-    subs: HashMap<Vec<u8>, Option<Vec<u8>>>,
-    deltas: HashMap<u8, Counts>,
+    subs: FastMap<Vec<u8>, Option<Vec<u8>>>,
+    deltas: FastMap<u8, Counts>,
     /// The transaction's clock (Redis freezes time per command too).
     pub now: u64,
     map_changed: Option<DbMap>,
@@ -530,16 +556,31 @@ impl Txn<'_> {
     /// The key's metadata as this transaction sees it, expired or not. Reads are
     /// remembered, so a command that looks at a key and then writes it reads it once.
     fn raw_phys(&mut self, phys: u8, key: &[u8]) -> Result<Option<Meta>> {
-        let k = (phys, key.to_vec());
-        if let Some(m) = self.overlay.get(&k) {
+        let mk = metadata_key(phys, key);
+        self.raw_mk(mk)
+    }
+
+    /// The same, by metadata key (kept as the overlay's key).
+    fn raw_mk(&mut self, mk: Vec<u8>) -> Result<Option<Meta>> {
+        if let Some(m) = self.overlay.get(&mk) {
             return Ok(m.clone());
         }
-        let m = match self.store.db.get(&metadata_key(phys, key))? {
+        let m = match self.store.db.get(&mk)? {
             None => None,
             Some(raw) => Some(Meta::decode(&raw)?),
         };
-        self.overlay.insert(k, m.clone());
+        self.overlay.insert(mk, m.clone());
         Ok(m)
+    }
+
+    /// Record `m` as the key's metadata in the overlay (the key was read before).
+    fn set_overlay(&mut self, mk: Vec<u8>, m: Option<Meta>) {
+        match self.overlay.get_mut(&mk) {
+            Some(slot) => *slot = m,
+            None => {
+                self.overlay.insert(mk, m);
+            }
+        }
     }
 
     /// The live metadata of `key` in logical db `db`. An expired key met here is
@@ -564,18 +605,19 @@ impl Txn<'_> {
     pub fn put(&mut self, db: usize, key: &[u8], meta: Meta) -> Result<()> {
         self.lazy_only = false;
         let phys = self.phys(db);
-        let old = self.raw_phys(phys, key)?;
+        let mk = metadata_key(phys, key);
+        let old = self.raw_mk(mk.clone())?;
         let d = self.deltas.entry(phys).or_default();
         if old.is_none() {
             d.keys += 1;
         }
         d.expires += i64::from(meta.expire != 0) - i64::from(old.is_some_and(|o| o.expire != 0));
-        self.batch.put(&metadata_key(phys, key), &meta.encode());
+        self.batch.put(&mk, &meta.encode());
         if meta.expire != 0 {
             self.batch
                 .put(&expire_index_key(meta.expire, phys, key), b"");
         }
-        self.overlay.insert((phys, key.to_vec()), Some(meta));
+        self.set_overlay(mk, Some(meta));
         Ok(())
     }
 
@@ -597,8 +639,9 @@ impl Txn<'_> {
         let d = self.deltas.entry(phys).or_default();
         d.keys -= 1;
         d.expires -= i64::from(old.expire != 0);
-        self.batch.delete(&metadata_key(phys, key));
-        self.overlay.insert((phys, key.to_vec()), None);
+        let mk = metadata_key(phys, key);
+        self.batch.delete(&mk);
+        self.set_overlay(mk, None);
     }
 
     /// A fresh collection version, never used before by any key. Reservations are
@@ -680,7 +723,8 @@ impl Txn<'_> {
         map.retired[old as usize] = true;
         map.map[db] = fresh;
         self.deltas.insert(old, Counts::default());
-        self.overlay.retain(|(p, _), _| *p != old);
+        // Metadata keys hold the physical id at byte 2.
+        self.overlay.retain(|mk, _| mk.get(2) != Some(&old));
         self.map_changed = Some(map);
         Ok(())
     }
