@@ -413,6 +413,16 @@ fn migrate_run(sh: &Shared, db: usize, m: &MigrateArgs) -> Result<String, CmdErr
                 None => break,
             }
         }
+        // A cached connection the target closed meanwhile fails at the first read:
+        // nothing was applied, so try once more on a fresh one (Redis does the same).
+        if io_failed
+            && attempt == 0
+            && last_db.is_some()
+            && done_keys.is_empty()
+            && first_error.is_none()
+        {
+            continue;
+        }
         if !m.copy {
             for k in &done_keys {
                 t.del(db, k)?;
