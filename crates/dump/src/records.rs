@@ -18,6 +18,9 @@ pub enum Kind {
     ZSet = 3,
     /// A hash.
     Hash = 4,
+    /// A stream, stored whole: the metadata body is its RDB object (type 19), so DUMP,
+    /// RESTORE, MIGRATE, RENAME and expiry work; stream commands beyond XLEN do not.
+    Stream = 5,
 }
 
 impl Kind {
@@ -28,6 +31,7 @@ impl Kind {
             2 => Kind::Set,
             3 => Kind::ZSet,
             4 => Kind::Hash,
+            5 => Kind::Stream,
             _ => return None,
         })
     }
@@ -39,6 +43,7 @@ impl Kind {
             Kind::Set => "set",
             Kind::ZSet => "zset",
             Kind::Hash => "hash",
+            Kind::Stream => "stream",
         }
     }
 }
@@ -291,6 +296,10 @@ pub fn read_value(src: &impl Source, phys: u8, key: &[u8], m: &Meta) -> Result<V
     if m.kind == Kind::String {
         return Ok(Value::String(m.body.clone()));
     }
+    if m.kind == Kind::Stream {
+        return strata_rdb::decode_object(&m.body, strata_rdb::RDB_VERSION_7_0)
+            .map_err(|e| Error::Corrupt(format!("stream record: {e:?}")));
+    }
     let h = m.header()?;
     let prefix = sub_prefix(phys, key, h.version);
     let (lo, hi) = if m.kind == Kind::ZSet {
@@ -332,6 +341,6 @@ pub fn read_value(src: &impl Source, phys: u8, key: &[u8], m: &Meta) -> Result<V
                 .map(|(f, v)| (f[9..].to_vec(), score(&v)))
                 .collect(),
         ),
-        Kind::String => Value::String(m.body.clone()),
+        Kind::String | Kind::Stream => Value::String(m.body.clone()),
     })
 }

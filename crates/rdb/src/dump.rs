@@ -37,6 +37,15 @@ pub fn verify(payload: &[u8], max_version: u16) -> Result<()> {
 }
 
 /// Decode a DUMP payload whose RDB version is at most `max_version`.
+/// Decode one RDB object (type byte and body) written for RDB `version`, with deep
+/// validation; for values stored as encoded objects (the server keeps streams so).
+pub fn decode_object(bytes: &[u8], version: u16) -> Result<Value> {
+    let mut r = Reader::new(SliceSource::new(bytes));
+    let ty = r.u8()?;
+    object::decode(ty, &mut r, version)
+}
+
+/// Check a DUMP payload, then decode it (see the module doc).
 pub fn restore(payload: &[u8], max_version: u16) -> Result<Value> {
     verify(payload, max_version)?;
     let n = payload.len();

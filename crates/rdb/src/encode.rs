@@ -166,6 +166,11 @@ fn encode_redis6(out: &mut Vec<u8>, value: &Value, cfg: &EncodeConfig) {
                 c,
             );
         }
+        // Redis 5 and 6 read streams as type 15 (no first ID, tombstone and offsets).
+        Value::Stream(s) => {
+            out.push(crate::object::types::STREAM_LISTPACKS);
+            s.encode_legacy(out, c);
+        }
         // Strings, sets, large hashes and zsets are written as Redis 7.0 writes them.
         other => encode_object(out, other, cfg),
     }
@@ -174,6 +179,11 @@ fn encode_redis6(out: &mut Vec<u8>, value: &Value, cfg: &EncodeConfig) {
 /// The object in the plain types every Redis since 2.6 reads.
 fn encode_portable(out: &mut Vec<u8>, value: &Value, c: bool) {
     match value {
+        // No plain type holds a stream: the oldest form is Redis 5's type 15.
+        Value::Stream(s) => {
+            out.push(crate::object::types::STREAM_LISTPACKS);
+            s.encode_legacy(out, c);
+        }
         Value::String(s) => {
             out.push(STRING);
             put_string(out, s, c);
@@ -302,6 +312,10 @@ pub fn encode_object_for(out: &mut Vec<u8>, value: &Value, target: Target, cfg: 
 pub fn encode_object(out: &mut Vec<u8>, value: &Value, cfg: &EncodeConfig) {
     let c = cfg.compression;
     match value {
+        Value::Stream(s) => {
+            out.push(crate::object::types::STREAM_LISTPACKS_2);
+            s.encode(out, c);
+        }
         Value::String(s) => {
             out.push(STRING);
             put_string(out, s, c);

@@ -4,8 +4,8 @@
 use crate::{crc64, dump, restore, EncodeConfig, RdbFile, Target};
 
 /// DUMP payload decoding: `data` as a payload, then re-footered with a valid CRC so the
-/// object decoder runs; whatever decodes must re-encode for every target and decode to
-/// the same value. Panics on a violation (that is what the fuzzer looks for).
+/// object decoder runs; whatever decodes must re-encode for every target (streams: the
+/// Redis 7.0 target) and decode to the same value. Panics on a violation (that is what the fuzzer looks for).
 pub fn check_restore(data: &[u8]) {
     let _ = restore(data, 12);
     let mut p = data.to_vec();
@@ -13,7 +13,14 @@ pub fn check_restore(data: &[u8]) {
     let crc = crc64(&p);
     p.extend_from_slice(&crc.to_le_bytes());
     if let Ok(v) = restore(&p, 12) {
-        for target in [Target::Redis7_0, Target::Redis6, Target::Portable] {
+        // Streams re-encode for Redis 5/6 as type 15, which loses 7.0's extra fields
+        // and is not decoded here: only their Redis 7.0 form must round-trip.
+        let targets: &[Target] = if matches!(v, crate::Value::Stream(_)) {
+            &[Target::Redis7_0]
+        } else {
+            &[Target::Redis7_0, Target::Redis6, Target::Portable]
+        };
+        for &target in targets {
             let again = restore(&dump(&v, target, &EncodeConfig::default()), 12);
             assert_eq!(
                 again.map(|x| x.sorted()),

@@ -36,13 +36,14 @@ mod lzf;
 pub mod object;
 mod rdb_writer;
 mod reader;
+pub mod stream;
 mod value;
 mod writer;
 mod ziplist;
 mod zipmap;
 
 pub use crc64::crc64;
-pub use dump::{restore, verify, RDB_VERSION_7_0};
+pub use dump::{decode_object, restore, verify, RDB_VERSION_7_0};
 pub use encode::{dump, encode_object, encode_object_for, EncodeConfig, Target};
 pub use error::{Error, Result};
 pub use file::{Entry, Item, RdbFile};

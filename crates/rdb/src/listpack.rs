@@ -64,6 +64,13 @@ fn sign_extend(v: u64, bits: u32) -> i64 {
 
 /// Every element of a listpack, validated.
 pub(crate) fn parse(lp: &[u8]) -> Result<Vec<Entry<'_>>> {
+    parse_counted(lp, true)
+}
+
+/// The same; with `check_count` false the header's element count is not compared with
+/// the elements (Redis validates stream node listpacks that way: header, then every
+/// element).
+pub(crate) fn parse_counted(lp: &[u8], check_count: bool) -> Result<Vec<Entry<'_>>> {
     if lp.len() < 7 {
         return bad("listpack shorter than its header and terminator");
     }
@@ -148,7 +155,7 @@ pub(crate) fn parse(lp: &[u8]) -> Result<Vec<Entry<'_>>> {
         out.push(entry);
         p += size + bl.len();
     }
-    if declared != u16::MAX && declared as usize != out.len() {
+    if check_count && declared != u16::MAX && declared as usize != out.len() {
         return bad(format!(
             "listpack declares {declared} entries, holds {}",
             out.len()

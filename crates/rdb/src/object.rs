@@ -4,8 +4,9 @@
 //! 5 zset (binary scores), 9 zipmap hash, 10 ziplist list, 11 intset set, 12 ziplist
 //! zset, 13 ziplist hash, 14 quicklist (ziplist nodes), 16 listpack hash, 17 listpack
 //! zset, 18 quicklist 2 (container 1 = plain element, 2 = listpack node), 20 listpack
-//! set (Redis 7.2). Streams (15, 19, 21), modules (6, 7) and hashes with field TTLs
-//! (24, 25) are `Unsupported`; any other type byte is bad data, as Redis answers.
+//! set (Redis 7.2), 19 stream (Redis 7.0, `stream.rs`). Streams of Redis 5/6 and 7.2
+//! (15, 21), modules (6, 7) and hashes with field TTLs (24, 25) are `Unsupported`; any
+//! other type byte is bad data, as Redis answers.
 //!
 //! Validation follows Redis's `sanitize-dump-payload yes`: counts match, pairs are
 //! whole, no duplicate set members, hash fields or zset members, no NaN score. An empty
@@ -219,8 +220,9 @@ pub(crate) fn decode<S: Source>(ty: u8, r: &mut Reader<S>, version: u16) -> Resu
             unique(items.iter().map(Vec::as_slice), "set member")?;
             Ok(Value::Set(items))
         }
-        MODULE | MODULE_2 | STREAM_LISTPACKS | STREAM_LISTPACKS_2 | STREAM_LISTPACKS_3
-        | HASH_METADATA | HASH_LISTPACK_EX => Err(Error::Unsupported(ty)),
+        STREAM_LISTPACKS_2 => Ok(Value::Stream(Box::new(crate::stream::decode(r)?))),
+        MODULE | MODULE_2 | STREAM_LISTPACKS | STREAM_LISTPACKS_3 | HASH_METADATA
+        | HASH_LISTPACK_EX => Err(Error::Unsupported(ty)),
         t => bad(format!("unknown object type {t}")),
     }
 }

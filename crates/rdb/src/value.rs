@@ -13,6 +13,8 @@ pub enum Value {
     ZSet(Vec<(Vec<u8>, f64)>),
     /// A hash: fields with their values, in the order the encoding held them.
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    /// A stream, kept as Redis serializes it (node listpacks verbatim).
+    Stream(Box<crate::stream::Stream>),
 }
 
 impl Value {
@@ -45,6 +47,8 @@ impl Value {
             Value::List(v) | Value::Set(v) => v.is_empty(),
             Value::ZSet(v) => v.is_empty(),
             Value::Hash(v) => v.is_empty(),
+            // An empty stream is a real value (XGROUP CREATE ... MKSTREAM makes one).
+            Value::Stream(_) => false,
         }
     }
 
@@ -56,6 +60,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
             Value::Hash(_) => "hash",
+            Value::Stream(_) => "stream",
         }
     }
 }

@@ -108,9 +108,26 @@ fn corpus_payloads_restore_with_their_values() {
         let key = format!("restored:{name}");
         let r = c.call(&[b"RESTORE", key.as_bytes(), b"0", &payload]);
         if ty == "stream" {
-            // Streams are not supported yet (docs/commands.md): Redis's text for a
-            // payload it cannot load, and nothing is created.
-            assert_eq!(r, Reply::Error("ERR Bad data format".into()), "{name}");
+            // Streams are stored whole: TYPE, XLEN, and DUMP gives Redis's bytes back.
+            assert_eq!(r, Reply::Status("OK".into()), "{name}");
+            assert_eq!(
+                c.call(&[b"TYPE", key.as_bytes()]),
+                Reply::Status("stream".into()),
+                "{name}"
+            );
+            let len = v["stream_info"]["length"].as_i64().unwrap();
+            assert_eq!(
+                c.call(&[b"XLEN", key.as_bytes()]),
+                Reply::Int(len),
+                "{name}"
+            );
+            if !name.ends_with("_nolzf") {
+                assert_eq!(
+                    c.call(&[b"DUMP", key.as_bytes()]).bulk(),
+                    payload,
+                    "{name}: DUMP"
+                );
+            }
             streams += 1;
             continue;
         }
@@ -137,7 +154,7 @@ fn corpus_payloads_restore_with_their_values() {
         ok += 1;
     }
     eprintln!(
-        "{ok} corpus payloads restored with identical values; {streams} stream payloads refused"
+        "{ok} corpus payloads restored with identical values; {streams} streams restored, their DUMPs byte-identical"
     );
     assert_eq!(ok + streams, 175);
 }
@@ -176,10 +193,7 @@ fn corpus_error_cases_get_redis_replies() {
         let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
         let got = c.call(&args);
         if case["source_type"] == "stream" && want == Reply::Status("OK".into()) {
-            // Redis loaded a (possibly mutated) stream; Strata refuses streams.
-            assert_eq!(got, Reply::Error("ERR Bad data format".into()));
             stream_accepted += 1;
-            continue;
         }
         assert_eq!(
             got, want,
@@ -227,7 +241,7 @@ fn corpus_error_cases_get_redis_replies() {
         same += 1;
     }
     assert_eq!(c.cmd(&["PING"]), Reply::Status("PONG".into()));
-    eprintln!("{same} RESTORE replies identical to Redis's; {stream_accepted} stream payloads Redis accepted are refused");
+    eprintln!("{same} RESTORE replies identical to Redis's ({stream_accepted} of them streams Redis accepted)");
 }
 
 /// Build the same values on a server with commands.
@@ -518,4 +532,81 @@ fn redis_cli_pipe_of_restores() {
         o.cmd(&["HGET", "key:1999", "a"]),
         Reply::Bulk(Some(b"1999".to_vec()))
     );
+}
+
+#[test]
+fn streams_cross_both_ways() {
+    let redis = Proc::start(&[]);
+    let ours = strata(&[]);
+    let (mut r, mut o) = (redis.client(), ours.client());
+    for i in 1..=50 {
+        r.cmd(&[
+            "XADD",
+            "s",
+            &format!("{i}-1"),
+            "field",
+            &format!("v{i}"),
+            "n",
+            &i.to_string(),
+        ]);
+    }
+    r.cmd(&["XDEL", "s", "7-1"]);
+    r.cmd(&["XGROUP", "CREATE", "s", "g", "0"]);
+    r.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "COUNT",
+        "3",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    let xrange = |c: &mut Client, k: &str| c.cmd(&["XRANGE", k, "-", "+"]);
+    let want = xrange(&mut r, "s");
+    let payload = r.cmd(&["DUMP", "s"]).bulk();
+    assert_eq!(
+        o.call(&[b"RESTORE", b"s", b"0", &payload]),
+        Reply::Status("OK".into())
+    );
+    assert_eq!(o.cmd(&["XLEN", "s"]), Reply::Int(49));
+    assert_eq!(
+        o.cmd(&["OBJECT", "ENCODING", "s"]),
+        Reply::Bulk(Some(b"stream".to_vec()))
+    );
+    // Back to Redis through DUMP (each target) and through MIGRATE.
+    for target in ["redis-7.0", "redis-6", "portable"] {
+        o.cmd(&["CONFIG", "SET", "dump-payload-target", target]);
+        let p = o.cmd(&["DUMP", "s"]).bulk();
+        if target == "redis-7.0" {
+            assert_eq!(
+                p, payload,
+                "Strata's DUMP of a restored stream is Redis's bytes"
+            );
+        }
+        let k = format!("back:{target}");
+        assert_eq!(
+            r.call(&[b"RESTORE", k.as_bytes(), b"0", &p]),
+            Reply::Status("OK".into()),
+            "{target}"
+        );
+        assert_eq!(xrange(&mut r, &k), want, "{target}");
+        assert_eq!(
+            r.cmd(&["XPENDING", &k, "g"]).array()[0],
+            Reply::Int(3),
+            "{target}"
+        );
+    }
+    o.cmd(&["CONFIG", "SET", "dump-payload-target", "redis-7.0"]);
+    o.cmd(&["RENAME", "s", "moved"]);
+    o.cmd(&["EXPIRE", "moved", "1000"]);
+    let port = redis.port.to_string();
+    assert_eq!(
+        o.cmd(&["MIGRATE", "127.0.0.1", &port, "moved", "0", "5000"]),
+        Reply::Status("OK".into())
+    );
+    assert_eq!(xrange(&mut r, "moved"), want);
+    assert!(matches!(r.cmd(&["TTL", "moved"]), Reply::Int(t) if t > 990));
+    assert_eq!(o.cmd(&["XLEN", "moved"]), Reply::Int(0));
 }

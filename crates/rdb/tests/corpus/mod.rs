@@ -65,3 +65,108 @@ pub fn same_value(ty: &str, want: &Json, got: &Value) -> Result<(), String> {
         (t, v) => Err(format!("type {t} decoded as {}", v.type_name())),
     }
 }
+
+fn id_text(id: (u64, u64)) -> String {
+    format!("{}-{}", id.0, id.1)
+}
+
+/// Does a decoded stream equal the vector's `value` (XRANGE) and `stream_info` (XINFO
+/// STREAM FULL: lengths, IDs, groups, PELs, consumers)?
+pub fn same_stream(v: &Json, s: &strata_rdb::stream::Stream) -> Result<(), String> {
+    let entries = s.entries().map_err(|e| format!("entries: {e}"))?;
+    let want: Vec<(String, Vec<Vec<u8>>)> = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e[0].as_str().unwrap().to_string(),
+                e[1].as_array().unwrap().iter().map(bytes).collect(),
+            )
+        })
+        .collect();
+    let got: Vec<(String, Vec<Vec<u8>>)> = entries
+        .into_iter()
+        .map(|(id, f)| (id_text(id), f))
+        .collect();
+    if want != got {
+        return Err("stream entries differ".into());
+    }
+    let info = &v["stream_info"];
+    let checks = [
+        ("length", info["length"].as_u64() == Some(s.length)),
+        (
+            "last-generated-id",
+            info["last-generated-id"] == id_text(s.last_id).as_str(),
+        ),
+        (
+            "max-deleted-entry-id",
+            info["max-deleted-entry-id"] == id_text(s.max_deleted_id).as_str(),
+        ),
+        (
+            "entries-added",
+            info["entries-added"].as_u64() == Some(s.entries_added),
+        ),
+        (
+            "recorded-first-entry-id",
+            info["recorded-first-entry-id"] == id_text(s.first_id).as_str(),
+        ),
+    ];
+    if let Some((what, _)) = checks.iter().find(|(_, ok)| !ok) {
+        return Err(format!("stream {what} differs"));
+    }
+    let groups = info["groups"].as_array().unwrap();
+    if groups.len() != s.groups.len() {
+        return Err("group count differs".into());
+    }
+    for (w, g) in groups.iter().zip(&s.groups) {
+        let name_ok = bytes(&w["name"]) == g.name
+            && w["last-delivered-id"] == id_text(g.last_id).as_str()
+            // null = unknown, stored as u64::MAX (Redis's -1)
+            && w["entries-read"].as_u64().unwrap_or(u64::MAX) == g.entries_read
+            && w["pel-count"].as_u64() == Some(g.pel.len() as u64);
+        if !name_ok {
+            return Err(format!(
+                "group {} differs",
+                String::from_utf8_lossy(&g.name)
+            ));
+        }
+        for (wp, n) in w["pending"].as_array().unwrap().iter().zip(&g.pel) {
+            let owner = g
+                .consumers
+                .iter()
+                .find(|c| c.pel.contains(&n.id))
+                .map(|c| c.name.clone());
+            let ok = wp["id"] == id_text(n.id).as_str()
+                && wp["delivery_time_ms"].as_u64() == Some(n.delivery_time)
+                && wp["delivery_count"].as_u64() == Some(n.delivery_count)
+                && owner.as_ref() == Some(&bytes(&wp["consumer"]));
+            if !ok {
+                return Err("group PEL differs".into());
+            }
+        }
+        let cons = w["consumers"].as_array().unwrap();
+        if cons.len() != g.consumers.len() {
+            return Err("consumer count differs".into());
+        }
+        for (wc, c) in cons.iter().zip(&g.consumers) {
+            let ids: Vec<String> = wc["pending"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_str().unwrap().to_string())
+                .collect();
+            let got_ids: Vec<String> = c.pel.iter().map(|id| id_text(*id)).collect();
+            let ok = bytes(&wc["name"]) == c.name
+                && wc["seen-time"].as_u64() == Some(c.seen_time)
+                && ids == got_ids;
+            if !ok {
+                return Err(format!(
+                    "consumer {} differs",
+                    String::from_utf8_lossy(&c.name)
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -129,7 +129,7 @@ pub fn copy_value(
     dst: &[u8],
     m: &Meta,
 ) -> Result<(), CmdErr> {
-    if m.kind == Kind::String {
+    if m.kind == Kind::String || m.kind == Kind::Stream {
         t.put(dst_db, dst, m.clone())?;
         return Ok(());
     }

@@ -35,6 +35,21 @@ pub fn write_value(
             t.put(db, key, Meta::string(s.clone(), expire))?;
             return Ok(());
         }
+        Value::Stream(_) => {
+            // Kept whole, as its RDB object (records::Kind::Stream).
+            let mut body = Vec::new();
+            strata_rdb::encode_object(&mut body, v, &Default::default());
+            t.put(
+                db,
+                key,
+                Meta {
+                    kind: Kind::Stream,
+                    expire,
+                    body,
+                },
+            )?;
+            return Ok(());
+        }
         Value::List(_) => (Kind::List, super::coll::fresh(t)),
         Value::Set(_) => (Kind::Set, super::coll::fresh(t)),
         Value::Hash(_) => (Kind::Hash, super::coll::fresh(t)),
@@ -42,7 +57,7 @@ pub fn write_value(
     };
     let version = h.version;
     match v {
-        Value::String(_) => {}
+        Value::String(_) | Value::Stream(_) => {}
         Value::List(items) => {
             for e in items {
                 t.sub_put_new(db, key, version, &h.tail.to_be_bytes(), e);

@@ -555,6 +555,7 @@ pub fn object(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             let e = match m.kind {
                 Kind::String => string_encoding(&m.body),
                 Kind::List => "quicklist",
+                Kind::Stream => "stream",
                 Kind::Hash if big(&m) => "hashtable",
                 Kind::Hash => "listpack",
                 Kind::ZSet if big(&m) => "skiplist",
@@ -574,5 +575,20 @@ pub fn object(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         "refcount" => c.int(1),
         "idletime" => c.int(0),
         _ => Err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.".into()),
+    }
+}
+
+/// XLEN: streams are stored whole (restored from DUMP payloads); their length is read
+/// from the stored object.
+pub fn xlen(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    match c.lookup(&a[1])? {
+        None => c.int(0),
+        Some(m) if m.kind == Kind::Stream => {
+            match strata_rdb::decode_object(&m.body, strata_rdb::RDB_VERSION_7_0) {
+                Ok(strata_rdb::Value::Stream(s)) => c.int(s.length as i64),
+                _ => Err("ERR corrupt stream record".into()),
+            }
+        }
+        Some(_) => Err(err::WRONGTYPE.into()),
     }
 }

@@ -291,6 +291,7 @@ cmds! {
     "swapdb", 3, ["write", "fast"], (0, 0, 0), "server", keys::swapdb, "Swaps two Redis databases.";
     "object", -2, ["readonly"], (2, 2, 1), "generic", keys::object, "A container for object introspection commands.";
     "dump", 2, ["readonly"], (1, 1, 1), "generic", dump::dump, "Returns a serialized representation of the value stored at a key.";
+    "xlen", 2, ["readonly", "fast"], (1, 1, 1), "stream", keys::xlen, "Return the number of messages in a stream.";
     "restore", -4, ["write", "denyoom"], (1, 1, 1), "generic", dump::restore, "Creates a key from the serialized representation of a value.";
     "restore-asking", -4, ["write", "denyoom", "asking"], (1, 1, 1), "generic", dump::restore, "An internal command for migrating keys in a cluster.";
     "migrate", -6, ["write"], (3, 3, 1), "generic", dump::migrate, "Atomically transfers a key from one Redis instance to another.";
