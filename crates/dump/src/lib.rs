@@ -13,6 +13,8 @@
 //! Formats: docs/dump-format.md. Embedding: `examples/embedded_dump.rs`.
 
 #![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod dumper;
 pub mod escape;

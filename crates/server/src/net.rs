@@ -44,8 +44,6 @@ struct Conn {
     waiting: bool,
     /// Registered for WRITABLE.
     want_write: bool,
-    /// The socket may hold unread bytes (we stopped before WouldBlock).
-    more_to_read: bool,
 }
 
 pub(crate) fn acceptor(listener: std::net::TcpListener, sh: Arc<Shared>) {
@@ -145,6 +143,9 @@ struct Loop {
     scratch: Box<[u8]>,
     /// Blocked clients with a timeout: client id → deadline.
     deadlines: HashMap<u64, Instant>,
+    /// Connections that stopped reading at the read budget: their sockets may hold
+    /// more, and no new event will say so.
+    backlog: HashSet<usize>,
 }
 
 pub(crate) fn event_loop(
@@ -164,6 +165,7 @@ pub(crate) fn event_loop(
         wrote: false,
         scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
         deadlines: HashMap::new(),
+        backlog: HashSet::new(),
     };
     let mut events = Events::with_capacity(1024);
     let mut last_sweep = Instant::now();
@@ -175,9 +177,17 @@ pub(crate) fn event_loop(
         let now = Instant::now();
         // A client cut short by the read budget goes on at once, without waiting for a
         // new event.
-        let busy = lp.conns.values().any(|c| {
-            c.more_to_read && !c.waiting && !c.closing && c.out.len() - c.opos < OUT_HIGH_WATER
-        });
+        let again: Vec<usize> = lp
+            .backlog
+            .iter()
+            .copied()
+            .filter(|t| {
+                lp.conns.get(t).is_some_and(|c| {
+                    !c.waiting && !c.closing && c.out.len() - c.opos < OUT_HIGH_WATER
+                })
+            })
+            .collect();
+        let busy = !again.is_empty();
         let wait = if busy {
             Duration::ZERO
         } else {
@@ -212,14 +222,6 @@ pub(crate) fn event_loop(
             }
         }
         // Connections that stopped reading early (fairness) continue now.
-        let again: Vec<usize> = lp
-            .conns
-            .iter()
-            .filter(|(_, c)| {
-                c.more_to_read && !c.waiting && !c.closing && c.out.len() - c.opos < OUT_HIGH_WATER
-            })
-            .map(|(t, _)| *t)
-            .collect();
         for t in again {
             lp.on_readable(t);
         }
@@ -262,7 +264,6 @@ impl Loop {
                         closing: false,
                         waiting: false,
                         want_write: false,
-                        more_to_read: true,
                     },
                 );
                 self.on_readable(t);
@@ -316,16 +317,16 @@ impl Loop {
         };
         // A waiting client (blocked, or its reply on a worker) is still read, so that
         // its disconnection is noticed; what it sends is queued, not run.
+        // A client over the high-water mark resumes from `flush` once it drains.
         if c.closing || c.out.len() - c.opos >= OUT_HIGH_WATER {
-            c.more_to_read = true;
             return;
         }
         let mut read = 0;
         let mut eof = false;
-        c.more_to_read = false;
+        self.backlog.remove(&t);
         loop {
             if read >= READ_BUDGET {
-                c.more_to_read = true;
+                self.backlog.insert(t);
                 break;
             }
             match c.stream.read(&mut self.scratch[..]) {
@@ -562,6 +563,7 @@ impl Loop {
             lock(&self.sh.clients).remove(&c.info.id);
         }
         self.pending.remove(&t);
+        self.backlog.remove(&t);
     }
 
     fn close_all(&mut self) {

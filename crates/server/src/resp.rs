@@ -50,6 +50,16 @@ fn find_crlf(buf: &[u8]) -> Option<usize> {
     None
 }
 
+/// Where a `*`/`$` header line ends (its `\r\n`), None while it is incomplete; a header
+/// longer than `INLINE_MAX` is the protocol error `too_big`.
+fn header_end(rest: &[u8], too_big: &str) -> Result<Option<usize>, ProtocolError> {
+    match find_crlf(rest) {
+        Some(eol) if eol <= INLINE_MAX => Ok(Some(eol)),
+        None if rest.len() <= INLINE_MAX => Ok(None),
+        _ => Err(ProtocolError(too_big.into())),
+    }
+}
+
 /// Parse a decimal integer as Redis's `string2ll` (no '+', no leading zeros except "0").
 pub fn parse_i64(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
@@ -102,15 +112,9 @@ impl Parser {
             if rest[0] != b'*' {
                 return self.inline(buf, pos);
             }
-            let Some(eol) = find_crlf(rest) else {
-                if rest.len() > INLINE_MAX {
-                    return Err(ProtocolError("too big mbulk count string".into()));
-                }
+            let Some(eol) = header_end(rest, "too big mbulk count string")? else {
                 return Ok(None);
             };
-            if eol > INLINE_MAX {
-                return Err(ProtocolError("too big mbulk count string".into()));
-            }
             let n = parse_i64(&rest[1..eol]);
             let n = match n {
                 Some(n) if n <= i64::from(i32::MAX) => n,
@@ -134,15 +138,9 @@ impl Parser {
                     if rest.is_empty() {
                         return Ok(None);
                     }
-                    let Some(eol) = find_crlf(rest) else {
-                        if rest.len() > INLINE_MAX {
-                            return Err(ProtocolError("too big bulk count string".into()));
-                        }
+                    let Some(eol) = header_end(rest, "too big bulk count string")? else {
                         return Ok(None);
                     };
-                    if eol > INLINE_MAX {
-                        return Err(ProtocolError("too big bulk count string".into()));
-                    }
                     if rest[0] != b'$' {
                         return Err(ProtocolError(format!(
                             "expected '$', got '{}'",

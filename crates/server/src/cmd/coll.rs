@@ -152,3 +152,51 @@ pub fn copy_value(
     t.put(dst_db, dst, Meta::coll(m.kind, &h, m.expire))?;
     Ok(())
 }
+
+/// SINTERCARD/ZINTERCARD arguments `numkeys key... [LIMIT n]`: (numkeys, limit; 0 = none),
+/// with Redis's texts.
+pub fn intercard_args(a: &[Vec<u8>]) -> Result<(usize, i64), CmdErr> {
+    let n = int_arg(&a[1]).map_err(|_| CmdErr("ERR numkeys should be greater than 0".into()))?;
+    if n <= 0 {
+        return Err("ERR numkeys should be greater than 0".into());
+    }
+    let n = n as usize;
+    if n > a.len() - 2 {
+        return Err("ERR Number of keys can't be greater than number of args".into());
+    }
+    let mut limit = 0i64;
+    let mut i = 2 + n;
+    while i < a.len() {
+        if is(&a[i], "limit") && i + 1 < a.len() {
+            limit = int_arg(&a[i + 1]).map_err(|_| CmdErr("ERR LIMIT can't be negative".into()))?;
+            if limit < 0 {
+                return Err("ERR LIMIT can't be negative".into());
+            }
+            i += 2;
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+    }
+    Ok((n, limit))
+}
+
+/// HDEL / SREM: remove the fields (members) `a[2..]` of the `kind` collection at `a[1]`;
+/// replies how many existed. A collection left empty is deleted.
+pub fn remove_fields(c: &mut Ctx, a: &[Vec<u8>], kind: Kind) -> super::R {
+    let db = c.s.db;
+    let mut t = c.sh.store.txn();
+    let Some((m, mut h)) = txn_read(&mut t, db, &a[1], kind)? else {
+        return c.int(0);
+    };
+    let mut n = 0;
+    for f in &a[2..] {
+        if t.sub_get(db, &a[1], h.version, f)?.is_some() {
+            t.sub_del(db, &a[1], h.version, f);
+            h.count -= 1;
+            n += 1;
+        }
+    }
+    save(&mut t, db, &a[1], kind, &h, m.expire)?;
+    t.commit()?;
+    c.int(n)
+}

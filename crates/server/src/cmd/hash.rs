@@ -94,22 +94,7 @@ pub fn hmget(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn hdel(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let db = c.s.db;
-    let mut t = c.sh.store.txn();
-    let Some((m, mut h)) = txn_read(&mut t, db, &a[1], Kind::Hash)? else {
-        return c.int(0);
-    };
-    let mut n = 0;
-    for f in &a[2..] {
-        if t.sub_get(db, &a[1], h.version, f)?.is_some() {
-            t.sub_del(db, &a[1], h.version, f);
-            h.count -= 1;
-            n += 1;
-        }
-    }
-    save(&mut t, db, &a[1], Kind::Hash, &h, m.expire)?;
-    t.commit()?;
-    c.int(n)
+    super::coll::remove_fields(c, a, Kind::Hash)
 }
 
 pub fn hlen(c: &mut Ctx, a: &[Vec<u8>]) -> R {

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::coll::{self, fresh, save, txn_read};
-use super::{done, err, int_arg, is, CmdErr, Ctx, R};
+use super::{done, err, int_arg, CmdErr, Ctx, R};
 use crate::resp::parse_i64;
 use crate::store::{Coll, Kind, Txn, FLAG_BIG, FLAG_NOT_INTSET};
 
@@ -66,22 +66,7 @@ pub fn sadd(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn srem(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let db = c.s.db;
-    let mut t = c.sh.store.txn();
-    let Some((m, mut h)) = txn_read(&mut t, db, &a[1], Kind::Set)? else {
-        return c.int(0);
-    };
-    let mut n = 0;
-    for mem in &a[2..] {
-        if t.sub_get(db, &a[1], h.version, mem)?.is_some() {
-            t.sub_del(db, &a[1], h.version, mem);
-            h.count -= 1;
-            n += 1;
-        }
-    }
-    save(&mut t, db, &a[1], Kind::Set, &h, m.expire)?;
-    t.commit()?;
-    c.int(n)
+    super::coll::remove_fields(c, a, Kind::Set)
 }
 
 pub fn smembers(c: &mut Ctx, a: &[Vec<u8>]) -> R {
@@ -323,27 +308,7 @@ pub fn sdiffstore(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn sintercard(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let n = int_arg(&a[1]).map_err(|_| CmdErr("ERR numkeys should be greater than 0".into()))?;
-    if n <= 0 {
-        return Err("ERR numkeys should be greater than 0".into());
-    }
-    let n = n as usize;
-    if n > a.len() - 2 {
-        return Err("ERR Number of keys can't be greater than number of args".into());
-    }
-    let mut limit = 0i64;
-    let mut i = 2 + n;
-    while i < a.len() {
-        if is(&a[i], "limit") && i + 1 < a.len() {
-            limit = int_arg(&a[i + 1]).map_err(|_| CmdErr("ERR LIMIT can't be negative".into()))?;
-            if limit < 0 {
-                return Err("ERR LIMIT can't be negative".into());
-            }
-            i += 2;
-        } else {
-            return Err(err::SYNTAX.into());
-        }
-    }
+    let (n, limit) = super::coll::intercard_args(a)?;
     let s = combine(load_sets(c, &a[2..2 + n])?, Op::Inter);
     let mut card = s.len() as i64;
     if limit > 0 {

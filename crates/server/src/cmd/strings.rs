@@ -29,6 +29,19 @@ pub(crate) fn expire_arg(
     Ok(ms as u64)
 }
 
+/// SET/GETEX expiry options: EX, PX, EXAT, PXAT as (in seconds, absolute).
+fn expire_unit(opt: &[u8]) -> Option<(bool, bool)> {
+    [
+        ("ex", true, false),
+        ("px", false, false),
+        ("exat", true, true),
+        ("pxat", false, true),
+    ]
+    .iter()
+    .find(|(k, ..)| is(opt, k))
+    .map(|&(_, s, abs)| (s, abs))
+}
+
 /// A string key in a transaction; WRONGTYPE for other types.
 fn txn_string(t: &mut Txn, db: usize, key: &[u8]) -> Result<Option<Meta>, CmdErr> {
     match t.get(db, key)? {
@@ -87,15 +100,7 @@ fn parse_set_opts(a: &[Vec<u8>], from: usize) -> Result<SetOpts, CmdErr> {
         } else if is(opt, "keepttl") && !has_exp {
             o.keepttl = true;
         } else if let (Some(n), false) = (next, o.keepttl) {
-            let kind = [
-                ("ex", true, false),
-                ("px", false, false),
-                ("exat", true, true),
-                ("pxat", false, true),
-            ]
-            .iter()
-            .find(|(k, ..)| is(opt, k))
-            .map(|&(_, s, abs)| (s, abs));
+            let kind = expire_unit(opt);
             match kind {
                 // Redis lets the same unit repeat (the last wins), not mix units.
                 Some((s, abs)) if o.expire.as_ref().is_none_or(|e| e.1 == s && e.2 == abs) => {
@@ -205,15 +210,7 @@ pub fn getex(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let mut i = 2;
     while i < a.len() {
         let opt = &a[i];
-        let unit = [
-            ("ex", true, false),
-            ("px", false, false),
-            ("exat", true, true),
-            ("pxat", false, true),
-        ]
-        .iter()
-        .find(|(k, ..)| is(opt, k))
-        .map(|&(_, s, abs)| (s, abs));
+        let unit = expire_unit(opt);
         match unit {
             Some((s, abs))
                 if !persist && exp.is_none_or(|e| e.1 == s && e.2 == abs) && i + 1 < a.len() =>

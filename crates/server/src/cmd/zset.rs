@@ -542,40 +542,26 @@ pub fn zrevrank(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     rank(c, a, true)
 }
 
-pub fn zcount(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let (min, max) = (parse_score_bound(&a[2])?, parse_score_bound(&a[3])?);
-    let n = match coll::read(c, &a[1], Kind::ZSet)? {
-        Some((_, h)) => select(
-            &c.sh.store,
-            c.sh.store.phys(c.s.db),
-            &a[1],
-            &h,
-            &By::Score(min, max),
-            false,
-            (0, -1),
-        )?
-        .len(),
+/// ZCOUNT / ZLEXCOUNT: how many members `by` selects.
+fn count_range(c: &mut Ctx, key: &[u8], by: By) -> R {
+    let n = match coll::read(c, key, Kind::ZSet)? {
+        Some((_, h)) => {
+            let store = &c.sh.store;
+            select(store, store.phys(c.s.db), key, &h, &by, false, (0, -1))?.len()
+        }
         None => 0,
     };
     c.int(n as i64)
 }
 
+pub fn zcount(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let (min, max) = (parse_score_bound(&a[2])?, parse_score_bound(&a[3])?);
+    count_range(c, &a[1], By::Score(min, max))
+}
+
 pub fn zlexcount(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let (min, max) = (parse_lex_bound(&a[2])?, parse_lex_bound(&a[3])?);
-    let n = match coll::read(c, &a[1], Kind::ZSet)? {
-        Some((_, h)) => select(
-            &c.sh.store,
-            c.sh.store.phys(c.s.db),
-            &a[1],
-            &h,
-            &By::Lex(min, max),
-            false,
-            (0, -1),
-        )?
-        .len(),
-        None => 0,
-    };
-    c.int(n as i64)
+    count_range(c, &a[1], By::Lex(min, max))
 }
 
 /// Parsed ZRANGE-family arguments.
@@ -1090,27 +1076,7 @@ pub fn zdiffstore(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn zintercard(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let n = int_arg(&a[1]).map_err(|_| CmdErr("ERR numkeys should be greater than 0".into()))?;
-    if n <= 0 {
-        return Err("ERR numkeys should be greater than 0".into());
-    }
-    let n = n as usize;
-    if n > a.len() - 2 {
-        return Err("ERR Number of keys can't be greater than number of args".into());
-    }
-    let mut limit = 0i64;
-    let mut i = 2 + n;
-    while i < a.len() {
-        if is(&a[i], "limit") && i + 1 < a.len() {
-            limit = int_arg(&a[i + 1]).map_err(|_| CmdErr("ERR LIMIT can't be negative".into()))?;
-            if limit < 0 {
-                return Err("ERR LIMIT can't be negative".into());
-            }
-            i += 2;
-        } else {
-            return Err(err::SYNTAX.into());
-        }
-    }
+    let (n, limit) = super::coll::intercard_args(a)?;
     let mut inputs = Vec::new();
     for k in &a[2..2 + n] {
         inputs.push(load_input(c, k)?);
