@@ -17,6 +17,16 @@ use crate::escape::escape_into;
 use crate::glob::Glob;
 use crate::records::{self, Meta};
 
+/// Append `args` as a RESP multibulk command (the `resp` format; MIGRATE's pipeline).
+pub fn encode_command(args: &[&[u8]], out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 /// Prefix of temporary files; leftovers are removed when a [`Dumper`] is created.
 pub const TEMP_PREFIX: &str = ".strata-dump-";
 
@@ -589,12 +599,7 @@ impl Job {
                             ]);
                         }
                         line.clear();
-                        line.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-                        for a in &args {
-                            line.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-                            line.extend_from_slice(a);
-                            line.extend_from_slice(b"\r\n");
-                        }
+                        encode_command(&args, &mut line);
                         if let Sink::Plain(out) = &mut sink {
                             out.write_all(&line).map_err(|e| io("write", e))?;
                         }

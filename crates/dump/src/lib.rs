@@ -22,5 +22,6 @@ pub mod glob;
 pub mod records;
 
 pub use dumper::{
-    tag_slot, Dumper, Format, Request, Selector, StartError, State, Status, TEMP_PREFIX,
+    encode_command, tag_slot, Dumper, Format, Request, Selector, StartError, State, Status,
+    TEMP_PREFIX,
 };

@@ -202,15 +202,6 @@ pub struct MigrateCache {
     conns: std::collections::HashMap<String, (TcpStream, Option<i64>, Instant)>,
 }
 
-fn encode(args: &[&[u8]], out: &mut Vec<u8>) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-}
-
 /// Read one reply line from a target (status, error or integer replies only).
 fn read_line(r: &mut BufReader<&TcpStream>) -> std::io::Result<String> {
     let mut l = String::new();
@@ -347,13 +338,13 @@ fn migrate_run(sh: &Shared, db: usize, m: &MigrateArgs) -> Result<String, CmdErr
         let send_auth = m.auth.is_some();
         if let Some((user, pass)) = &m.auth {
             match user {
-                Some(u) => encode(&[b"AUTH", u, pass], &mut buf),
-                None => encode(&[b"AUTH", pass], &mut buf),
+                Some(u) => strata_dump::encode_command(&[b"AUTH", u, pass], &mut buf),
+                None => strata_dump::encode_command(&[b"AUTH", pass], &mut buf),
             }
         }
         let select = last_db != Some(m.db);
         if select {
-            encode(&[b"SELECT", m.db.to_string().as_bytes()], &mut buf);
+            strata_dump::encode_command(&[b"SELECT", m.db.to_string().as_bytes()], &mut buf);
         }
         let now = crate::store::now_ms();
         let mut sent = Vec::new();
@@ -373,7 +364,7 @@ fn migrate_run(sh: &Shared, db: usize, m: &MigrateArgs) -> Result<String, CmdErr
             if m.replace {
                 args.push(b"REPLACE");
             }
-            encode(&args, &mut buf);
+            strata_dump::encode_command(&args, &mut buf);
             sent.push(k.clone());
         }
         if let Err(e) = sock.write_all(&buf) {
