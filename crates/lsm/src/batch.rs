@@ -90,7 +90,9 @@ impl WriteBatch {
         self.rep.len()
     }
 
-    pub(crate) fn append(&mut self, other: &WriteBatch) {
+    /// Add `other`'s operations after this batch's own, in order (LevelDB's
+    /// `WriteBatch::Append`): applying the result is applying both, atomically.
+    pub fn append(&mut self, other: &WriteBatch) {
         self.rep.extend_from_slice(&other.rep[HEADER..]);
         self.count += other.count;
     }

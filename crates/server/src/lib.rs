@@ -417,6 +417,9 @@ impl Server {
         // a final name; a kill -9 leaves the temporary file, removed at the next start).
         shared.dumper.cancel();
         shared.dumper.wait();
+        if let Err(e) = shared.store.flush_pending() {
+            return Err(format!("flush at shutdown: {e}"));
+        }
         let res = shared
             .store
             .db

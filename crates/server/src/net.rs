@@ -146,6 +146,8 @@ struct Loop {
     /// Connections that stopped reading at the read budget: their sockets may hold
     /// more, and no new event will say so.
     backlog: HashSet<usize>,
+    /// `Store::lost_writes` as of the last iteration.
+    lost_seen: u64,
 }
 
 pub(crate) fn event_loop(
@@ -166,7 +168,9 @@ pub(crate) fn event_loop(
         scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
         deadlines: HashMap::new(),
         backlog: HashSet::new(),
+        lost_seen: 0,
     };
+    lp.lost_seen = lp.sh.store.lost_writes();
     let mut events = Events::with_capacity(1024);
     let mut last_sweep = Instant::now();
     loop {
@@ -300,6 +304,13 @@ impl Loop {
                     .filter(|(_, c)| c.info.killed.load(Ordering::Relaxed))
                     .map(|(t, _)| *t)
                     .collect();
+                if !killed.is_empty() && self.sh.store.flush_pending().is_err() {
+                    // Their replies may acknowledge lost writes: they close unanswered.
+                    for t in killed {
+                        self.close(t);
+                    }
+                    return;
+                }
                 for t in killed {
                     // Let a reply already produced (CLIENT KILL on itself) go out first.
                     self.flush(t);
@@ -440,6 +451,18 @@ impl Loop {
 
     /// After a batch of events: make writes durable if required, then send replies.
     fn finish_iteration(&mut self) {
+        // This iteration's deferred writes reach the engine before any reply leaves; if
+        // any pending writes were lost (an engine error), replies that may acknowledge
+        // them do not go out: those clients are closed.
+        let flushed = self.sh.store.flush_pending();
+        let lost = self.sh.store.lost_writes();
+        if flushed.is_err() || lost != self.lost_seen {
+            self.lost_seen = lost;
+            eprintln!("pending writes were lost, closing the clients of this batch");
+            for t in std::mem::take(&mut self.pending) {
+                self.close(t);
+            }
+        }
         if self.wrote && self.sh.fsync_policy() == Fsync::Always {
             if let Err(e) = self.sh.store.sync() {
                 // Replies to unsynced writes must not go out as successes.

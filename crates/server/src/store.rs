@@ -16,9 +16,19 @@
 //! Concurrency: readers take no lock (each engine write is atomic). Every command that
 //! writes runs inside a [`Txn`], which holds the store's write lock from its first read
 //! to its commit, so read-modify-write commands are atomic.
+//!
+//! Deferred commits: inside [`defer_commits`] (an event loop running the pipelined
+//! write commands that read only through their transaction) a commit does not reach
+//! the engine at once: its writes join the store's *pending* writes, which later
+//! transactions read through (metadata and sub-records) and which go to the engine as
+//! one batch at [`Store::flush_pending`]. The event loop flushes before it sends any
+//! reply and before any other command runs, and a transaction begun outside
+//! `defer_commits` flushes first, so no reply acknowledges a write that is not in the
+//! engine, and readers that bypass transactions never miss a write they must see.
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use strata_lsm::{keys, CompactionFilter, Db, Decision, IterOptions, WriteBatch, WriteOptions};
@@ -35,6 +45,52 @@ const VERSION_KEY: &[u8] = b"\xff\x00version";
 const VERSION_BLOCK: u64 = 1 << 20;
 const EXPIRE_PREFIX: [u8; 2] = [0xff, 0x01];
 const PHYS_IDS: usize = 256;
+/// Pending writes larger than this go to the engine at the next deferred commit.
+const PENDING_LIMIT: usize = 1 << 20;
+
+thread_local! {
+    static DEFER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run `f` with deferred commits on this thread (see the module docs). The caller
+/// must call [`Store::flush_pending`] before it acknowledges anything `f` did.
+pub fn defer_commits<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DEFER.with(|d| d.set(self.0));
+        }
+    }
+    let _reset = Reset(DEFER.with(|d| d.replace(true)));
+    f()
+}
+
+fn deferring() -> bool {
+    DEFER.with(Cell::get)
+}
+
+/// A key's metadata as a transaction (or the pending writes) sees it.
+#[derive(Clone)]
+struct Slot {
+    /// None = absent.
+    meta: Option<Meta>,
+    /// Written by a deferred commit and not yet in any batch: the record is encoded
+    /// once, when the pending writes are applied, however often it changed.
+    dirty: bool,
+}
+
+/// Writes of deferred commits not yet in the engine, guarded by the write lock.
+#[derive(Default)]
+pub struct Pending {
+    batch: WriteBatch,
+    /// Metadata as the pending writes leave it, by metadata key.
+    metas: FastMap<Vec<u8>, Slot>,
+    /// Sub-records as the pending writes leave them, by engine key.
+    subs: FastMap<Vec<u8>, Option<Vec<u8>>>,
+    deltas: FastMap<u8, Counts>,
+    /// The persisted version bound before the pending writes reserved a block.
+    reserved_from: Option<u64>,
+}
 
 /// Logical → physical database ids and retired ids.
 #[derive(Clone, Debug)]
@@ -181,7 +237,12 @@ pub struct Store {
     n_dbs: usize,
     /// A background compaction (after FLUSHALL) is running.
     compacting: Arc<std::sync::atomic::AtomicBool>,
-    write: Mutex<()>,
+    write: Mutex<Pending>,
+    /// `write` holds pending writes (read without the lock).
+    has_pending: AtomicBool,
+    /// Bumped whenever pending writes could not be applied: replies that
+    /// acknowledged them must not go out.
+    lost: AtomicU64,
     dbmap: RwLock<DbMap>,
     retired: Arc<RwLock<Vec<bool>>>,
     counts: Mutex<Vec<Counts>>,
@@ -247,7 +308,9 @@ impl Store {
             versions: Mutex::new((versions, versions)),
             db,
             compacting: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            write: Mutex::new(()),
+            write: Mutex::new(Pending::default()),
+            has_pending: AtomicBool::new(false),
+            lost: AtomicU64::new(0),
             dbmap: RwLock::new(map),
             retired,
             counts: Mutex::new(vec![Counts::default(); PHYS_IDS]),
@@ -344,20 +407,79 @@ impl Store {
         self.txn_with(lock(&self.write))
     }
 
-    fn txn_with<'a>(&'a self, guard: MutexGuard<'a, ()>) -> Txn<'a> {
+    fn txn_with<'a>(&'a self, mut guard: MutexGuard<'a, Pending>) -> Txn<'a> {
+        if !deferring() && self.has_pending.load(Ordering::Acquire) {
+            // Outside deferred commits a transaction starts from the engine alone (its
+            // commands may read around it, COPY's sub-record scan for one).
+            if let Err(e) = self.apply_pending(&mut guard) {
+                eprintln!("applying pending writes: {e}");
+            }
+        }
         Txn {
             store: self,
-            _guard: guard,
+            pending: guard,
             lazy_only: true,
             reserved_from: None,
             committed: false,
             batch: WriteBatch::new(),
             overlay: FastMap::default(),
+            deferred: deferring(),
             subs: FastMap::default(),
             deltas: FastMap::default(),
             now: now_ms(),
             map_changed: None,
         }
+    }
+
+    /// Apply the pending writes of deferred commits to the engine (nothing to do when
+    /// there are none). On an error they are lost and [`Store::lost_writes`] changes.
+    pub fn flush_pending(&self) -> Result<()> {
+        if !self.has_pending.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut g = lock(&self.write);
+        self.apply_pending(&mut g)
+    }
+
+    /// A counter that changes whenever pending writes were lost: a loop that sees it
+    /// change across an iteration must not send that iteration's replies.
+    pub fn lost_writes(&self) -> u64 {
+        self.lost.load(Ordering::Acquire)
+    }
+
+    /// Write `p` to the engine as one batch and apply its key counts. The caller holds
+    /// the write lock (`p` is behind it).
+    fn apply_pending(&self, p: &mut Pending) -> Result<()> {
+        for (mk, slot) in p.metas.drain() {
+            match (slot.dirty, &slot.meta) {
+                (false, _) => {}
+                (true, Some(m)) => p.batch.put(&mk, &m.encode()),
+                (true, None) => p.batch.delete(&mk),
+            }
+        }
+        p.subs.clear();
+        self.has_pending.store(false, Ordering::Release);
+        if !p.batch.is_empty() {
+            let batch = std::mem::take(&mut p.batch);
+            if let Err(e) = self.db.write(WriteOptions::default(), batch) {
+                if let Some(bound) = p.reserved_from.take() {
+                    lock(&self.versions).1 = bound;
+                }
+                p.deltas.clear();
+                self.lost.fetch_add(1, Ordering::AcqRel);
+                return Err(e.into());
+            }
+        }
+        p.reserved_from = None;
+        if !p.deltas.is_empty() {
+            let mut counts = lock(&self.counts);
+            for (phys, d) in p.deltas.drain() {
+                let c = &mut counts[phys as usize];
+                c.keys += d.keys;
+                c.expires += d.expires;
+            }
+        }
+        Ok(())
     }
 
     /// fsync everything written so far (for `appendfsync always`). Cheap when another
@@ -525,7 +647,8 @@ type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
 /// expired keys it met (lazy expiry), which it then commits.
 pub struct Txn<'a> {
     store: &'a Store,
-    _guard: MutexGuard<'a, ()>,
+    /// The write lock, and the pending writes behind it.
+    pending: MutexGuard<'a, Pending>,
     /// Only lazy-expiry deletions so far.
     lazy_only: bool,
     /// The persisted version bound before this transaction reserved a new block: if it
@@ -534,8 +657,11 @@ pub struct Txn<'a> {
     reserved_from: Option<u64>,
     committed: bool,
     batch: WriteBatch,
-    /// Metadata read or written by this transaction (None = absent), by (phys, key).
-    overlay: FastMap<Vec<u8>, Option<Meta>>,
+    /// Metadata read or written by this transaction, by metadata key.
+    overlay: FastMap<Vec<u8>, Slot>,
+    /// Begun inside `defer_commits`: metadata writes stay in the overlay (dirty) and
+    /// reach a batch when the pending writes are applied.
+    deferred: bool,
     /// Sub-records read or written by this transaction (None = absent), by engine key.
     subs: FastMap<Vec<u8>, Option<Vec<u8>>>,
     deltas: FastMap<u8, Counts>,
@@ -562,23 +688,52 @@ impl Txn<'_> {
 
     /// The same, by metadata key (kept as the overlay's key).
     fn raw_mk(&mut self, mk: Vec<u8>) -> Result<Option<Meta>> {
-        if let Some(m) = self.overlay.get(&mk) {
-            return Ok(m.clone());
+        if let Some(slot) = self.overlay.get(&mk) {
+            return Ok(slot.meta.clone());
+        }
+        if let Some(slot) = self.pending.metas.get(&mk) {
+            let m = slot.meta.clone();
+            // Clean here: the pending writes keep their own dirty flag (merge ORs).
+            self.overlay.insert(
+                mk,
+                Slot {
+                    meta: m.clone(),
+                    dirty: false,
+                },
+            );
+            return Ok(m);
         }
         let m = match self.store.db.get(&mk)? {
             None => None,
             Some(raw) => Some(Meta::decode(&raw)?),
         };
-        self.overlay.insert(mk, m.clone());
+        self.overlay.insert(
+            mk,
+            Slot {
+                meta: m.clone(),
+                dirty: false,
+            },
+        );
         Ok(m)
     }
 
-    /// Record `m` as the key's metadata in the overlay (the key was read before).
-    fn set_overlay(&mut self, mk: Vec<u8>, m: Option<Meta>) {
+    /// Record a write of the key's metadata (the key was read before): in the batch,
+    /// or, deferred, as a dirty overlay entry.
+    fn write_meta(&mut self, mk: Vec<u8>, m: Option<Meta>) {
+        if !self.deferred {
+            match &m {
+                Some(m) => self.batch.put(&mk, &m.encode()),
+                None => self.batch.delete(&mk),
+            }
+        }
+        let slot = Slot {
+            meta: m,
+            dirty: self.deferred,
+        };
         match self.overlay.get_mut(&mk) {
-            Some(slot) => *slot = m,
+            Some(s) => *s = slot,
             None => {
-                self.overlay.insert(mk, m);
+                self.overlay.insert(mk, slot);
             }
         }
     }
@@ -612,12 +767,11 @@ impl Txn<'_> {
             d.keys += 1;
         }
         d.expires += i64::from(meta.expire != 0) - i64::from(old.is_some_and(|o| o.expire != 0));
-        self.batch.put(&mk, &meta.encode());
         if meta.expire != 0 {
             self.batch
                 .put(&expire_index_key(meta.expire, phys, key), b"");
         }
-        self.set_overlay(mk, Some(meta));
+        self.write_meta(mk, Some(meta));
         Ok(())
     }
 
@@ -640,8 +794,7 @@ impl Txn<'_> {
         d.keys -= 1;
         d.expires -= i64::from(old.expire != 0);
         let mk = metadata_key(phys, key);
-        self.batch.delete(&mk);
-        self.set_overlay(mk, None);
+        self.write_meta(mk, None);
     }
 
     /// A fresh collection version, never used before by any key. Reservations are
@@ -669,6 +822,9 @@ impl Txn<'_> {
     ) -> Result<Option<Vec<u8>>> {
         let k = sub_key(self.phys(db), key, version, field);
         if let Some(v) = self.subs.get(&k) {
+            return Ok(v.clone());
+        }
+        if let Some(v) = self.pending.subs.get(&k) {
             return Ok(v.clone());
         }
         let v = self.store.db.get(&k)?;
@@ -802,17 +958,15 @@ impl Txn<'_> {
         if let Some(m) = &self.map_changed {
             self.batch.put(DBMAP_KEY, &m.encode());
         }
-        if self.batch.is_empty() {
+        self.merge_into_pending();
+        if self.deferred && self.map_changed.is_none() {
+            self.store.has_pending.store(true, Ordering::Release);
+            if self.pending.batch.approximate_size() >= PENDING_LIMIT {
+                self.store.apply_pending(&mut self.pending)?;
+            }
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.batch);
-        if let Err(e) = self.store.db.write(WriteOptions::default(), batch) {
-            if let Some(bound) = self.reserved_from.take() {
-                lock(&self.store.versions).1 = bound;
-            }
-            return Err(e.into());
-        }
-        self.reserved_from = None;
+        self.store.apply_pending(&mut self.pending)?;
         if let Some(m) = self.map_changed.take() {
             *self
                 .store
@@ -821,14 +975,39 @@ impl Txn<'_> {
                 .unwrap_or_else(|e| e.into_inner()) = m.retired.clone();
             *self.store.dbmap.write().unwrap_or_else(|e| e.into_inner()) = m;
         }
-        let mut counts = lock(&self.store.counts);
-        for (phys, d) in &self.deltas {
-            let c = &mut counts[*phys as usize];
-            c.keys += d.keys;
-            c.expires += d.expires;
-        }
-        // A FLUSHALL resets counts exactly (deltas above cancel them out).
+        // A FLUSHALL resets counts exactly (its deltas cancel the old counts out).
         Ok(())
+    }
+
+    /// Move this transaction's writes (and what it read) into the pending writes.
+    fn merge_into_pending(&mut self) {
+        let p = &mut *self.pending;
+        if p.batch.is_empty() {
+            std::mem::swap(&mut p.batch, &mut self.batch);
+        } else {
+            p.batch.append(&self.batch);
+            self.batch.clear();
+        }
+        for (mk, slot) in self.overlay.drain() {
+            match p.metas.get_mut(&mk) {
+                Some(s) => {
+                    s.dirty |= slot.dirty;
+                    s.meta = slot.meta;
+                }
+                None => {
+                    p.metas.insert(mk, slot);
+                }
+            }
+        }
+        p.subs.extend(self.subs.drain());
+        for (phys, d) in self.deltas.drain() {
+            let e = p.deltas.entry(phys).or_default();
+            e.keys += d.keys;
+            e.expires += d.expires;
+        }
+        if let Some(bound) = self.reserved_from.take() {
+            p.reserved_from.get_or_insert(bound);
+        }
     }
 }
 
@@ -839,7 +1018,8 @@ impl Drop for Txn<'_> {
                 lock(&self.store.versions).1 = bound;
             }
         }
-        if !self.committed && self.lazy_only && !self.batch.is_empty() {
+        let wrote = !self.batch.is_empty() || self.overlay.values().any(|s| s.dirty);
+        if !self.committed && self.lazy_only && wrote {
             if let Err(e) = self.commit_inner() {
                 eprintln!("lazy expiry: {e}");
             }

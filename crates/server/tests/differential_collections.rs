@@ -471,6 +471,54 @@ fn run(proto: &str, seeds: &[u64], steps: usize) {
     }
 }
 
+/// The same sequences sent in pipelines of 1 to 64 commands (the server defers the
+/// commits of pipelined writes and applies them as one batch; reads in the same
+/// pipeline must see them).
+fn run_pipelined(seeds: &[u64], steps: usize) {
+    let redis = Proc::start(&[]);
+    let ours = strata(&[]);
+    for &seed in seeds {
+        let mut r = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+        let mut a = redis.client();
+        let mut b = ours.client();
+        for c in [&mut a, &mut b] {
+            c.cmd(&["FLUSHALL"]);
+        }
+        let mut step = 0;
+        while step < steps {
+            let n = 1 + r.below(64) as usize;
+            let mut batch = Vec::new();
+            for _ in 0..n {
+                batch.push(if r.below(10) == 0 {
+                    generic(&mut r)
+                } else {
+                    command(&mut r)
+                });
+            }
+            for (cmd, _) in &batch {
+                let args: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
+                a.send(&args);
+                b.send(&args);
+            }
+            for (i, (cmd, how)) in batch.iter().enumerate() {
+                let x = normalize(a.read(), *how);
+                let y = normalize(b.read(), *how);
+                assert_eq!(x, y, "pipelined seed {seed} step {}: {cmd:?}", step + i);
+            }
+            step += n;
+        }
+        for c in [&mut a, &mut b] {
+            c.cmd(&["DBSIZE"]);
+        }
+        assert_eq!(a.call(&[b"DBSIZE"]), b.call(&[b"DBSIZE"]), "seed {seed}");
+    }
+}
+
+#[test]
+fn collections_match_real_redis_pipelined() {
+    run_pipelined(&[7, 41, 83], 1500);
+}
+
 #[test]
 fn collections_match_real_redis_resp2() {
     run("2", &[3, 11, 29, 97, 101, 131], 800);

@@ -303,3 +303,51 @@ fn random_sequences_match_real_redis() {
         }
     }
 }
+
+/// The same kind of sequences in pipelines of 1 to 64 commands: pipelined writes are
+/// committed as one batch per event-loop iteration, and every later command of the
+/// pipeline (reads, SCAN, DBSIZE, KEYS) must see them.
+#[test]
+fn pipelined_sequences_match_real_redis() {
+    let redis = Proc::start(&[]);
+    let ours = strata(&[]);
+    for seed in [3u64, 17, 71, 555] {
+        let mut r = Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
+        let mut a = redis.client();
+        let mut b = ours.client();
+        a.cmd(&["FLUSHALL"]);
+        b.cmd(&["FLUSHALL"]);
+        let mut step = 0;
+        while step < 1500 {
+            let n = 1 + r.below(64) as usize;
+            let mut batch: Vec<Vec<String>> = (0..n).map(|_| command(&mut r)).collect();
+            if r.below(4) == 0 {
+                batch.push(vec!["DBSIZE".into()]);
+            }
+            for cmd in &batch {
+                let args: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
+                a.send(&args);
+                b.send(&args);
+            }
+            for (i, cmd) in batch.iter().enumerate() {
+                let (x, y) = (a.read(), b.read());
+                let (x, y) = if cmd[0] == "KEYS" {
+                    (sorted(x), sorted(y))
+                } else {
+                    (x, y)
+                };
+                assert!(
+                    same(&cmd[0], &x, &y),
+                    "pipelined seed {seed} step {}: {cmd:?}\n redis:  {x:?}\n strata: {y:?}",
+                    step + i
+                );
+            }
+            step += batch.len();
+        }
+        assert_eq!(
+            scan_all(&mut a, "*", "1000"),
+            scan_all(&mut b, "*", "1000"),
+            "seed {seed} SCAN"
+        );
+    }
+}

@@ -715,6 +715,9 @@ pub fn time(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
 /// Make everything durable: flush the memtable to an SST and fsync the WAL.
 fn save_now(sh: &Shared) -> Result<(), CmdErr> {
     sh.store
+        .flush_pending()
+        .map_err(|e| CmdErr(format!("ERR {e}")))?;
+    sh.store
         .db
         .flush()
         .and_then(|_| sh.store.db.sync_wal())

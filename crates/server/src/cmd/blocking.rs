@@ -248,6 +248,12 @@ pub fn forget(sh: &Shared, client: u64) {
 /// Serve the clients blocked on `key` (after a commit made elements available), and
 /// keys those serves filled in turn (BLMOVE destinations).
 pub fn serve(sh: &Shared, db: usize, key: &[u8]) {
+    // Waiters' pops may read around their transaction (sorted-set scans): the push's
+    // deferred writes go to the engine first.
+    if let Err(e) = sh.store.flush_pending() {
+        eprintln!("serving blocked clients: {e}");
+        return;
+    }
     let mut work: VecDeque<(usize, Vec<u8>)> = VecDeque::from([(db, key.to_vec())]);
     let mut rounds = 0;
     while let Some((db, key)) = work.pop_front() {

@@ -460,6 +460,34 @@ fn repr(out: &mut Vec<u8>, a: &[u8]) {
 }
 
 /// Run one request and append its reply to `out`.
+/// Commands whose reads all go through their transaction, so their commits may be
+/// deferred (`store::defer_commits`): an event loop then writes a pipeline of them to
+/// the engine as one batch. Commands that serve blocked clients flush first
+/// (`blocking::serve`).
+fn deferrable(name: &str) -> bool {
+    matches!(
+        name,
+        "set"
+            | "incr"
+            | "decr"
+            | "incrby"
+            | "decrby"
+            | "mset"
+            | "lpush"
+            | "rpush"
+            | "lpushx"
+            | "rpushx"
+            | "lpop"
+            | "rpop"
+            | "sadd"
+            | "srem"
+            | "hset"
+            | "hmset"
+            | "hdel"
+            | "zadd"
+    )
+}
+
 pub fn execute(
     sh: &Shared,
     s: &mut Session,
@@ -527,7 +555,17 @@ pub fn execute(
         out: Out { buf: o.buf, proto },
         cmd,
     };
-    match (cmd.run)(&mut ctx, args) {
+    let result = if deferrable(cmd.name) {
+        store::defer_commits(|| (cmd.run)(&mut ctx, args))
+    } else {
+        // Everything else reads the engine directly, or waits, or acknowledges through
+        // another thread: the pending writes go first.
+        match sh.store.flush_pending() {
+            Ok(()) => (cmd.run)(&mut ctx, args),
+            Err(e) => Err(e.into()),
+        }
+    };
+    match result {
         Ok(Flow::Continue { wrote }) => Flow::Continue {
             wrote: wrote || cmd.has("write"),
         },
