@@ -424,6 +424,7 @@ impl Store {
             batch: WriteBatch::new(),
             overlay: FastMap::default(),
             deferred: deferring(),
+            unindexed: false,
             subs: FastMap::default(),
             deltas: FastMap::default(),
             now: now_ms(),
@@ -662,6 +663,8 @@ pub struct Txn<'a> {
     /// Begun inside `defer_commits`: metadata writes stay in the overlay (dirty) and
     /// reach a batch when the pending writes are applied.
     deferred: bool,
+    /// Wrote sub-records that are not in `subs` (`sub_put_new`).
+    unindexed: bool,
     /// Sub-records read or written by this transaction (None = absent), by engine key.
     subs: FastMap<Vec<u8>, Option<Vec<u8>>>,
     deltas: FastMap<u8, Counts>,
@@ -841,9 +844,12 @@ impl Txn<'_> {
     }
 
     /// Write a sub-record of a version this transaction created and has not read
-    /// (RESTORE of a new key): no overlay entry, so bulk loads cost only the batch.
+    /// (RESTORE of a new key): no overlay entry, so bulk loads cost only the batch. A
+    /// deferred commit after it applies the pending writes at once, since later
+    /// transactions could not read such records from the pending writes.
     pub fn sub_put_new(&mut self, db: usize, key: &[u8], version: u64, field: &[u8], value: &[u8]) {
         self.lazy_only = false;
+        self.unindexed = true;
         let k = sub_key(self.phys(db), key, version, field);
         self.batch.put(&k, value);
     }
@@ -961,7 +967,7 @@ impl Txn<'_> {
         self.merge_into_pending();
         if self.deferred && self.map_changed.is_none() {
             self.store.has_pending.store(true, Ordering::Release);
-            if self.pending.batch.approximate_size() >= PENDING_LIMIT {
+            if self.unindexed || self.pending.batch.approximate_size() >= PENDING_LIMIT {
                 self.store.apply_pending(&mut self.pending)?;
             }
             return Ok(());

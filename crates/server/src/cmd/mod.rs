@@ -485,6 +485,8 @@ fn deferrable(name: &str) -> bool {
             | "hmset"
             | "hdel"
             | "zadd"
+            | "restore"
+            | "restore-asking"
     )
 }
 
