@@ -665,7 +665,7 @@ pub struct Txn<'a> {
     deferred: bool,
     /// Wrote sub-records that are not in `subs` (`sub_put_new`).
     unindexed: bool,
-    /// Sub-records read or written by this transaction (None = absent), by engine key.
+    /// Sub-records written by this transaction (None = deleted), by engine key.
     subs: FastMap<Vec<u8>, Option<Vec<u8>>>,
     deltas: FastMap<u8, Counts>,
     /// The transaction's clock (Redis freezes time per command too).
@@ -694,6 +694,11 @@ impl Txn<'_> {
         if let Some(slot) = self.overlay.get(&mk) {
             return Ok(slot.meta.clone());
         }
+        self.raw_mk_miss(mk)
+    }
+
+    /// `raw_mk` for a key not in the overlay.
+    fn raw_mk_miss(&mut self, mk: Vec<u8>) -> Result<Option<Meta>> {
         if let Some(slot) = self.pending.metas.get(&mk) {
             let m = slot.meta.clone();
             // Clean here: the pending writes keep their own dirty flag (merge ORs).
@@ -764,12 +769,16 @@ impl Txn<'_> {
         self.lazy_only = false;
         let phys = self.phys(db);
         let mk = metadata_key(phys, key);
-        let old = self.raw_mk(mk.clone())?;
+        // Only whether the key exists and has a TTL matters here: no copy of its body.
+        let old = match self.overlay.get(&mk) {
+            Some(slot) => slot.meta.as_ref().map(|o| o.expire != 0),
+            None => self.raw_mk_miss(mk.clone())?.map(|o| o.expire != 0),
+        };
         let d = self.deltas.entry(phys).or_default();
         if old.is_none() {
             d.keys += 1;
         }
-        d.expires += i64::from(meta.expire != 0) - i64::from(old.is_some_and(|o| o.expire != 0));
+        d.expires += i64::from(meta.expire != 0) - i64::from(old == Some(true));
         if meta.expire != 0 {
             self.batch
                 .put(&expire_index_key(meta.expire, phys, key), b"");
@@ -830,9 +839,9 @@ impl Txn<'_> {
         if let Some(v) = self.pending.subs.get(&k) {
             return Ok(v.clone());
         }
-        let v = self.store.db.get(&k)?;
-        self.subs.insert(k, v.clone());
-        Ok(v)
+        // Not remembered: while the write lock is held the engine changes only through
+        // this transaction's commit, and its own writes are in `subs`.
+        Ok(self.store.db.get(&k)?)
     }
 
     /// Write a sub-record.
