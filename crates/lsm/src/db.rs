@@ -1108,8 +1108,12 @@ impl Inner {
                 .filter(|f| f.overlaps(lo, hi))
                 .cloned()
                 .collect();
-            if !files.is_empty() {
-                children.push(crate::compaction::level_iter(files, fill));
+            match files.len() {
+                0 => {}
+                // One file (the usual case for a small range): its own iterator, without
+                // the level's file index in front.
+                1 => children.push(files[0].table.iter(fill)),
+                _ => children.push(crate::compaction::level_iter(files, fill)),
             }
         }
         Ok(DbIterator::new(
