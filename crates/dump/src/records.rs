@@ -317,12 +317,7 @@ pub fn read_value(src: &impl Source, phys: u8, key: &[u8], m: &Meta) -> Result<V
         ..Default::default()
     })?;
     let cap = h.count.min(1 << 16) as usize;
-    let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(cap);
-    while it.valid() {
-        fields.push((it.key()[prefix.len()..].to_vec(), it.value().to_vec()));
-        it.advance();
-    }
-    it.status()?;
+    let n = prefix.len();
     let score = |v: &[u8]| {
         let mut a = [0u8; 8];
         if v.len() == 8 {
@@ -330,17 +325,45 @@ pub fn read_value(src: &impl Source, phys: u8, key: &[u8], m: &Meta) -> Result<V
         }
         f64::from_bits(u64::from_be_bytes(a))
     };
-    Ok(match m.kind {
-        Kind::List => Value::List(fields.into_iter().map(|(_, v)| v).collect()),
-        Kind::Set => Value::Set(fields.into_iter().map(|(f, _)| f).collect()),
-        Kind::Hash => Value::Hash(fields),
-        Kind::ZSet => Value::ZSet(
-            fields
-                .into_iter()
-                .filter(|(f, _)| f.len() >= 9)
-                .map(|(f, v)| (f[9..].to_vec(), score(&v)))
-                .collect(),
-        ),
+    // Each kind copies only what its value keeps (one allocation per element).
+    let value = match m.kind {
+        Kind::List => {
+            let mut items = Vec::with_capacity(cap);
+            while it.valid() {
+                items.push(it.value().to_vec());
+                it.advance();
+            }
+            Value::List(items)
+        }
+        Kind::Set => {
+            let mut members = Vec::with_capacity(cap);
+            while it.valid() {
+                members.push(it.key()[n..].to_vec());
+                it.advance();
+            }
+            Value::Set(members)
+        }
+        Kind::Hash => {
+            let mut pairs = Vec::with_capacity(cap);
+            while it.valid() {
+                pairs.push((it.key()[n..].to_vec(), it.value().to_vec()));
+                it.advance();
+            }
+            Value::Hash(pairs)
+        }
+        Kind::ZSet => {
+            // Index records: family byte 1 | ordered score (8) | member -> score.
+            let mut members = Vec::with_capacity(cap);
+            while it.valid() {
+                if let Some(member) = it.key().get(n + 9..) {
+                    members.push((member.to_vec(), score(it.value())));
+                }
+                it.advance();
+            }
+            Value::ZSet(members)
+        }
         Kind::String | Kind::Stream => Value::String(m.body.clone()),
-    })
+    };
+    it.status()?;
+    Ok(value)
 }
