@@ -106,6 +106,7 @@ pub(crate) struct Counters {
     pub compactions: AtomicU64,
     pub compaction_bytes_read: AtomicU64,
     pub compaction_bytes_written: AtomicU64,
+    pub compaction_files_dropped: AtomicU64,
 }
 
 pub(crate) struct Inner {
@@ -448,6 +449,7 @@ fn write_l0(
         size: built.size,
         smallest: built.smallest,
         largest: built.largest,
+        max_seq: built.max_seq,
     }))
 }
 
@@ -1153,6 +1155,7 @@ impl Inner {
             compactions: ld(&c.compactions),
             compaction_bytes_read: ld(&c.compaction_bytes_read),
             compaction_bytes_written: ld(&c.compaction_bytes_written),
+            compaction_files_dropped: ld(&c.compaction_files_dropped),
             last_sequence: self.last_seq.load(Ordering::Acquire),
             range_tombstones: Self::range_tombstones(&mems, &version).len(),
             background_error: self.background_error(),

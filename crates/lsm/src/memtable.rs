@@ -110,7 +110,7 @@ impl Memtable {
 
     /// Approximate memory held, in bytes.
     pub fn approximate_bytes(&self) -> usize {
-        self.bytes.load(AtomicOrdering::Relaxed)
+        self.bytes.load(AtomicOrdering::Relaxed) + self.list.overhead_bytes()
     }
 
     /// True when no entry and no range tombstone was added.

@@ -187,6 +187,9 @@ pub struct Stats {
     pub compaction_bytes_read: u64,
     /// Bytes written by flushes and compactions.
     pub compaction_bytes_written: u64,
+    /// SSTs that compactions dropped unread because one range tombstone hid all of
+    /// them.
+    pub compaction_files_dropped: u64,
     /// Last sequence number used.
     pub last_sequence: u64,
     /// Live range tombstones.

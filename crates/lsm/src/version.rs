@@ -40,8 +40,14 @@ pub(crate) struct FileMeta {
     pub size: u64,
     pub smallest: Vec<u8>,
     pub largest: Vec<u8>,
+    /// Largest sequence number in the file ([`UNKNOWN_SEQ`] for files recorded before
+    /// the manifest kept it).
+    pub max_seq: u64,
     pub table: Arc<Table>,
 }
+
+/// `max_seq` of a file whose largest sequence number was not recorded.
+pub(crate) const UNKNOWN_SEQ: u64 = u64::MAX;
 
 impl FileMeta {
     pub(crate) fn smallest_user(&self) -> &[u8] {
@@ -65,6 +71,7 @@ pub(crate) struct NewFile {
     pub size: u64,
     pub smallest: Vec<u8>,
     pub largest: Vec<u8>,
+    pub max_seq: u64,
 }
 
 /// A change to the version, as written to the manifest.
@@ -93,10 +100,17 @@ impl VersionEdit {
             }
         }
         for f in &self.new_files {
-            put_varint(&mut b, 4);
+            if f.max_seq == UNKNOWN_SEQ {
+                put_varint(&mut b, 4);
+            } else {
+                put_varint(&mut b, 8);
+            }
             put_varint(&mut b, f.level as u64);
             put_varint(&mut b, f.number);
             put_varint(&mut b, f.size);
+            if f.max_seq != UNKNOWN_SEQ {
+                put_varint(&mut b, f.max_seq);
+            }
             put_length_prefixed(&mut b, &f.smallest);
             put_length_prefixed(&mut b, &f.largest);
         }
@@ -143,6 +157,15 @@ impl VersionEdit {
                     level: level(&mut r)?,
                     number: r.varint()?,
                     size: r.varint()?,
+                    max_seq: UNKNOWN_SEQ,
+                    smallest: r.length_prefixed()?.to_vec(),
+                    largest: r.length_prefixed()?.to_vec(),
+                }),
+                8 => e.new_files.push(NewFile {
+                    level: level(&mut r)?,
+                    number: r.varint()?,
+                    size: r.varint()?,
+                    max_seq: r.varint()?.min(UNKNOWN_SEQ - 1),
                     smallest: r.length_prefixed()?.to_vec(),
                     largest: r.length_prefixed()?.to_vec(),
                 }),
@@ -189,6 +212,7 @@ impl Version {
                 size: nf.size,
                 smallest: nf.smallest.clone(),
                 largest: nf.largest.clone(),
+                max_seq: nf.max_seq,
                 table,
             }));
         }
@@ -223,6 +247,7 @@ impl Version {
                     size: f.size,
                     smallest: f.smallest.clone(),
                     largest: f.largest.clone(),
+                    max_seq: f.max_seq,
                 });
             }
         }
@@ -330,13 +355,24 @@ mod tests {
             log_number: Some(7),
             next_file: Some(9),
             last_seq: Some(1234),
-            new_files: vec![NewFile {
-                level: 2,
-                number: 8,
-                size: 4096,
-                smallest: b"a\0\0\0\0\0\0\0\0".to_vec(),
-                largest: b"z\0\0\0\0\0\0\0\0".to_vec(),
-            }],
+            new_files: vec![
+                NewFile {
+                    level: 2,
+                    number: 8,
+                    size: 4096,
+                    smallest: b"a\0\0\0\0\0\0\0\0".to_vec(),
+                    largest: b"z\0\0\0\0\0\0\0\0".to_vec(),
+                    max_seq: 77,
+                },
+                NewFile {
+                    level: 1,
+                    number: 6,
+                    size: 10,
+                    smallest: b"a\0\0\0\0\0\0\0\0".to_vec(),
+                    largest: b"b\0\0\0\0\0\0\0\0".to_vec(),
+                    max_seq: UNKNOWN_SEQ,
+                },
+            ],
             deleted: vec![(1, 3)],
             add_range_dels: vec![RangeTombstone {
                 start: b"a".to_vec(),

@@ -15,6 +15,8 @@ pub(crate) struct Built {
     pub size: u64,
     pub smallest: Vec<u8>,
     pub largest: Vec<u8>,
+    /// Largest sequence number of any entry.
+    pub max_seq: u64,
 }
 
 pub(crate) struct TableBuilder {
@@ -30,6 +32,7 @@ pub(crate) struct TableBuilder {
     smallest: Vec<u8>,
     last_key: Vec<u8>,
     entries: u64,
+    max_seq: u64,
 }
 
 impl TableBuilder {
@@ -52,6 +55,7 @@ impl TableBuilder {
             smallest: Vec::new(),
             last_key: Vec::new(),
             entries: 0,
+            max_seq: 0,
         })
     }
 
@@ -70,6 +74,9 @@ impl TableBuilder {
             self.smallest = ikey_bytes.to_vec();
         }
         let uk = ikey::user_key(ikey_bytes);
+        if let Ok(p) = ikey::parse(ikey_bytes) {
+            self.max_seq = self.max_seq.max(p.seq);
+        }
         if self.entries == 0 || uk != self.last_user_key.as_slice() {
             self.hashes.push(bloom::hash64(uk));
             self.last_user_key.clear();
@@ -136,6 +143,7 @@ impl TableBuilder {
             size: self.offset,
             smallest: self.smallest,
             largest: self.last_key,
+            max_seq: self.max_seq,
         })
     }
 }
