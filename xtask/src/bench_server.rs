@@ -242,7 +242,9 @@ fn bench(s: &Server, test: &Test, pipeline: u32, requests: u64) -> Option<Sample
         .args(test.args)
         .output()
         .ok()?;
-    let cpu = cpu_secs(s.child.id()) - cpu0;
+    // Background work the test left (compaction, flushes) belongs to it: count the
+    // server's CPU until it is idle again, so the next test starts on a quiet server.
+    let cpu = settle(s.child.id()) - cpu0;
     let text = String::from_utf8_lossy(&out.stdout);
     let row = text.lines().find(|l| l.starts_with(test.row))?;
     let f: Vec<f64> = row
@@ -257,6 +259,22 @@ fn bench(s: &Server, test: &Test, pipeline: u32, requests: u64) -> Option<Sample
         p99: *f.get(5)?,
         cpu_us: cpu * 1e6 / requests as f64,
     })
+}
+
+/// Wait until the process uses less than 10 ms of CPU in 300 ms (at most 20 s); its
+/// CPU seconds then.
+fn settle(pid: u32) -> f64 {
+    let t0 = Instant::now();
+    let mut last = cpu_secs(pid);
+    while t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = cpu_secs(pid);
+        if now - last < 0.01 {
+            return now;
+        }
+        last = now;
+    }
+    last
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
