@@ -36,6 +36,12 @@ pub(crate) struct Table {
     fence_keys: Vec<u8>,
     /// ...and per block: (end of its key in `fence_keys`, offset, length).
     fences: Vec<(usize, u64, u64)>,
+    /// Bytes every fence's user key starts with (the table's common prefix)...
+    fence_common: Vec<u8>,
+    /// ...and per fence the next 8 bytes of its user key as a big-endian u64 (missing
+    /// bytes 0): a point lookup binary-searches this dense array first and compares
+    /// whole keys only among fences that share the target's prefix.
+    fence_prefix: Vec<u64>,
     filter: Vec<u8>,
     cache: Arc<BlockCache>,
     /// Read-only mapping of the whole file, when mapped reads are on.
@@ -44,6 +50,19 @@ pub(crate) struct Table {
     verified: Vec<AtomicU64>,
     /// Set when compaction replaced this table: the file is unlinked on drop.
     obsolete: AtomicBool,
+}
+
+/// The 8 bytes of `user` after its first `skip` (missing bytes 0), big-endian. For
+/// keys that share their first `skip` bytes, `prefix_after(a) < prefix_after(b)`
+/// implies `a < b` (at the first differing byte `a` has a smaller byte, or has ended,
+/// being a prefix of `b` there), and `>` implies `>`.
+fn prefix_after(user: &[u8], skip: usize) -> u64 {
+    let mut a = [0u8; 8];
+    if let Some(rest) = user.get(skip..) {
+        let n = rest.len().min(8);
+        a[..n].copy_from_slice(&rest[..n]);
+    }
+    u64::from_be_bytes(a)
 }
 
 impl Table {
@@ -99,6 +118,8 @@ impl Table {
             index: Arc::from(Vec::new()),
             fence_keys: Vec::new(),
             fences: Vec::new(),
+            fence_common: Vec::new(),
+            fence_prefix: Vec::new(),
             filter: Vec::new(),
             cache,
             map: None,
@@ -147,7 +168,17 @@ impl Table {
             self.fences.push((self.fence_keys.len(), offset, len));
             it.next();
         }
-        it.status()
+        it.status()?;
+        if let Some(last) = self.fences.len().checked_sub(1) {
+            let a = ikey::user_key(self.fence_key(0));
+            let b = ikey::user_key(self.fence_key(last));
+            let n = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+            self.fence_common = a[..n].to_vec();
+        }
+        self.fence_prefix = (0..self.fences.len())
+            .map(|i| prefix_after(ikey::user_key(self.fence_key(i)), self.fence_common.len()))
+            .collect();
+        Ok(())
     }
 
     fn fence_key(&self, i: usize) -> &[u8] {
@@ -156,7 +187,23 @@ impl Table {
     }
 
     fn first_fence_at_or_after(&self, target: &[u8]) -> usize {
-        let (mut lo, mut hi) = (0, self.fences.len());
+        // Fences whose prefix is below the target's hold smaller keys, those above hold
+        // larger ones (order-preserving: docs in `prefix_after`); whole keys are
+        // compared only in between.
+        let user = ikey::user_key(target);
+        let c = self.fence_common.len();
+        let (mut lo, mut hi) = match user.get(..c).map(|head| head.cmp(&self.fence_common)) {
+            Some(std::cmp::Ordering::Equal) => {
+                let p = prefix_after(user, c);
+                let lo = self.fence_prefix.partition_point(|&x| x < p);
+                let hi = lo + self.fence_prefix[lo..].partition_point(|&x| x == p);
+                (lo, hi)
+            }
+            Some(std::cmp::Ordering::Greater) => return self.fences.len(),
+            // Shorter than the common prefix, or below it.
+            _ if user < self.fence_common.as_slice() => return 0,
+            _ => (0, self.fences.len()),
+        };
         while lo < hi {
             let mid = (lo + hi) / 2;
             if ikey::compare(self.fence_key(mid), target) == std::cmp::Ordering::Less {
@@ -359,6 +406,82 @@ impl Drop for Table {
         if self.obsolete.load(Ordering::Acquire) {
             // Best effort: a file left behind is removed as garbage at the next open.
             let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ikey::{encode, seek_key, Kind};
+    use crate::sst::builder::TableBuilder;
+    use crate::testutil::TempDir;
+
+    /// The fence search (common prefix, then 8-byte prefixes, then whole keys) finds
+    /// every key of tables whose keys share long prefixes, short ones or none, and
+    /// answers absent for targets below, inside and above the common prefix.
+    #[test]
+    fn fence_search_finds_every_key_whatever_the_prefixes() {
+        let dir = TempDir::new("fences");
+        let shapes: Vec<Vec<Vec<u8>>> = vec![
+            // A long common prefix, then digits.
+            (0..3000u32)
+                .map(|i| format!("user:profile:{i:08}").into_bytes())
+                .collect(),
+            // Slot-like 2-byte prefixes, keys of every length from 0 bytes after them.
+            (0..3000u32)
+                .map(|i| {
+                    let mut k = vec![(i % 7) as u8, (i % 5) as u8];
+                    k.extend(std::iter::repeat_n(b'x', (i % 13) as usize));
+                    k.extend_from_slice(&i.to_be_bytes());
+                    k
+                })
+                .collect(),
+            // Keys shorter than 8 bytes, some a prefix of others.
+            (0..3000u32)
+                .map(|i| format!("{:x}", i * 7).into_bytes())
+                .collect(),
+        ];
+        for (n, mut keys) in shapes.into_iter().enumerate() {
+            keys.sort();
+            keys.dedup();
+            let path = dir.path().join(format!("{n}.sst"));
+            let mut b = TableBuilder::create(&path, 256, 10).unwrap();
+            for (i, k) in keys.iter().enumerate() {
+                b.add(&encode(k, i as u64 + 1, Kind::Value), k).unwrap();
+            }
+            b.finish().unwrap();
+            let cache = Arc::new(BlockCache::new(1 << 20));
+            for mmap in [true, false] {
+                let t = Table::open(&path, 1, cache.clone(), mmap).unwrap();
+                assert!(t.fences.len() > 50, "{} blocks", t.fences.len());
+                for k in &keys {
+                    let h = bloom::hash64(k);
+                    match t.get(&seek_key(k, 1 << 40), k, h).unwrap() {
+                        Lookup::Found(_, v) => assert_eq!(&v, k),
+                        other => panic!("{k:?}: {other:?}"),
+                    }
+                }
+                let mut absent: Vec<Vec<u8>> = vec![
+                    vec![],
+                    vec![0],
+                    b"user".to_vec(),
+                    b"user:profile:".to_vec(),
+                    b"user:profile:99999999".to_vec(),
+                    b"zzz".to_vec(),
+                    vec![0xff; 20],
+                ];
+                absent.extend(keys.iter().map(|k| [k.as_slice(), b"\x00"].concat()));
+                for k in absent.iter().filter(|k| keys.binary_search(k).is_err()) {
+                    let target = seek_key(k, 1 << 40);
+                    // Whatever the filter says, the search itself must not find it.
+                    let b = t.first_fence_at_or_after(&target);
+                    let want = (0..t.fences.len())
+                        .find(|&i| ikey::compare(t.fence_key(i), &target).is_ge())
+                        .unwrap_or(t.fences.len());
+                    assert_eq!(b, want, "{k:?}");
+                }
+            }
         }
     }
 }
