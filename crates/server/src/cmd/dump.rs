@@ -83,19 +83,34 @@ pub fn write_value(
             }
         }
         Value::ZSet(items) => {
-            for (m, s) in items {
-                let bits = s.to_bits().to_be_bytes();
-                let mut mf = Vec::with_capacity(1 + m.len());
-                mf.push(0);
-                mf.extend_from_slice(m);
-                t.sub_put_new(db, key, version, &mf, &bits);
-                let mut ix = Vec::with_capacity(9 + m.len());
-                ix.push(1);
-                ix.extend_from_slice(&super::zset::ordered(*s));
-                ix.extend_from_slice(m);
-                t.sub_put_new(db, key, version, &ix, &bits);
+            // Member records first, then the score index: payloads list members by score
+            // (Redis writes a skiplist-encoded zset from the largest score down), so in
+            // the right direction the index records are one increasing run, which the
+            // memtable inserts from its last position instead of descending each time.
+            let descending = items
+                .first()
+                .zip(items.last())
+                .is_some_and(|(a, b)| a.1 > b.1);
+            let ordered: Vec<&(Vec<u8>, f64)> = if descending {
+                items.iter().rev().collect()
+            } else {
+                items.iter().collect()
+            };
+            let mut field = Vec::new();
+            for (m, s) in ordered.iter().copied() {
+                field.clear();
+                field.push(0);
+                field.extend_from_slice(m);
+                t.sub_put_new(db, key, version, &field, &s.to_bits().to_be_bytes());
                 h.count += 1;
                 super::zset::note(&mut h, m);
+            }
+            for (m, s) in ordered.iter().copied() {
+                field.clear();
+                field.push(1);
+                field.extend_from_slice(&super::zset::ordered(*s));
+                field.extend_from_slice(m);
+                t.sub_put_new(db, key, version, &field, &s.to_bits().to_be_bytes());
             }
         }
     }
