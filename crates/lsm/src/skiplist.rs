@@ -61,6 +61,8 @@ struct Writer {
     /// of increasing keys (a list's positions, a restored collection, fillseq) cost a
     /// few comparisons each instead of a descent.
     last: NodePtr,
+    /// The bucket of `last`.
+    last_bucket: usize,
     last_prev: [NodePtr; MAX_HEIGHT],
 }
 
@@ -151,6 +153,7 @@ impl SkipList {
                 used: CHUNK_WORDS,
                 rng: 0x2545_f491_4f6c_dd1d,
                 last: ptr::null_mut(),
+                last_bucket: 0,
                 last_prev: [ptr::null_mut(); MAX_HEIGHT],
             }),
         }
@@ -341,10 +344,7 @@ impl SkipList {
                 .fetch_add(HEAD_BYTES + 8, AtomicOrdering::Relaxed);
         }
         let mut prev = [head; MAX_HEIGHT];
-        // SAFETY: `w.last`, when set, is a published node of this structure.
-        let hint = !w.last.is_null()
-            && bucket_of(unsafe { node_key(w.last) }) == b
-            && Self::before(w.last, key);
+        let hint = !w.last.is_null() && w.last_bucket == b && Self::before(w.last, key);
         if hint {
             self.find_from_hint(&w, head, key, &mut prev);
         } else {
@@ -378,6 +378,7 @@ impl SkipList {
             }
         }
         w.last = node;
+        w.last_bucket = b;
         w.last_prev = prev;
         if fresh {
             self.nonempty[b / 64].fetch_or(1 << (b % 64), AtomicOrdering::Release);

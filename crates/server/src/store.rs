@@ -408,7 +408,8 @@ impl Store {
     }
 
     fn txn_with<'a>(&'a self, mut guard: MutexGuard<'a, Pending>) -> Txn<'a> {
-        if !deferring() && self.has_pending.load(Ordering::Acquire) {
+        let deferred = deferring();
+        if !deferred && self.has_pending.load(Ordering::Acquire) {
             // Outside deferred commits a transaction starts from the engine alone (its
             // commands may read around it, COPY's sub-record scan for one).
             if let Err(e) = self.apply_pending(&mut guard) {
@@ -423,7 +424,7 @@ impl Store {
             committed: false,
             batch: WriteBatch::new(),
             overlay: FastMap::default(),
-            deferred: deferring(),
+            deferred,
             unindexed: false,
             subs: FastMap::default(),
             deltas: FastMap::default(),

@@ -423,6 +423,15 @@ fn full_scan(c: &mut Client, cmd: &str, k: &str) -> Vec<Vec<u8>> {
     out
 }
 
+/// The next command of a sequence: one in ten a generic key command.
+fn next_command(r: &mut Rng) -> (Vec<String>, Cmp) {
+    if r.below(10) == 0 {
+        generic(r)
+    } else {
+        command(r)
+    }
+}
+
 fn run(proto: &str, seeds: &[u64], steps: usize) {
     let redis = Proc::start(&[]);
     let ours = strata(&[]);
@@ -435,11 +444,7 @@ fn run(proto: &str, seeds: &[u64], steps: usize) {
             c.cmd(&["FLUSHALL"]);
         }
         for step in 0..steps {
-            let (cmd, how) = if r.below(10) == 0 {
-                generic(&mut r)
-            } else {
-                command(&mut r)
-            };
+            let (cmd, how) = next_command(&mut r);
             let args: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
             let x = normalize(a.call(&args), how);
             let y = normalize(b.call(&args), how);
@@ -489,11 +494,7 @@ fn run_pipelined(seeds: &[u64], steps: usize) {
             let n = 1 + r.below(64) as usize;
             let mut batch = Vec::new();
             for _ in 0..n {
-                batch.push(if r.below(10) == 0 {
-                    generic(&mut r)
-                } else {
-                    command(&mut r)
-                });
+                batch.push(next_command(&mut r));
             }
             for (cmd, _) in &batch {
                 let args: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();

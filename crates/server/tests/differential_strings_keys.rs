@@ -227,6 +227,15 @@ fn sorted(r: Reply) -> Reply {
     }
 }
 
+/// The two replies to `cmd` in a comparable form (KEYS's order is unspecified).
+fn comparable(cmd: &str, x: Reply, y: Reply) -> (Reply, Reply) {
+    if cmd == "KEYS" {
+        (sorted(x), sorted(y))
+    } else {
+        (x, y)
+    }
+}
+
 fn same(cmd: &str, a: &Reply, b: &Reply) -> bool {
     let tol = match cmd {
         "TTL" | "EXPIRETIME" => 1,
@@ -272,12 +281,7 @@ fn random_sequences_match_real_redis() {
         for step in 0..500 {
             let cmd = command(&mut r);
             let args: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
-            let (x, y) = (a.call(&args), b.call(&args));
-            let (x, y) = if cmd[0] == "KEYS" {
-                (sorted(x), sorted(y))
-            } else {
-                (x, y)
-            };
+            let (x, y) = comparable(&cmd[0], a.call(&args), b.call(&args));
             assert!(
                 same(&cmd[0], &x, &y),
                 "seed {seed} step {step}: {cmd:?}\n redis:  {x:?}\n strata: {y:?}"
@@ -330,12 +334,7 @@ fn pipelined_sequences_match_real_redis() {
                 b.send(&args);
             }
             for (i, cmd) in batch.iter().enumerate() {
-                let (x, y) = (a.read(), b.read());
-                let (x, y) = if cmd[0] == "KEYS" {
-                    (sorted(x), sorted(y))
-                } else {
-                    (x, y)
-                };
+                let (x, y) = comparable(&cmd[0], a.read(), b.read());
                 assert!(
                     same(&cmd[0], &x, &y),
                     "pipelined seed {seed} step {}: {cmd:?}\n redis:  {x:?}\n strata: {y:?}",

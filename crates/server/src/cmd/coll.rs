@@ -36,6 +36,20 @@ pub fn txn_read(
     }
 }
 
+/// The collection at `key` as (expiry, header), or a new, empty one (no expiry, a fresh
+/// version) when the key is missing; WRONGTYPE for another type.
+pub fn txn_read_or_fresh(
+    t: &mut Txn,
+    db: usize,
+    key: &[u8],
+    kind: Kind,
+) -> Result<(u64, Coll), CmdErr> {
+    Ok(match txn_read(t, db, key, kind)? {
+        Some((m, h)) => (m.expire, h),
+        None => (0, fresh(t)),
+    })
+}
+
 /// A new, empty collection header with a fresh version.
 pub fn fresh(t: &mut Txn) -> Coll {
     Coll {

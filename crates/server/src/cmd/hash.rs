@@ -1,6 +1,6 @@
 //! Hash commands. A hash's fields are sub-records (field → value) of its version.
 
-use super::coll::{self, fresh, save, txn_read};
+use super::coll::{self, save, txn_read_or_fresh};
 use super::{done, err, float_arg, int_arg, is, CmdErr, Ctx, R};
 use crate::store::{Coll, Kind, FLAG_BIG};
 
@@ -26,10 +26,7 @@ fn arity(c: &Ctx) -> CmdErr {
 fn set_pairs(c: &mut Ctx, a: &[Vec<u8>], nx: bool) -> Result<i64, CmdErr> {
     let db = c.s.db;
     let mut t = c.sh.store.txn();
-    let (expire, mut h) = match txn_read(&mut t, db, &a[1], Kind::Hash)? {
-        Some((m, h)) => (m.expire, h),
-        None => (0, fresh(&mut t)),
-    };
+    let (expire, mut h) = txn_read_or_fresh(&mut t, db, &a[1], Kind::Hash)?;
     let mut added = 0;
     for p in a[2..].chunks(2) {
         let old = t.sub_get(db, &a[1], h.version, &p[0])?;
@@ -186,10 +183,7 @@ pub fn hincrby(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let by = int_arg(&a[3])?;
     let db = c.s.db;
     let mut t = c.sh.store.txn();
-    let (expire, mut h) = match txn_read(&mut t, db, &a[1], Kind::Hash)? {
-        Some((m, h)) => (m.expire, h),
-        None => (0, fresh(&mut t)),
-    };
+    let (expire, mut h) = txn_read_or_fresh(&mut t, db, &a[1], Kind::Hash)?;
     let old = t.sub_get(db, &a[1], h.version, &a[2])?;
     let cur = match &old {
         Some(v) => crate::resp::parse_i64(v)
@@ -214,10 +208,7 @@ pub fn hincrbyfloat(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let by = float_arg(&a[3]).ok_or_else(|| CmdErr(err::NOT_FLOAT.into()))?;
     let db = c.s.db;
     let mut t = c.sh.store.txn();
-    let (expire, mut h) = match txn_read(&mut t, db, &a[1], Kind::Hash)? {
-        Some((m, h)) => (m.expire, h),
-        None => (0, fresh(&mut t)),
-    };
+    let (expire, mut h) = txn_read_or_fresh(&mut t, db, &a[1], Kind::Hash)?;
     let old = t.sub_get(db, &a[1], h.version, &a[2])?;
     let cur = match &old {
         Some(v) => float_arg(v).ok_or_else(|| CmdErr("ERR hash value is not a float".into()))?,
@@ -287,20 +278,8 @@ pub fn hrandfield(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn hscan(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let sa = coll::scan_args(a)?;
-    let Some((_, h)) = coll::read(c, &a[1], Kind::Hash)? else {
-        c.out.array(2);
-        c.out.bulk(b"0");
-        c.out.array(0);
-        return done();
-    };
-    let (found, next) = super::coll_scan(c, &a[1], &h, &sa, b"")?;
-    c.out.array(2);
-    c.out.bulk(next.to_string().as_bytes());
-    c.out.array(found.len() * 2);
-    for (f, v) in &found {
-        c.out.bulk(f);
-        c.out.bulk(v);
-    }
-    done()
+    super::scan_cmd(c, a, Kind::Hash, b"", 2, |out, f, v| {
+        out.bulk(f);
+        out.bulk(v);
+    })
 }

@@ -677,3 +677,28 @@ pub fn coll_scan(
     };
     Ok((found, next))
 }
+
+/// HSCAN/SSCAN/ZSCAN: parse the arguments, scan one step over the `kind` collection
+/// at `a[1]` (sub-records whose field starts with `field_prefix`) and reply the cursor
+/// and `per_item` bulks per match, written by `emit` (field without the prefix, value).
+pub fn scan_cmd(
+    c: &mut Ctx,
+    a: &[Vec<u8>],
+    kind: Kind,
+    field_prefix: &[u8],
+    per_item: usize,
+    emit: impl Fn(&mut Out, &[u8], &[u8]),
+) -> R {
+    let sa = coll::scan_args(a)?;
+    let (found, next) = match coll::read(c, &a[1], kind)? {
+        Some((_, h)) => coll_scan(c, &a[1], &h, &sa, field_prefix)?,
+        None => (Vec::new(), 0),
+    };
+    c.out.array(2);
+    c.out.bulk(next.to_string().as_bytes());
+    c.out.array(found.len() * per_item);
+    for (f, v) in &found {
+        emit(&mut c.out, f, v);
+    }
+    done()
+}

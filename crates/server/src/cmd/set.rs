@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::coll::{self, fresh, save, txn_read};
+use super::coll::{self, save, txn_read, txn_read_or_fresh};
 use super::{done, err, int_arg, CmdErr, Ctx, R};
 use crate::resp::parse_i64;
 use crate::store::{Coll, Kind, Txn, FLAG_BIG, FLAG_NOT_INTSET};
@@ -39,10 +39,7 @@ pub fn members(c: &Ctx, key: &[u8], h: &Coll) -> Result<Vec<Vec<u8>>, CmdErr> {
 
 /// Add members to a set inside a transaction; returns how many were new.
 pub fn add(t: &mut Txn, db: usize, key: &[u8], items: &[&[u8]]) -> Result<i64, CmdErr> {
-    let (expire, mut h) = match txn_read(t, db, key, Kind::Set)? {
-        Some((m, h)) => (m.expire, h),
-        None => (0, fresh(t)),
-    };
+    let (expire, mut h) = txn_read_or_fresh(t, db, key, Kind::Set)?;
     let mut n = 0;
     for m in items {
         if t.sub_get(db, key, h.version, m)?.is_none() {
@@ -318,19 +315,5 @@ pub fn sintercard(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn sscan(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let sa = coll::scan_args(a)?;
-    let Some((_, h)) = coll::read(c, &a[1], Kind::Set)? else {
-        c.out.array(2);
-        c.out.bulk(b"0");
-        c.out.array(0);
-        return done();
-    };
-    let (found, next) = super::coll_scan(c, &a[1], &h, &sa, b"")?;
-    c.out.array(2);
-    c.out.bulk(next.to_string().as_bytes());
-    c.out.array(found.len());
-    for (m, _) in &found {
-        c.out.bulk(m);
-    }
-    done()
+    super::scan_cmd(c, a, Kind::Set, b"", 1, |out, m, _| out.bulk(m))
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use strata_rdb::format_g17;
 
-use super::coll::{self, fresh, save, txn_read};
+use super::coll::{self, fresh, save, txn_read, txn_read_or_fresh};
 use super::{done, err, float_arg, int_arg, is, CmdErr, Ctx, R};
 use crate::store::{Coll, Kind, Meta, Store, Txn, FLAG_BIG};
 
@@ -431,10 +431,7 @@ pub fn zincrby(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let by = float_arg(&a[2]).ok_or_else(|| CmdErr(err::NOT_FLOAT.into()))?;
     let db = c.s.db;
     let mut t = c.sh.store.txn();
-    let (expire, mut h) = match txn_read(&mut t, db, &a[1], Kind::ZSet)? {
-        Some((m, h)) => (m.expire, h),
-        None => (0, fresh(&mut t)),
-    };
+    let (expire, mut h) = txn_read_or_fresh(&mut t, db, &a[1], Kind::ZSet)?;
     let cur = txn_score(&mut t, db, &a[1], &h, &a[3])?;
     let new = cur.unwrap_or(0.0) + by;
     if new.is_nan() {
@@ -1100,21 +1097,9 @@ pub fn zintercard(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn zscan(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let sa = coll::scan_args(a)?;
-    let Some((_, h)) = coll::read(c, &a[1], Kind::ZSet)? else {
-        c.out.array(2);
-        c.out.bulk(b"0");
-        c.out.array(0);
-        return done();
-    };
-    let (found, next) = super::coll_scan(c, &a[1], &h, &sa, &[0])?;
-    c.out.array(2);
-    c.out.bulk(next.to_string().as_bytes());
-    c.out.array(found.len() * 2);
-    for (m, v) in &found {
-        c.out.bulk(m);
+    super::scan_cmd(c, a, Kind::ZSet, &[0], 2, |out, m, v| {
+        out.bulk(m);
         // ZSCAN replies scores as strings in both protocols.
-        c.out.bulk(format_g17(score_of(v)).as_bytes());
-    }
-    done()
+        out.bulk(format_g17(score_of(v)).as_bytes());
+    })
 }
