@@ -225,22 +225,32 @@ pub fn metadata_key(phys: u8, key: &[u8]) -> Vec<u8> {
 
 /// A sub-record's engine key.
 pub fn sub_key(phys: u8, key: &[u8], version: u64, field: &[u8]) -> Vec<u8> {
-    let mut k = sub_prefix(phys, key, version);
-    k.extend_from_slice(field);
+    let mut k = Vec::with_capacity(16 + key.len() + field.len());
+    sub_key_into(&mut k, phys, key, version, field);
     k
+}
+
+/// `sub_key`, written over `out` (which keeps its allocation).
+pub fn sub_key_into(out: &mut Vec<u8>, phys: u8, key: &[u8], version: u64, field: &[u8]) {
+    out.clear();
+    push_sub_prefix(out, phys, key, version);
+    out.extend_from_slice(field);
 }
 
 /// The engine-key prefix of one collection version's sub-records.
 pub fn sub_prefix(phys: u8, key: &[u8], version: u64) -> Vec<u8> {
-    let slot = keys::slot(key);
     let mut k = Vec::with_capacity(16 + key.len());
-    k.extend_from_slice(&slot.to_be_bytes());
+    push_sub_prefix(&mut k, phys, key, version);
+    k
+}
+
+fn push_sub_prefix(k: &mut Vec<u8>, phys: u8, key: &[u8], version: u64) {
+    k.extend_from_slice(&keys::slot(key).to_be_bytes());
     k.push(phys);
     k.push(1);
     k.extend_from_slice(&(key.len() as u32).to_be_bytes());
     k.extend_from_slice(key);
     k.extend_from_slice(&version.to_be_bytes());
-    k
 }
 
 /// The first key of the slot after `slot` (or the end of the slot space).

@@ -79,8 +79,6 @@ struct Wal {
     /// A dup of the WAL's descriptor, fsynced by the once-a-second thread without
     /// holding the writer.
     sync_handle: Arc<File>,
-    /// The record being written (header and ops), reused across writes.
-    scratch: Vec<u8>,
 }
 
 pub(crate) struct State {
@@ -570,7 +568,6 @@ fn recover(dir: &Path, opts: &Options, cache: &Arc<BlockCache>) -> Result<Recove
             writer,
             number: wal_number,
             sync_handle,
-            scratch: Vec::new(),
         },
         manifest,
         last_seq,
@@ -711,25 +708,26 @@ impl Inner {
         {
             let mut wal = lock(&self.wal);
             let wal = &mut *wal;
-            wal.scratch.clear();
-            wal.scratch
-                .extend_from_slice(&batch::header(seq, batch.count()));
-            wal.scratch.extend_from_slice(batch.body());
-            let res = wal.writer.add_record(&wal.scratch).and_then(|_| {
-                if sync {
-                    self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
-                    wal.writer.sync()
-                } else {
-                    Ok(())
-                }
-            });
+            let header = batch::header(seq, batch.count());
+            let res = wal
+                .writer
+                .add_record_parts(&[&header, batch.body()])
+                .and_then(|_| {
+                    if sync {
+                        self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+                        wal.writer.sync()
+                    } else {
+                        Ok(())
+                    }
+                });
             if let Err(e) = res {
                 self.set_background_error(&e);
                 return Err(e);
             }
-            self.counters
-                .wal_bytes
-                .fetch_add(wal.scratch.len() as u64, Ordering::Relaxed);
+            self.counters.wal_bytes.fetch_add(
+                (header.len() + batch.body().len()) as u64,
+                Ordering::Relaxed,
+            );
         }
         if !sync {
             self.wal_dirty.store(true, Ordering::Release);

@@ -90,8 +90,14 @@ impl LogWriter {
     /// Frame `data` into fragments; they reach the OS now (unbuffered) or when the buffer
     /// fills, at `flush` or at `sync`.
     pub(crate) fn add_record(&mut self, data: &[u8]) -> Result<()> {
+        self.add_record_parts(&[data])
+    }
+
+    /// `add_record` of the concatenation of `parts` (without building it first).
+    pub(crate) fn add_record_parts(&mut self, parts: &[&[u8]]) -> Result<()> {
         let before = self.buf.len();
-        let mut rest = data;
+        let mut left_total: usize = parts.iter().map(|p| p.len()).sum();
+        let (mut part, mut at) = (0, 0);
         let mut first = true;
         loop {
             let left = BLOCK - self.block_offset;
@@ -100,22 +106,34 @@ impl LogWriter {
                 self.block_offset = 0;
             }
             let avail = BLOCK - self.block_offset - HEADER;
-            let n = rest.len().min(avail);
-            let end = n == rest.len();
+            let n = left_total.min(avail);
+            let end = n == left_total;
             let ty = match (first, end) {
                 (true, true) => FULL,
                 (true, false) => FIRST,
                 (false, true) => LAST,
                 (false, false) => MIDDLE,
             };
-            let (frag, tail) = rest.split_at(n);
-            let crc = masked_crc(&[&[ty], frag]);
-            self.buf.extend_from_slice(&crc.to_le_bytes());
-            self.buf.extend_from_slice(&(n as u16).to_le_bytes());
-            self.buf.push(ty);
-            self.buf.extend_from_slice(frag);
+            let header_at = self.buf.len();
+            self.buf.extend_from_slice(&[0; HEADER]);
+            let mut need = n;
+            while need > 0 {
+                let p = parts[part];
+                let take = (p.len() - at).min(need);
+                self.buf.extend_from_slice(&p[at..at + take]);
+                at += take;
+                need -= take;
+                if at == p.len() {
+                    part += 1;
+                    at = 0;
+                }
+            }
+            let crc = masked_crc(&[&[ty], &self.buf[header_at + HEADER..]]);
+            self.buf[header_at..header_at + 4].copy_from_slice(&crc.to_le_bytes());
+            self.buf[header_at + 4..header_at + 6].copy_from_slice(&(n as u16).to_le_bytes());
+            self.buf[header_at + 6] = ty;
             self.block_offset += HEADER + n;
-            rest = tail;
+            left_total -= n;
             first = false;
             if end {
                 break;
@@ -289,6 +307,25 @@ mod tests {
         (0..200u32)
             .map(|i| vec![(i % 251) as u8; (i as usize * 997) % 70_000])
             .collect()
+    }
+
+    #[test]
+    fn a_record_in_parts_reads_back_whole() {
+        let d = crate::testutil::TempDir::new("log-parts");
+        let path = d.path().join("p.log");
+        let a: Vec<u8> = (0..50_000u32).map(|i| i as u8).collect();
+        let b: Vec<u8> = (0..70_001u32).map(|i| (i * 7) as u8).collect();
+        let mut w = LogWriter::create(&path).unwrap();
+        w.add_record_parts(&[&a[..5], &[], &b]).unwrap();
+        w.add_record_parts(&[b"x", b"yz"]).unwrap();
+        w.add_record(&a).unwrap();
+        w.sync().unwrap();
+        let mut whole = a[..5].to_vec();
+        whole.extend_from_slice(&b);
+        assert_eq!(
+            read_all(&path).unwrap(),
+            vec![whole, b"xyz".to_vec(), a.clone()]
+        );
     }
 
     #[test]

@@ -60,8 +60,24 @@ fn strings<S: Source>(r: &mut Reader<S>) -> Result<Vec<Vec<u8>>> {
     Ok(items)
 }
 
-fn unique<'a>(items: impl Iterator<Item = &'a [u8]>, what: &str) -> Result<()> {
-    let mut seen = HashSet::new();
+/// Refuse a repeated member or field (Redis refuses such a payload too).
+///
+/// Linear time whatever the input: strictly increasing input (intsets, and payloads
+/// whose members happen to be sorted) is recognized in one pass; otherwise a hash set
+/// with a per-process random seed (foldhash: a few times faster than SipHash here,
+/// and seeded, so crafted members cannot make every insert collide).
+fn unique<'a>(items: impl ExactSizeIterator<Item = &'a [u8]> + Clone, what: &str) -> Result<()> {
+    let mut prev: Option<&[u8]> = None;
+    let increasing = items.clone().all(|i| {
+        let ok = prev.is_none_or(|p| p < i);
+        prev = Some(i);
+        ok
+    });
+    if increasing {
+        return Ok(());
+    }
+    let mut seen =
+        HashSet::with_capacity_and_hasher(items.len(), foldhash::fast::RandomState::default());
     for i in items {
         if !seen.insert(i) {
             return bad(format!("duplicate {what}"));

@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use strata_lsm::{keys, CompactionFilter, Db, Decision, IterOptions, WriteBatch, WriteOptions};
 
 pub use strata_dump::records::{
-    metadata_key, next_slot_start, now_ms, prefix_end, sub_key, sub_prefix, Coll, Error, Kind,
-    Meta, Result, FLAG_BIG, FLAG_NOT_INTSET, LIST_MIDDLE, SLOTS_END,
+    metadata_key, next_slot_start, now_ms, prefix_end, sub_key, sub_key_into, sub_prefix, Coll,
+    Error, Kind, Meta, Result, FLAG_BIG, FLAG_NOT_INTSET, LIST_MIDDLE, SLOTS_END,
 };
 
 const DBMAP_KEY: &[u8] = b"\xff\x00dbmap";
@@ -138,40 +138,59 @@ impl DbMap {
 struct Filter {
     retired: Arc<RwLock<Vec<bool>>>,
     db: std::sync::OnceLock<std::sync::Weak<Db>>,
-    /// The last metadata looked up: (metadata key, current version if a collection,
-    /// when). Sub-records of one collection are adjacent, so one lookup serves a run of
-    /// them (for keeping only, and for 50 ms; see `current_version`).
-    last: Mutex<(Vec<u8>, Option<u64>, std::time::Instant)>,
+    /// The last decision: its metadata key, the sub-records' version, whether they
+    /// were kept, and when. Sub-records of one collection version are adjacent, so one
+    /// metadata lookup serves a run of them (see `keeps`).
+    last: Mutex<LastDecision>,
+}
+
+/// See `Filter::last`.
+struct LastDecision {
+    meta_key: Vec<u8>,
+    version: u64,
+    keep: bool,
+    at: std::time::Instant,
 }
 
 impl Filter {
-    /// The key's current collection version (u64::MAX: unknown, keep everything).
-    /// A cached answer may only confirm a keep: the metadata may have changed since it
-    /// was read, and keeping a stale record is harmless while removing a live one is not.
-    fn current_version(&self, meta_key: &[u8], version: u64) -> Option<u64> {
+    /// Whether the sub-records of `version` of the collection whose metadata key is
+    /// `meta_key` are still reachable.
+    ///
+    /// A cached "remove" stays true forever: a collection's metadata and the records of
+    /// one of its versions are committed in one batch, versions are never reused, so
+    /// once the metadata no longer names `version` it never will again. A cached "keep"
+    /// may have become stale since it was read (the collection deleted since), and
+    /// keeping a stale record is harmless while removing a live one is not; the time
+    /// bound keeps a stale keep from delaying reclaiming forever.
+    fn keeps(&self, meta_key: &[u8], version: u64) -> bool {
         let mut last = lock(&self.last);
-        // A stale "keep" only delays reclaiming to a later compaction; the time bound
-        // keeps it from delaying forever.
-        if last.0 == meta_key
-            && last.1 == Some(version)
-            && last.2.elapsed() < std::time::Duration::from_millis(50)
+        if last.meta_key == meta_key
+            && last.version == version
+            && (!last.keep || last.at.elapsed() < std::time::Duration::from_millis(50))
         {
-            return last.1;
+            return last.keep;
         }
         let Some(db) = self.db.get().and_then(std::sync::Weak::upgrade) else {
-            return Some(u64::MAX);
+            return true;
         };
         // A read failure keeps the record (the filter never guesses).
-        let v = match db.get(meta_key) {
-            Ok(Some(raw)) => Meta::decode(&raw)
-                .ok()
-                .filter(|m| m.kind != Kind::String)
-                .and_then(|m| m.header().ok())
-                .map(|h| h.version),
-            Ok(None) => None,
-            Err(_) => Some(u64::MAX),
+        let keep = match db.get(meta_key) {
+            Ok(Some(raw)) => match Meta::decode(&raw) {
+                Ok(m) if m.kind != Kind::String => match m.header() {
+                    Ok(h) => h.version == version,
+                    Err(_) => true,
+                },
+                Ok(_) => false,
+                Err(_) => true,
+            },
+            Ok(None) => false,
+            Err(_) => true,
         };
-        *last = (meta_key.to_vec(), v, std::time::Instant::now());
+        last.meta_key.clear();
+        last.meta_key.extend_from_slice(meta_key);
+        last.version = version;
+        last.keep = keep;
+        last.at = std::time::Instant::now();
         // This runs on the engine's compaction thread. If the store was dropped while we
         // held the engine, the last reference is ours, and dropping it here would make
         // the compaction thread join itself: hand it to a short-lived thread instead.
@@ -180,7 +199,7 @@ impl Filter {
                 .name("strata-db-close".into())
                 .spawn(move || drop(db));
         }
-        v
+        keep
     }
 }
 
@@ -211,9 +230,10 @@ impl CompactionFilter for Filter {
         let mut mk = key[..3].to_vec();
         mk.push(0);
         mk.extend_from_slice(user_key);
-        match self.current_version(&mk, version) {
-            Some(v) if v == version || v == u64::MAX => Decision::Keep,
-            _ => Decision::Remove,
+        if self.keeps(&mk, version) {
+            Decision::Keep
+        } else {
+            Decision::Remove
         }
     }
 }
@@ -275,7 +295,12 @@ impl Store {
         let filter = Arc::new(Filter {
             retired: Arc::clone(&retired),
             db: std::sync::OnceLock::new(),
-            last: Mutex::new((Vec::new(), None, std::time::Instant::now())),
+            last: Mutex::new(LastDecision {
+                meta_key: Vec::new(),
+                version: 0,
+                keep: true,
+                at: std::time::Instant::now(),
+            }),
         });
         opts.compaction_filter = Some(Arc::clone(&filter) as Arc<dyn CompactionFilter>);
         let db = Arc::new(Db::open(dir, opts)?);
@@ -430,6 +455,7 @@ impl Store {
             deltas: FastMap::default(),
             now: now_ms(),
             map_changed: None,
+            key_buf: Vec::new(),
         }
     }
 
@@ -669,6 +695,9 @@ pub struct Txn<'a> {
     /// Sub-records written by this transaction (None = deleted), by engine key.
     subs: FastMap<Vec<u8>, Option<Vec<u8>>>,
     deltas: FastMap<u8, Counts>,
+    /// Where `sub_put_new` builds engine keys (reused: bulk writes allocate nothing per
+    /// record).
+    key_buf: Vec<u8>,
     /// The transaction's clock (Redis freezes time per command too).
     pub now: u64,
     map_changed: Option<DbMap>,
@@ -860,8 +889,9 @@ impl Txn<'_> {
     pub fn sub_put_new(&mut self, db: usize, key: &[u8], version: u64, field: &[u8], value: &[u8]) {
         self.lazy_only = false;
         self.unindexed = true;
-        let k = sub_key(self.phys(db), key, version, field);
-        self.batch.put(&k, value);
+        let phys = self.phys(db);
+        sub_key_into(&mut self.key_buf, phys, key, version, field);
+        self.batch.put(&self.key_buf, value);
     }
 
     /// Delete a sub-record.

@@ -68,36 +68,36 @@ pub fn write_value(
                 }
             }
         }
+        // The records go to the engine in key order: the memtable inserts a run of
+        // increasing keys from its last position instead of descending from the top
+        // each time (for 100k random fields, several times cheaper than the sort).
+        // Payloads are often in order already (intsets; zsets by score), and the sort
+        // finds an ascending or descending input in one pass.
         Value::Set(items) => {
-            for m in items {
+            let mut sorted: Vec<&Vec<u8>> = items.iter().collect();
+            sorted.sort_unstable();
+            for m in sorted {
                 t.sub_put_new(db, key, version, m, b"");
                 h.count += 1;
                 super::set::note_member(&mut h, m);
             }
         }
         Value::Hash(pairs) => {
-            for (f, val) in pairs {
+            let mut sorted: Vec<&(Vec<u8>, Vec<u8>)> = pairs.iter().collect();
+            sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (f, val) in sorted {
                 t.sub_put_new(db, key, version, f, val);
                 h.count += 1;
                 super::hash::note_sizes(&mut h, f, val);
             }
         }
         Value::ZSet(items) => {
-            // Member records first, then the score index: payloads list members by score
-            // (Redis writes a skiplist-encoded zset from the largest score down), so in
-            // the right direction the index records are one increasing run, which the
-            // memtable inserts from its last position instead of descending each time.
-            let descending = items
-                .first()
-                .zip(items.last())
-                .is_some_and(|(a, b)| a.1 > b.1);
-            let ordered: Vec<&(Vec<u8>, f64)> = if descending {
-                items.iter().rev().collect()
-            } else {
-                items.iter().collect()
-            };
+            // Member records (0x00 | member), then score-index records (0x01 |
+            // ordered(score) | member), each in key order.
+            let mut sorted: Vec<&(Vec<u8>, f64)> = items.iter().collect();
+            sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let mut field = Vec::new();
-            for (m, s) in ordered.iter().copied() {
+            for (m, s) in sorted.iter().copied() {
                 field.clear();
                 field.push(0);
                 field.extend_from_slice(m);
@@ -105,10 +105,15 @@ pub fn write_value(
                 h.count += 1;
                 super::zset::note(&mut h, m);
             }
-            for (m, s) in ordered.iter().copied() {
+            let mut index: Vec<([u8; 8], &[u8], f64)> = items
+                .iter()
+                .map(|(m, s)| (super::zset::ordered(*s), m.as_slice(), *s))
+                .collect();
+            index.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            for (o, m, s) in index {
                 field.clear();
                 field.push(1);
-                field.extend_from_slice(&super::zset::ordered(*s));
+                field.extend_from_slice(&o);
                 field.extend_from_slice(m);
                 t.sub_put_new(db, key, version, &field, &s.to_bits().to_be_bytes());
             }
