@@ -237,9 +237,16 @@ impl EncodeConfig {
 }
 
 /// Zset elements in score order (then member order), as Redis keeps them.
+///
+/// Scores compare as numbers, as Redis compares them (-0 and 0 tie, and the member
+/// decides); a sorted set never holds NaN.
 fn by_score(members: &[(Vec<u8>, f64)]) -> Vec<&(Vec<u8>, f64)> {
     let mut sorted: Vec<&(Vec<u8>, f64)> = members.iter().collect();
-    sorted.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    sorted.sort_by(|a, b| {
+        a.1.partial_cmp(&b.1)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.0.cmp(&b.0))
+    });
     sorted
 }
 
@@ -404,4 +411,61 @@ pub fn dump(value: &Value, target: Target, cfg: &EncodeConfig) -> Vec<u8> {
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// The DUMP payload of a large sorted set, written member by member without building a
+/// [`Value`]: the bytes [`dump`] writes for the same set when the caller pushes the
+/// members in descending (score, member) order (Redis's order for a skiplist-encoded
+/// set; scores compare as numbers, so -0 and 0 tie and the member decides).
+///
+/// Only for sets whose length alone decides the encoding: longer than
+/// `zset_max_listpack_entries`, for a target that writes them as `ZSET_2`.
+pub struct ZSetDump {
+    out: Vec<u8>,
+    compress: bool,
+    target: Target,
+    len: u64,
+    pushed: u64,
+}
+
+impl ZSetDump {
+    /// A writer for a set of `len` members, or None when `len` does not decide the
+    /// encoding or `target` writes another form (then build a [`Value`] for [`dump`]).
+    pub fn new(len: u64, target: Target, cfg: &EncodeConfig) -> Option<ZSetDump> {
+        if len <= cfg.zset_max_listpack_entries as u64 || target == Target::Portable {
+            return None;
+        }
+        let mut out = Vec::with_capacity(len.min(1 << 20) as usize * 16);
+        out.push(ZSET_2);
+        put_len(&mut out, len);
+        Some(ZSetDump {
+            out,
+            compress: cfg.compression,
+            target,
+            len,
+            pushed: 0,
+        })
+    }
+
+    /// The next member (descending order). Members beyond the announced length are
+    /// ignored, and make [`ZSetDump::finish`] fail.
+    pub fn push(&mut self, member: &[u8], score: f64) {
+        self.pushed += 1;
+        if self.pushed <= self.len {
+            put_string(&mut self.out, member, self.compress);
+            self.out.extend_from_slice(&score.to_le_bytes());
+        }
+    }
+
+    /// The payload, or None when the members pushed were not as many as announced.
+    pub fn finish(mut self) -> Option<Vec<u8>> {
+        if self.pushed != self.len {
+            return None;
+        }
+        self.out
+            .extend_from_slice(&self.target.rdb_version().to_le_bytes());
+        let crc = crc64(&self.out);
+        self.out.extend_from_slice(&crc.to_le_bytes());
+        Some(self.out)
+    }
 }

@@ -44,7 +44,7 @@ mod zipmap;
 
 pub use crc64::crc64;
 pub use dump::{decode_object, restore, verify, RDB_VERSION_7_0};
-pub use encode::{dump, encode_object, encode_object_for, EncodeConfig, Target};
+pub use encode::{dump, encode_object, encode_object_for, EncodeConfig, Target, ZSetDump};
 pub use error::{Error, Result};
 pub use file::{Entry, Item, RdbFile};
 pub use rdb_writer::RdbWriter;

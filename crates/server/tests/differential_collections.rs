@@ -35,7 +35,7 @@ fn score(r: &mut Rng) -> String {
         r,
         &[
             "1", "2.5", "-1", "0", "3", "inf", "-inf", "1e3", "0.1", "7", "-2.25", "nan", "abc",
-            "+inf",
+            "+inf", "-0",
         ],
     )
     .to_string()
@@ -448,6 +448,11 @@ fn run(proto: &str, seeds: &[u64], steps: usize) {
             let args: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
             let x = normalize(a.call(&args), how);
             let y = normalize(b.call(&args), how);
+            // DIFF_TRACE=1: print the sequence (Redis's replies) to find what led to a
+            // mismatch.
+            if std::env::var_os("DIFF_TRACE").is_some() {
+                eprintln!("{step}: {cmd:?} -> {x:?}");
+            }
             assert_eq!(x, y, "RESP{proto} seed {seed} step {step}: {cmd:?}");
             if step % 150 == 149 {
                 for (scan, ty) in [("HSCAN", "h"), ("SSCAN", "s"), ("ZSCAN", "z")] {

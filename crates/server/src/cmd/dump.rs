@@ -136,8 +136,13 @@ pub fn dump_key(sh: &Shared, db: usize, key: &[u8]) -> Result<Option<Vec<u8>>, C
     let Some(m) = sh.store.get(db, key)? else {
         return Ok(None);
     };
-    let v = read_value(&sh.store, sh.store.phys(db), key, &m)?;
-    Ok(Some(strata_rdb::dump(&v, target(sh), &Default::default())))
+    let (phys, tgt, cfg) = (sh.store.phys(db), target(sh), Default::default());
+    if let Some(p) = strata_dump::records::dump_large_zset(&*sh.store.db, phys, key, &m, tgt, &cfg)?
+    {
+        return Ok(Some(p));
+    }
+    let v = read_value(&sh.store, phys, key, &m)?;
+    Ok(Some(strata_rdb::dump(&v, tgt, &cfg)))
 }
 
 pub fn dump(c: &mut Ctx, a: &[Vec<u8>]) -> R {

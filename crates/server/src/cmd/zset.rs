@@ -73,10 +73,17 @@ pub(crate) fn put_member(
     } else {
         h.count += 1;
     }
+    note(h, m);
+    // Redis 7.0 writes an integral score into a listpack as an integer, so a -0 added
+    // to a compact set reads back as 0 (a skiplist keeps -0).
+    let score = if score == 0.0 && h.flags & FLAG_BIG == 0 {
+        0.0
+    } else {
+        score
+    };
     let bits = score.to_bits().to_be_bytes();
     t.sub_put(db, key, h.version, &member_field(m), &bits);
     t.sub_put(db, key, h.version, &index_field(score, m), &bits);
-    note(h, m);
 }
 
 fn del_member(t: &mut Txn, db: usize, key: &[u8], h: &mut Coll, m: &[u8], score: f64) {
@@ -395,11 +402,11 @@ pub fn zadd(c: &mut Ctx, a: &[Vec<u8>]) -> R {
                     continue;
                 }
                 incr_result = Some(new);
-                if new != cur || (new == 0.0 && new.is_sign_negative() != cur.is_sign_negative()) {
+                // As Redis: a score equal to the current one (-0 equals 0) changes
+                // nothing.
+                if new != cur {
                     put_member(&mut t, db, &a[1], &mut h, m, Some(cur), new);
-                    if new != cur {
-                        changed += 1;
-                    }
+                    changed += 1;
                 }
             }
             None => {
@@ -433,11 +440,15 @@ pub fn zincrby(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let mut t = c.sh.store.txn();
     let (expire, mut h) = txn_read_or_fresh(&mut t, db, &a[1], Kind::ZSet)?;
     let cur = txn_score(&mut t, db, &a[1], &h, &a[3])?;
-    let new = cur.unwrap_or(0.0) + by;
+    // A new member gets the increment itself (-0 stays -0, as in Redis).
+    let new = cur.map_or(by, |c| c + by);
     if new.is_nan() {
         return Err("ERR resulting score is not a number (NaN)".into());
     }
-    put_member(&mut t, db, &a[1], &mut h, &a[3], cur, new);
+    // An unchanged score (-0 equals 0) is not rewritten, as in Redis.
+    if cur != Some(new) {
+        put_member(&mut t, db, &a[1], &mut h, &a[3], cur, new);
+    }
     save(&mut t, db, &a[1], Kind::ZSet, &h, expire)?;
     t.commit()?;
     c.sh.signal_key(db, &a[1]);
