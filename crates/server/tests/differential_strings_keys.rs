@@ -267,11 +267,23 @@ fn scan_all(c: &mut Client, pattern: &str, count: &str) -> Vec<Vec<u8>> {
     keys
 }
 
+/// The seeds to run: `fixed`, or with `DIFF_SEEDS=N` (exploring locally, not in CI) N
+/// others.
+fn seeds(fixed: Vec<u64>) -> Vec<u64> {
+    match std::env::var("DIFF_SEEDS")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        Some(n) => (10_000..10_000 + n).collect(),
+        None => fixed,
+    }
+}
+
 #[test]
 fn random_sequences_match_real_redis() {
     let redis = Proc::start(&[]);
     let ours = strata(&[]);
-    for seed in (1u64..40).chain([1234]) {
+    for seed in seeds((1u64..40).chain([1234]).collect()) {
         let mut r = Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
         let mut a = redis.client();
         let mut b = ours.client();
@@ -315,7 +327,7 @@ fn random_sequences_match_real_redis() {
 fn pipelined_sequences_match_real_redis() {
     let redis = Proc::start(&[]);
     let ours = strata(&[]);
-    for seed in [3u64, 17, 71, 555] {
+    for seed in seeds(vec![3, 17, 71, 555]) {
         let mut r = Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1);
         let mut a = redis.client();
         let mut b = ours.client();

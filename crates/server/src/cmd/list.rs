@@ -459,8 +459,16 @@ pub fn lmove_in(
     from_left: bool,
     to_left: bool,
 ) -> Result<Option<Vec<u8>>, CmdErr> {
-    if txn_read(t, db, src, Kind::List)?.is_none() {
+    let Some((_, h)) = txn_read(t, db, src, Kind::List)? else {
         return Ok(None);
+    };
+    if src == dst && h.count == 1 {
+        // Rotating a one-element list changes nothing. (Popping it would delete the key,
+        // and its TTL with it: Redis moves the element within the same list.)
+        return Ok(Some(
+            t.sub_get(db, src, h.version, &pos(h.head))?
+                .unwrap_or_default(),
+        ));
     }
     // The destination must be a list (or missing) before anything moves.
     txn_read(t, db, dst, Kind::List)?;

@@ -684,13 +684,24 @@ pub fn zrevrangebylex(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     range_reply(c, a, Kindish::Lex, true)
 }
 
-/// Replace `dst` with `items` (deleted when empty), inside `t`.
-fn store_items(t: &mut Txn, db: usize, dst: &[u8], items: &[(Vec<u8>, f64)]) -> Result<(), CmdErr> {
+/// Replace `dst` with `items` (deleted when empty), inside `t`. `big`: the result
+/// starts in the skiplist encoding (which keeps -0 scores) rather than as a listpack
+/// that converts once it outgrows it, as Redis builds it.
+fn store_items(
+    t: &mut Txn,
+    db: usize,
+    dst: &[u8],
+    items: &[(Vec<u8>, f64)],
+    big: bool,
+) -> Result<(), CmdErr> {
     t.del(db, dst)?;
     if items.is_empty() {
         return Ok(());
     }
     let mut h = fresh(t);
+    if big {
+        h.flags |= FLAG_BIG;
+    }
     for (m, s) in items {
         put_member(t, db, dst, &mut h, m, None, *s);
     }
@@ -714,7 +725,10 @@ pub fn zrangestore(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         )?,
         None => Vec::new(),
     };
-    store_items(&mut t, db, &a[1], &items)?;
+    // Redis 7.0 creates the destination for the range's length when it is known (rank
+    // ranges), then adds the elements one by one.
+    let big = matches!(r.by, By::Rank(..)) && items.len() as u64 > LP_ENTRIES;
+    store_items(&mut t, db, &a[1], &items, big)?;
     t.commit()?;
     c.sh.signal_key(db, &a[1]);
     c.int(items.len() as i64)
@@ -1043,7 +1057,12 @@ fn setop(
         }
     }
     let mut items: Vec<(Vec<u8>, f64)> = acc.into_iter().collect();
-    items.sort_by(|x, y| x.1.total_cmp(&y.1).then_with(|| x.0.cmp(&y.0)));
+    // As Redis orders a sorted set: scores as numbers (-0 ties with 0), then members.
+    items.sort_by(|x, y| {
+        x.1.partial_cmp(&y.1)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| x.0.cmp(&y.0))
+    });
     Ok((items, withscores))
 }
 
@@ -1058,7 +1077,10 @@ fn setop_store(c: &mut Ctx, a: &[Vec<u8>], op: SetOp) -> R {
     let db = c.s.db;
     let mut t = sh.store.txn();
     let (items, _) = setop(c, a, 2, op, true)?;
-    store_items(&mut t, db, &a[1], &items)?;
+    // Redis 7.0 builds the result as a skiplist and converts it to a listpack only if
+    // it is small enough.
+    let big = items.len() as u64 > LP_ENTRIES || items.iter().any(|(m, _)| m.len() > LP_VALUE);
+    store_items(&mut t, db, &a[1], &items, big)?;
     t.commit()?;
     c.sh.signal_key(db, &a[1]);
     c.int(items.len() as i64)
