@@ -582,7 +582,7 @@ impl Job {
                         }
                     }
                     Format::Resp => {
-                        let cfg = EncodeConfig::default();
+                        let cfg = records::encode_config(&meta);
                         let big = records::dump_large_zset(
                             &self.snapshot,
                             phys,

@@ -300,6 +300,23 @@ impl Source for strata_lsm::Snapshot {
     }
 }
 
+/// The encoder settings that write `m`'s value in the encoding Redis would hold it in:
+/// a collection that outgrew the compact encoding keeps the large one (Redis never
+/// converts back), and a DUMP payload carries the encoding.
+pub fn encode_config(m: &Meta) -> strata_rdb::EncodeConfig {
+    let mut cfg = strata_rdb::EncodeConfig::default();
+    if let Ok(h) = m.header() {
+        let big = h.flags & FLAG_BIG != 0;
+        match m.kind {
+            Kind::Hash if big => cfg.hash_max_listpack_entries = 0,
+            Kind::ZSet if big => cfg.zset_max_listpack_entries = 0,
+            Kind::Set if big || h.flags & FLAG_NOT_INTSET != 0 => cfg.set_max_intset_entries = 0,
+            _ => {}
+        }
+    }
+    cfg
+}
+
 /// The DUMP payload of a large sorted set, from its score index (written backwards:
 /// Redis's order) without building a [`Value`] (no allocation per member); None when the set's length
 /// does not decide its encoding for `target` (use [`read_value`] and

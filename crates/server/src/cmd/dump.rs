@@ -23,12 +23,15 @@ pub fn read_value(store: &Store, phys: u8, key: &[u8], m: &Meta) -> Result<Value
 /// Write `v` as `key` (the caller deleted any old key) with absolute expiry `expire`
 /// (0 = none). The codec has validated the value (no duplicate members or fields), and
 /// the version is new, so sub-records are written blind, without lookups.
+/// `small_zset_normalizes`: the payload held a sorted set as a skiplist, which Redis
+/// turns into a listpack when it is small enough, storing -0 scores as 0.
 pub fn write_value(
     t: &mut Txn,
     db: usize,
     key: &[u8],
     v: &Value,
     expire: u64,
+    small_zset_normalizes: bool,
 ) -> Result<(), CmdErr> {
     let (kind, mut h) = match v {
         Value::String(s) => {
@@ -94,6 +97,18 @@ pub fn write_value(
         Value::ZSet(items) => {
             // Member records (0x00 | member), then score-index records (0x01 |
             // ordered(score) | member), each in key order.
+            let compact = items.len() as u64 <= super::zset::LP_ENTRIES
+                && items.iter().all(|(m, _)| m.len() <= super::zset::LP_VALUE);
+            let normalized: Vec<(Vec<u8>, f64)>;
+            let items = if small_zset_normalizes && compact && items.iter().any(|x| x.1 == 0.0) {
+                normalized = items
+                    .iter()
+                    .map(|(m, s)| (m.clone(), if *s == 0.0 { 0.0 } else { *s }))
+                    .collect();
+                &normalized
+            } else {
+                items
+            };
             let mut sorted: Vec<&(Vec<u8>, f64)> = items.iter().collect();
             sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let mut field = Vec::new();
@@ -136,7 +151,8 @@ pub fn dump_key(sh: &Shared, db: usize, key: &[u8]) -> Result<Option<Vec<u8>>, C
     let Some(m) = sh.store.get(db, key)? else {
         return Ok(None);
     };
-    let (phys, tgt, cfg) = (sh.store.phys(db), target(sh), Default::default());
+    let (phys, tgt) = (sh.store.phys(db), target(sh));
+    let cfg = strata_dump::records::encode_config(&m);
     if let Some(p) = strata_dump::records::dump_large_zset(&*sh.store.db, phys, key, &m, tgt, &cfg)?
     {
         return Ok(Some(p));
@@ -214,7 +230,10 @@ pub fn restore(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         t.commit()?;
         return c.ok();
     }
-    write_value(&mut t, db, &a[1], &v, expire)?;
+    // Redis loads a sorted set written as a skiplist (types 3 and 5) into a skiplist
+    // and converts it to a listpack if small, which stores a -0 score as 0.
+    let zero_to_zero = matches!(a[3].first(), Some(3 | 5));
+    write_value(&mut t, db, &a[1], &v, expire, zero_to_zero)?;
     t.commit()?;
     c.sh.signal_key(db, &a[1]);
     c.ok()
@@ -325,7 +344,8 @@ fn migrate_run(sh: &Shared, db: usize, m: &MigrateArgs) -> Result<String, CmdErr
     for k in &m.keys {
         if let Some(meta) = t.get(db, k)? {
             let v = read_value(&sh.store, phys, k, &meta)?;
-            items.push((k.clone(), v, meta.expire));
+            let cfg = strata_dump::records::encode_config(&meta);
+            items.push((k.clone(), v, meta.expire, cfg));
         }
     }
     if items.is_empty() {
@@ -373,7 +393,7 @@ fn migrate_run(sh: &Shared, db: usize, m: &MigrateArgs) -> Result<String, CmdErr
         }
         let now = crate::store::now_ms();
         let mut sent = Vec::new();
-        for (k, v, exp) in &items {
+        for (k, v, exp, cfg) in &items {
             let ttl = if *exp == 0 {
                 0
             } else {
@@ -383,7 +403,7 @@ fn migrate_run(sh: &Shared, db: usize, m: &MigrateArgs) -> Result<String, CmdErr
                 }
                 left.max(1)
             };
-            let payload = strata_rdb::dump(v, tgt, &Default::default());
+            let payload = strata_rdb::dump(v, tgt, cfg);
             let ttl_s = ttl.to_string();
             let mut args: Vec<&[u8]> = vec![b"RESTORE", k, ttl_s.as_bytes(), &payload];
             if m.replace {

@@ -12,8 +12,8 @@ use super::coll::{self, fresh, save, txn_read, txn_read_or_fresh};
 use super::{done, err, float_arg, int_arg, is, CmdErr, Ctx, R};
 use crate::store::{Coll, Kind, Meta, Store, Txn, FLAG_BIG};
 
-const LP_ENTRIES: u64 = 128;
-const LP_VALUE: usize = 64;
+pub(crate) const LP_ENTRIES: u64 = 128;
+pub(crate) const LP_VALUE: usize = 64;
 
 pub use strata_dump::records::ordered;
 
