@@ -59,9 +59,44 @@ fn key(r: &mut Rng, t: &str) -> String {
     format!("{t}{}", r.below(3))
 }
 
+/// A write of many elements at once, so sequences cross the encoding thresholds (128
+/// sorted-set members, 512 hash fields, set members or intset integers): names from a
+/// range that overlaps the usual small elements, scores with ties.
+fn bulk(r: &mut Rng) -> Vec<String> {
+    let n = 100 + r.below(500) as usize;
+    let t = pick(r, &["h", "s", "z"]);
+    let k = format!("{t}{}", r.below(3));
+    let mut c = vec![
+        match t {
+            "h" => "HSET",
+            "s" => "SADD",
+            _ => "ZADD",
+        }
+        .to_string(),
+        k,
+    ];
+    let ints = r.below(2) == 0;
+    for _ in 0..n {
+        let name = if ints {
+            r.below(700).to_string()
+        } else {
+            format!("m{}", r.below(700))
+        };
+        match t {
+            "h" => c.extend([name, elem(r)]),
+            "s" => c.push(name),
+            _ => c.extend([pick(r, &["0", "-0", "1", "2.5", "-3", "inf"]).to_string(), name]),
+        }
+    }
+    c
+}
+
 fn command(r: &mut Rng) -> (Vec<String>, Cmp) {
     let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let e = Cmp::Exact;
+    if r.below(150) == 0 {
+        return (bulk(r), e);
+    }
     match r.below(4) {
         0 => {
             let k = key(r, "h");
