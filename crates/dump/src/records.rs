@@ -57,24 +57,45 @@ pub struct Meta {
     pub expire: u64,
     /// A string's bytes (collections: their header, defined with the collection types).
     pub body: Vec<u8>,
+    /// Strings: the encoding Redis would hold the value in, where its contents alone
+    /// do not say (`STR_*`); 0 for every other kind.
+    pub str_enc: u8,
 }
 
 const META_HEADER: usize = 9;
 
+/// A string's encoding follows from its contents (`int`, `embstr` up to 44 bytes, else
+/// `raw`), as after SET, INCR, RESTORE.
+pub const STR_BY_CONTENT: u8 = 0;
+/// `raw` whatever the contents: edited in place (APPEND to an existing value,
+/// SETRANGE, SETBIT).
+pub const STR_RAW: u8 = 1;
+/// Never `int` (`embstr` or `raw` by length): INCRBYFLOAT's result.
+pub const STR_NOT_INT: u8 = 2;
+
 impl Meta {
-    /// A string value.
+    /// A string value (its encoding from its contents).
     pub fn string(value: Vec<u8>, expire: u64) -> Meta {
         Meta {
             kind: Kind::String,
             expire,
             body: value,
+            str_enc: STR_BY_CONTENT,
+        }
+    }
+
+    /// A string value held in encoding `str_enc` (`STR_*`).
+    pub fn string_enc(value: Vec<u8>, expire: u64, str_enc: u8) -> Meta {
+        Meta {
+            str_enc,
+            ..Meta::string(value, expire)
         }
     }
 
     /// Encode as a metadata record value.
     pub fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(META_HEADER + self.body.len());
-        v.push(self.kind as u8);
+        v.push(self.kind as u8 | (self.str_enc << 6));
         v.extend_from_slice(&self.expire.to_le_bytes());
         v.extend_from_slice(&self.body);
         v
@@ -85,14 +106,19 @@ impl Meta {
         if raw.len() < META_HEADER {
             return Err(Error::Corrupt("metadata record too short".into()));
         }
-        let kind = Kind::from_u8(raw[0])
+        let kind = Kind::from_u8(raw[0] & 0x3f)
             .ok_or_else(|| Error::Corrupt(format!("unknown type {}", raw[0])))?;
+        let str_enc = raw[0] >> 6;
+        if str_enc > STR_NOT_INT || (str_enc != 0 && kind != Kind::String) {
+            return Err(Error::Corrupt(format!("unknown type {}", raw[0])));
+        }
         let mut e = [0u8; 8];
         e.copy_from_slice(&raw[1..9]);
         Ok(Meta {
             kind,
             expire: u64::from_le_bytes(e),
             body: raw[META_HEADER..].to_vec(),
+            str_enc,
         })
     }
 
@@ -169,6 +195,7 @@ impl Meta {
             kind,
             expire,
             body: c.encode(kind),
+            str_enc: 0,
         }
     }
 
@@ -475,11 +502,7 @@ mod tests {
             count: members.len() as u64,
             ..Default::default()
         };
-        Meta {
-            kind: Kind::ZSet,
-            expire: 0,
-            body: h.encode(Kind::ZSet),
-        }
+        Meta::coll(Kind::ZSet, &h, 0)
     }
 
     #[test]
@@ -535,5 +558,22 @@ mod tests {
         }
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn string_encodings_round_trip_and_bad_bits_are_corrupt() {
+        for enc in [STR_BY_CONTENT, STR_RAW, STR_NOT_INT] {
+            let m = Meta::string_enc(b"12".to_vec(), 7, enc);
+            assert_eq!(Meta::decode(&m.encode()).unwrap(), m);
+        }
+        // Records written before the encoding bits existed read as "from the contents".
+        let old = Meta::string(b"v".to_vec(), 0).encode();
+        assert_eq!(old[0], 0);
+        let mut bad = old.clone();
+        bad[0] = 3 << 6;
+        assert!(Meta::decode(&bad).is_err());
+        let mut coll = Meta::coll(Kind::Hash, &Coll::default(), 0).encode();
+        coll[0] |= 1 << 6;
+        assert!(Meta::decode(&coll).is_err());
     }
 }

@@ -85,7 +85,10 @@ fn bulk(r: &mut Rng) -> Vec<String> {
         match t {
             "h" => c.extend([name, elem(r)]),
             "s" => c.push(name),
-            _ => c.extend([pick(r, &["0", "-0", "1", "2.5", "-3", "inf"]).to_string(), name]),
+            _ => c.extend([
+                pick(r, &["0", "-0", "1", "2.5", "-3", "inf"]).to_string(),
+                name,
+            ]),
         }
     }
     c

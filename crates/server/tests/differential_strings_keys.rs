@@ -21,6 +21,7 @@ fn value(r: &mut Rng) -> String {
         5 => "hello world".into(),
         6 => "01".into(),
         7 => "x".repeat(r.below(60) as usize),
+        9 if r.below(3) == 0 => format!("{}", r.below(1 << 40)).repeat(1 + r.below(8) as usize),
         8 => "-9223372036854775808".into(),
         _ => format!("v{}", r.below(1000)),
     }
@@ -51,7 +52,7 @@ fn command(r: &mut Rng) -> Vec<String> {
     let k = key(r);
     let v = value(r);
     let s = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    match r.below(52) {
+    match r.below(55) {
         0 | 1 => s(&["GET", &k]),
         2..=4 => {
             let mut c = s(&["SET", &k, &v]);
@@ -213,6 +214,9 @@ fn command(r: &mut Rng) -> Vec<String> {
         48 => s(&["ECHO", &v]),
         49 => s(&["PEXPIRETIME", &k]),
         50 => s(&["SUBSTR", &k, "0", "2"]),
+        // Byte-exact: int encodings, LZF of long values (Redis's compressor's bytes).
+        51 => s(&["DUMP", &k]),
+        52 => s(&["OBJECT", "ENCODING", &k]),
         _ => s(&["SET", &k, &v, "EX", &ttl_secs(r)]),
     }
 }
@@ -294,6 +298,9 @@ fn random_sequences_match_real_redis() {
             let cmd = command(&mut r);
             let args: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
             let (x, y) = comparable(&cmd[0], a.call(&args), b.call(&args));
+            if std::env::var_os("DIFF_TRACE").is_some() {
+                eprintln!("{step}: {cmd:?} -> {x:?}");
+            }
             assert!(
                 same(&cmd[0], &x, &y),
                 "seed {seed} step {step}: {cmd:?}\n redis:  {x:?}\n strata: {y:?}"

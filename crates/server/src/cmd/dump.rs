@@ -49,6 +49,7 @@ pub fn write_value(
                     kind: Kind::Stream,
                     expire,
                     body,
+                    str_enc: 0,
                 },
             )?;
             return Ok(());

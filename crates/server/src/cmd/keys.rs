@@ -512,8 +512,15 @@ pub fn swapdb(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 /// The encoding Redis would report for a string.
-fn string_encoding(v: &[u8]) -> &'static str {
-    if v.len() <= 20 && crate::resp::parse_i64(v).is_some() {
+/// Redis's encoding of a string value: from its contents unless an in-place edit made
+/// it `raw` or INCRBYFLOAT wrote it (never `int`).
+fn string_encoding(v: &[u8], str_enc: u8) -> &'static str {
+    if str_enc == strata_dump::records::STR_RAW {
+        "raw"
+    } else if str_enc == strata_dump::records::STR_BY_CONTENT
+        && v.len() <= 20
+        && crate::resp::parse_i64(v).is_some()
+    {
         "int"
     } else if v.len() <= 44 {
         "embstr"
@@ -553,7 +560,7 @@ pub fn object(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         "encoding" => {
             let big = |m: &Meta| m.header().is_ok_and(|h| h.flags & crate::store::FLAG_BIG != 0);
             let e = match m.kind {
-                Kind::String => string_encoding(&m.body),
+                Kind::String => string_encoding(&m.body, m.str_enc),
                 Kind::List => "quicklist",
                 Kind::Stream => "stream",
                 Kind::Hash if big(&m) => "hashtable",

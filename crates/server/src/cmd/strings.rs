@@ -2,6 +2,7 @@
 
 use super::{done, err, float_arg, int_arg, is, CmdErr, Ctx, R};
 use crate::store::{Kind, Meta, Txn};
+use strata_dump::records::{STR_BY_CONTENT, STR_NOT_INT, STR_RAW};
 
 /// Largest string (Redis's default proto-max-bulk-len, which SETRANGE/SETBIT/APPEND obey).
 const MAX_STRING: u64 = 512 * 1024 * 1024;
@@ -61,10 +62,23 @@ fn put_or_expire(
     expire: u64,
     delete_if_past: bool,
 ) -> Result<(), CmdErr> {
+    put_or_expire_enc(t, db, key, value, expire, delete_if_past, STR_BY_CONTENT)
+}
+
+/// `put_or_expire` of a value whose string encoding is `str_enc` (GETEX keeps it).
+fn put_or_expire_enc(
+    t: &mut Txn,
+    db: usize,
+    key: &[u8],
+    value: Vec<u8>,
+    expire: u64,
+    delete_if_past: bool,
+    str_enc: u8,
+) -> Result<(), CmdErr> {
     if delete_if_past && expire != 0 && expire <= t.now {
         t.del(db, key)?;
     } else {
-        t.put(db, key, Meta::string(value, expire))?;
+        t.put(db, key, Meta::string_enc(value, expire, str_enc))?;
     }
     Ok(())
 }
@@ -234,9 +248,9 @@ pub fn getex(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         None => None,
     };
     if let Some(w) = when {
-        put_or_expire(&mut t, db, &a[1], m.body.clone(), w, true)?;
+        put_or_expire_enc(&mut t, db, &a[1], m.body.clone(), w, true, m.str_enc)?;
     } else if persist && m.expire != 0 {
-        t.put(db, &a[1], Meta::string(m.body.clone(), 0))?;
+        t.put(db, &a[1], Meta::string_enc(m.body.clone(), 0, m.str_enc))?;
     }
     t.commit()?;
     c.bulk_opt(Some(&m.body))
@@ -353,7 +367,7 @@ pub fn incrbyfloat(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     t.put(
         db,
         &a[1],
-        Meta::string(text.clone(), old.map_or(0, |m| m.expire)),
+        Meta::string_enc(text.clone(), old.map_or(0, |m| m.expire), STR_NOT_INT),
     )?;
     t.commit()?;
     c.out.bulk(&text);
@@ -364,13 +378,20 @@ pub fn append(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let db = c.s.db;
     let mut t = c.sh.store.txn();
     let old = txn_string(&mut t, db, &a[1])?;
+    // Appending to a value edits it in place (Redis makes it `raw`); a new key holds
+    // the argument as SET would.
+    let enc = if old.is_some() {
+        STR_RAW
+    } else {
+        STR_BY_CONTENT
+    };
     let (mut v, expire) = old.map_or((Vec::new(), 0), |m| (m.body, m.expire));
     if (v.len() + a[2].len()) as u64 > MAX_STRING {
         return Err("ERR string exceeds maximum allowed size (proto-max-bulk-len)".into());
     }
     v.extend_from_slice(&a[2]);
     let n = v.len();
-    t.put(db, &a[1], Meta::string(v, expire))?;
+    t.put(db, &a[1], Meta::string_enc(v, expire, enc))?;
     t.commit()?;
     c.int(n as i64)
 }
@@ -434,7 +455,7 @@ pub fn setrange(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     }
     v[off..off + val.len()].copy_from_slice(val);
     let n = v.len();
-    t.put(db, &a[1], Meta::string(v, expire))?;
+    t.put(db, &a[1], Meta::string_enc(v, expire, STR_RAW))?;
     t.commit()?;
     c.int(n as i64)
 }
@@ -470,7 +491,7 @@ pub fn setbit(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     } else {
         v[byte] &= !mask;
     }
-    t.put(db, &a[1], Meta::string(v, expire))?;
+    t.put(db, &a[1], Meta::string_enc(v, expire, STR_RAW))?;
     t.commit()?;
     c.int(i64::from(prev))
 }
