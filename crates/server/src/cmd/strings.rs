@@ -54,19 +54,8 @@ fn txn_string(t: &mut Txn, db: usize, key: &[u8]) -> Result<Option<Meta>, CmdErr
 /// Write `value` with absolute expiry `expire` (0 = none). With `delete_if_past`, an
 /// expiry already past deletes the key instead (GETEX, as Redis); otherwise the key is
 /// written already expired (SET ... PXAT 1 in Redis: it counts in DBSIZE until removed).
+/// `str_enc`: the string encoding to keep (`STR_*`; GETEX keeps the key's).
 fn put_or_expire(
-    t: &mut Txn,
-    db: usize,
-    key: &[u8],
-    value: Vec<u8>,
-    expire: u64,
-    delete_if_past: bool,
-) -> Result<(), CmdErr> {
-    put_or_expire_enc(t, db, key, value, expire, delete_if_past, STR_BY_CONTENT)
-}
-
-/// `put_or_expire` of a value whose string encoding is `str_enc` (GETEX keeps it).
-fn put_or_expire_enc(
     t: &mut Txn,
     db: usize,
     key: &[u8],
@@ -158,7 +147,15 @@ pub fn set(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     } else {
         expire
     };
-    put_or_expire(&mut t, db, &a[1], a[2].clone(), expire, false)?;
+    put_or_expire(
+        &mut t,
+        db,
+        &a[1],
+        a[2].clone(),
+        expire,
+        false,
+        STR_BY_CONTENT,
+    )?;
     t.commit()?;
     if o.get {
         c.out.bulk_opt(old.as_ref().map(|m| m.body.as_slice()));
@@ -183,7 +180,7 @@ fn setex_generic(c: &mut Ctx, a: &[Vec<u8>], seconds: bool) -> R {
     let db = c.s.db;
     let mut t = c.sh.store.txn();
     let when = expire_arg(&a[2], seconds, false, t.now, c.name())?;
-    put_or_expire(&mut t, db, &a[1], a[3].clone(), when, false)?;
+    put_or_expire(&mut t, db, &a[1], a[3].clone(), when, false, STR_BY_CONTENT)?;
     t.commit()?;
     c.ok()
 }
@@ -248,7 +245,7 @@ pub fn getex(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         None => None,
     };
     if let Some(w) = when {
-        put_or_expire_enc(&mut t, db, &a[1], m.body.clone(), w, true, m.str_enc)?;
+        put_or_expire(&mut t, db, &a[1], m.body.clone(), w, true, m.str_enc)?;
     } else if persist && m.expire != 0 {
         t.put(db, &a[1], Meta::string_enc(m.body.clone(), 0, m.str_enc))?;
     }
