@@ -31,6 +31,8 @@ mod compaction;
 mod db;
 mod db_iter;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_support;
 mod ikey;
 mod iter;
 pub mod keys;

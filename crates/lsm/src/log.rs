@@ -192,6 +192,16 @@ impl LogReader {
         })
     }
 
+    /// A reader of `data` (fuzzing: no file).
+    pub(crate) fn from_bytes(data: Vec<u8>) -> Self {
+        LogReader {
+            path: PathBuf::from("<bytes>"),
+            data,
+            pos: 0,
+            dropped_tail: 0,
+        }
+    }
+
     /// The next record, `None` at the (possibly torn) end.
     pub(crate) fn next_record(&mut self) -> Result<Option<Vec<u8>>> {
         let mut record: Option<Vec<u8>> = None;

@@ -4,16 +4,7 @@
 use strata_rdb::fuzz_support::{check_rdb_file, check_restore};
 
 fn replay(target: &str, check: fn(&[u8])) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let mut n = 0;
-    for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        check(&std::fs::read(e.unwrap().path()).unwrap());
-        n += 1;
-    }
-    assert!(n > 0, "no saved inputs in {}", dir.display());
-    eprintln!("{n} saved {target} inputs replayed");
+    strata_testkit::replay_fuzz_corpus(env!("CARGO_MANIFEST_DIR"), target, &[], check);
 }
 
 #[test]

@@ -12,6 +12,8 @@
 
 pub mod cmd;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzz_support;
 mod net;
 pub mod resp;
 pub mod store;

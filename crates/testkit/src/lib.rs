@@ -506,3 +506,29 @@ pub mod corpus {
             .collect()
     }
 }
+
+/// CI's share of fuzzing: run a fuzz target's `check` on every input saved in
+/// `<crate_dir>/fuzz/corpus/<target>` and on `extra`; panics when there is none.
+pub fn replay_fuzz_corpus(
+    crate_dir: &str,
+    target: &str,
+    extra: &[Vec<u8>],
+    check: fn(&[u8]),
+) -> usize {
+    let dir = Path::new(crate_dir).join("fuzz/corpus").join(target);
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = e
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .path();
+        check(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+        n += 1;
+    }
+    for x in extra {
+        check(x);
+        n += 1;
+    }
+    assert!(n > 0, "no saved inputs in {}", dir.display());
+    eprintln!("{n} saved {target} inputs replayed");
+    n
+}
