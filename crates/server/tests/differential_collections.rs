@@ -18,6 +18,8 @@ enum Cmp {
     /// (sorted sets, intsets, lists), else compared as decoded values (a hash listpack
     /// keeps insertion order, hash tables their own order).
     Dump,
+    /// A SCAN reply: the cursor, then the keys as a sorted list.
+    Scan,
 }
 
 fn pick<'a>(r: &mut Rng, xs: &[&'a str]) -> &'a str {
@@ -400,8 +402,19 @@ fn generic(r: &mut Rng) -> (Vec<String>, Cmp) {
     let k = format!("{t}{}", r.below(3));
     let k2 = format!("{t}{}", r.below(3));
     let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let c = match r.below(11) {
+    let c = match r.below(12) {
         9 => return (v(&["DUMP", &k]), Cmp::Dump),
+        11 => {
+            let ty = pick(
+                r,
+                &["hash", "list", "set", "zset", "string", "stream", "nosuch"],
+            );
+            let pat = pick(r, &["*", "h*", "?1", "[lz]?"]);
+            return (
+                v(&["SCAN", "0", "MATCH", pat, "TYPE", ty, "COUNT", "1000"]),
+                Cmp::Scan,
+            );
+        }
         // Redis's DUMP of one key, RESTOREd over another on both servers (`run`).
         10 => v(&[DUMP_RESTORE, &k, &k2]),
         0 => v(&["TYPE", &k]),
@@ -449,6 +462,15 @@ fn normalize(r: Reply, how: Cmp) -> Reply {
                     Ok(v) => Reply::Bulk(Some(format!("{:?}", v.sorted()).into_bytes())),
                     Err(e) => Reply::Error(format!("undecodable payload: {e:?}")),
                 }
+            }
+            other => other,
+        },
+        Cmp::Scan => match r {
+            Reply::Array(Some(mut v)) if v.len() == 2 => {
+                if let Reply::Array(Some(keys)) = &mut v[1] {
+                    keys.sort_by_key(|k| format!("{k:?}"));
+                }
+                Reply::Array(Some(v))
             }
             other => other,
         },
