@@ -397,16 +397,18 @@ impl Store {
     /// The live metadata of `key` (an expired key reads as missing).
     pub fn get(&self, db: usize, key: &[u8]) -> Result<Option<Meta>> {
         let phys = self.phys(db);
-        self.get_phys(phys, key, now_ms())
+        self.get_phys(phys, key)
     }
 
-    fn get_phys(&self, phys: u8, key: &[u8], now: u64) -> Result<Option<Meta>> {
+    fn get_phys(&self, phys: u8, key: &[u8]) -> Result<Option<Meta>> {
         let mk = metadata_key(phys, key);
         match self.db.get(&mk)? {
             None => Ok(None),
             Some(raw) => {
                 let m = Meta::decode(&raw)?;
-                if !m.expired(now) {
+                // The clock only for keys with a TTL (a read of the clock is a good
+                // part of a pipelined GET's cost here).
+                if m.expire == 0 || !m.expired(now_ms()) {
                     return Ok(Some(m));
                 }
                 // Lazy expiry, as Redis: an expired key met by a read is deleted. When
