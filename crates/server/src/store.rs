@@ -904,6 +904,26 @@ impl Txn<'_> {
         self.subs.insert(k, None);
     }
 
+    /// Write (Some) or delete (None) a sub-record that nothing reads back by point
+    /// lookup (a sorted set's score index: only scans of committed records read it),
+    /// so it goes to the batch alone, without an entry for `sub_get`.
+    pub fn sub_write_unread(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        version: u64,
+        field: &[u8],
+        value: Option<&[u8]>,
+    ) {
+        self.lazy_only = false;
+        let phys = self.phys(db);
+        sub_key_into(&mut self.key_buf, phys, key, version, field);
+        match value {
+            Some(v) => self.batch.put(&self.key_buf, v),
+            None => self.batch.delete(&self.key_buf),
+        }
+    }
+
     /// The store (for reads that iterate committed sub-records).
     pub fn store(&self) -> &Store {
         self.store

@@ -69,7 +69,7 @@ pub(crate) fn put_member(
     score: f64,
 ) {
     if let Some(o) = old {
-        t.sub_del(db, key, h.version, &index_field(o, m));
+        t.sub_write_unread(db, key, h.version, &index_field(o, m), None);
     } else {
         h.count += 1;
     }
@@ -83,12 +83,12 @@ pub(crate) fn put_member(
     };
     let bits = score.to_bits().to_be_bytes();
     t.sub_put(db, key, h.version, &member_field(m), &bits);
-    t.sub_put(db, key, h.version, &index_field(score, m), &bits);
+    t.sub_write_unread(db, key, h.version, &index_field(score, m), Some(&bits));
 }
 
 fn del_member(t: &mut Txn, db: usize, key: &[u8], h: &mut Coll, m: &[u8], score: f64) {
     t.sub_del(db, key, h.version, &member_field(m));
-    t.sub_del(db, key, h.version, &index_field(score, m));
+    t.sub_write_unread(db, key, h.version, &index_field(score, m), None);
     h.count -= 1;
 }
 
