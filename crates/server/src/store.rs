@@ -864,16 +864,18 @@ impl Txn<'_> {
         version: u64,
         field: &[u8],
     ) -> Result<Option<Vec<u8>>> {
-        let k = sub_key(self.phys(db), key, version, field);
-        if let Some(v) = self.subs.get(&k) {
+        let phys = self.phys(db);
+        sub_key_into(&mut self.key_buf, phys, key, version, field);
+        let k = self.key_buf.as_slice();
+        if let Some(v) = self.subs.get(k) {
             return Ok(v.clone());
         }
-        if let Some(v) = self.pending.subs.get(&k) {
+        if let Some(v) = self.pending.subs.get(k) {
             return Ok(v.clone());
         }
         // Not remembered: while the write lock is held the engine changes only through
         // this transaction's commit, and its own writes are in `subs`.
-        Ok(self.store.db.get(&k)?)
+        Ok(self.store.db.get(k)?)
     }
 
     /// Write a sub-record.
