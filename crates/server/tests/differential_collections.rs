@@ -695,6 +695,48 @@ fn found_edge_cases_match_real_redis() {
             vec!["ZSCORE", "v", "c"],
             vec!["DUMP", "v"],
         ],
+        // Inputs are taken from the smallest, and MIN/MAX keep the first of equal
+        // scores: which of -0 and 0 survives depends on both.
+        vec![
+            vec!["ZADD", "a", "0", "x"],
+            vec!["ZADD", "b", "0", "x", "1", "y"],
+            vec![
+                "ZUNION",
+                "2",
+                "b",
+                "a",
+                "WEIGHTS",
+                "1",
+                "-1",
+                "AGGREGATE",
+                "MIN",
+                "WITHSCORES",
+            ],
+            vec![
+                "ZINTER",
+                "2",
+                "b",
+                "a",
+                "WEIGHTS",
+                "1",
+                "-1",
+                "AGGREGATE",
+                "MAX",
+                "WITHSCORES",
+            ],
+            vec![
+                "ZUNION",
+                "2",
+                "a",
+                "b",
+                "WEIGHTS",
+                "-1",
+                "1",
+                "AGGREGATE",
+                "MAX",
+                "WITHSCORES",
+            ],
+        ],
     ];
     let redis = Proc::start(&[]);
     let ours = strata(&[]);

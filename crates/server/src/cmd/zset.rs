@@ -948,8 +948,22 @@ fn aggregate(a: Agg, x: f64, y: f64) -> f64 {
                 s
             }
         }
-        Agg::Min => x.min(y),
-        Agg::Max => x.max(y),
+        // As Redis: the new value only when strictly smaller (larger), so of -0 and 0
+        // the first one met stays.
+        Agg::Min => {
+            if y < x {
+                y
+            } else {
+                x
+            }
+        }
+        Agg::Max => {
+            if y > x {
+                y
+            } else {
+                x
+            }
+        }
     }
 }
 
@@ -1015,6 +1029,13 @@ fn setop(
     let mut inputs = Vec::new();
     for k in keys {
         inputs.push(load_input(c, k)?);
+    }
+    if op != SetOp::Diff {
+        // Redis takes the inputs from the smallest to the largest (a stable sort), and
+        // the order decides float rounding of SUM and which of -0 and 0 MIN/MAX keep.
+        let mut paired: Vec<_> = inputs.into_iter().zip(weights).collect();
+        paired.sort_by_key(|(inp, _)| inp.as_ref().map_or(0, |m| m.len()));
+        (inputs, weights) = paired.into_iter().unzip();
     }
     let mut acc: BTreeMap<Vec<u8>, f64> = BTreeMap::new();
     match op {
