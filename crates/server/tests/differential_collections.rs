@@ -697,46 +697,16 @@ fn found_edge_cases_match_real_redis() {
         ],
         // Inputs are taken from the smallest, and MIN/MAX keep the first of equal
         // scores: which of -0 and 0 survives depends on both.
-        vec![
-            vec!["ZADD", "a", "0", "x"],
-            vec!["ZADD", "b", "0", "x", "1", "y"],
-            vec![
-                "ZUNION",
-                "2",
-                "b",
-                "a",
-                "WEIGHTS",
-                "1",
-                "-1",
-                "AGGREGATE",
-                "MIN",
-                "WITHSCORES",
-            ],
-            vec![
-                "ZINTER",
-                "2",
-                "b",
-                "a",
-                "WEIGHTS",
-                "1",
-                "-1",
-                "AGGREGATE",
-                "MAX",
-                "WITHSCORES",
-            ],
-            vec![
-                "ZUNION",
-                "2",
-                "a",
-                "b",
-                "WEIGHTS",
-                "-1",
-                "1",
-                "AGGREGATE",
-                "MAX",
-                "WITHSCORES",
-            ],
-        ],
+        [
+            "ZADD a 0 x",
+            "ZADD b 0 x 1 y",
+            "ZUNION 2 b a WEIGHTS 1 -1 AGGREGATE MIN WITHSCORES",
+            "ZINTER 2 b a WEIGHTS 1 -1 AGGREGATE MAX WITHSCORES",
+            "ZUNION 2 a b WEIGHTS -1 1 AGGREGATE MAX WITHSCORES",
+        ]
+        .iter()
+        .map(|c| c.split(' ').collect())
+        .collect(),
     ];
     let redis = Proc::start(&[]);
     let ours = strata(&[]);
