@@ -86,6 +86,42 @@ pub(crate) struct State {
     /// Frozen memtables, oldest first.
     pub imms: VecDeque<Arc<Memtable>>,
     pub version: Arc<Version>,
+    /// What a read needs of the three above, rebuilt whenever one of them changes
+    /// (`refresh_view`), so a read clones one `Arc` instead of building a list.
+    view: Arc<ReadView>,
+}
+
+/// The sources a read consults: memtables newest first, and the version.
+pub(crate) struct ReadView {
+    pub mems: Vec<Arc<Memtable>>,
+    pub version: Arc<Version>,
+}
+
+impl State {
+    fn new(mem: Arc<Memtable>, version: Arc<Version>) -> State {
+        let mut st = State {
+            mem,
+            imms: VecDeque::new(),
+            version,
+            view: Arc::new(ReadView {
+                mems: Vec::new(),
+                version: Arc::new(Version::default()),
+            }),
+        };
+        st.refresh_view();
+        st
+    }
+
+    /// Rebuild `view` after `mem`, `imms` or `version` changed.
+    fn refresh_view(&mut self) {
+        let mut mems = Vec::with_capacity(1 + self.imms.len());
+        mems.push(Arc::clone(&self.mem));
+        mems.extend(self.imms.iter().rev().cloned());
+        self.view = Arc::new(ReadView {
+            mems,
+            version: Arc::clone(&self.version),
+        });
+    }
 }
 
 struct Manifest {
@@ -192,11 +228,10 @@ impl Db {
             dir,
             cache,
             _lock_file: lock_file,
-            state: Mutex::new(State {
-                mem: Arc::new(Memtable::new(recovered.wal.number)),
-                imms: VecDeque::new(),
-                version: Arc::new(recovered.version),
-            }),
+            state: Mutex::new(State::new(
+                Arc::new(Memtable::new(recovered.wal.number)),
+                Arc::new(recovered.version),
+            )),
             bg_cv: Condvar::new(),
             room_cv: Condvar::new(),
             queue: Mutex::new(VecDeque::new()),
@@ -815,6 +850,7 @@ impl Inner {
         }
         let old = std::mem::replace(&mut st.mem, Arc::new(Memtable::new(number)));
         st.imms.push_back(old);
+        st.refresh_view();
         self.bg_cv.notify_all();
         Ok(())
     }
@@ -920,6 +956,7 @@ impl Inner {
             if pop_imm {
                 st.imms.pop_front();
             }
+            st.refresh_view();
             self.room_cv.notify_all();
             self.bg_cv.notify_all();
         }
@@ -1045,12 +1082,8 @@ impl Inner {
         }
     }
 
-    fn read_view(&self) -> (Vec<Arc<Memtable>>, Arc<Version>) {
-        let st = lock(&self.state);
-        let mut mems = Vec::with_capacity(1 + st.imms.len());
-        mems.push(Arc::clone(&st.mem));
-        mems.extend(st.imms.iter().rev().cloned());
-        (mems, Arc::clone(&st.version))
+    fn read_view(&self) -> Arc<ReadView> {
+        Arc::clone(&lock(&self.state).view)
     }
 
     fn range_tombstones(mems: &[Arc<Memtable>], v: &Version) -> Vec<RangeTombstone> {
@@ -1062,13 +1095,14 @@ impl Inner {
     }
 
     pub(crate) fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Vec<u8>>> {
-        let (mems, version) = self.read_view();
-        let tombs = Self::range_tombstones(&mems, &version);
+        let view = self.read_view();
+        let (mems, version) = (&view.mems, &view.version);
+        let tombs = Self::range_tombstones(mems, version);
         let visible = |entry_seq: u64, v: Vec<u8>| {
             (!range_del::hidden(&tombs, key, entry_seq, seq)).then_some(v)
         };
         let target = ikey::seek_key(key, seq);
-        for m in &mems {
+        for m in mems {
             match m.get(&target, key) {
                 Lookup::Found(s, v) => return Ok(visible(s, v)),
                 Lookup::Deleted(_) => return Ok(None),
@@ -1087,11 +1121,12 @@ impl Inner {
     }
 
     pub(crate) fn iter_at(&self, opts: IterOptions, seq: u64) -> Result<DbIterator> {
-        let (mems, version) = self.read_view();
-        let tombs = Self::range_tombstones(&mems, &version);
+        let view = self.read_view();
+        let (mems, version) = (&view.mems, Arc::clone(&view.version));
+        let tombs = Self::range_tombstones(mems, &version);
         let fill = !opts.no_fill_cache;
         let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
-        for m in &mems {
+        for m in mems {
             children.push(Box::new(m.iter()));
         }
         // Only files whose key range meets the iterator's bounds take part: a scan of
@@ -1126,7 +1161,8 @@ impl Inner {
     }
 
     fn stats(&self) -> Stats {
-        let (mems, version) = self.read_view();
+        let view = self.read_view();
+        let (mems, version) = (&view.mems, &view.version);
         let (hits, misses) = self.cache.hit_miss();
         let c = &self.counters;
         let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -1155,7 +1191,7 @@ impl Inner {
             compaction_bytes_written: ld(&c.compaction_bytes_written),
             compaction_files_dropped: ld(&c.compaction_files_dropped),
             last_sequence: self.last_seq.load(Ordering::Acquire),
-            range_tombstones: Self::range_tombstones(&mems, &version).len(),
+            range_tombstones: Self::range_tombstones(mems, version).len(),
             background_error: self.background_error(),
         }
     }

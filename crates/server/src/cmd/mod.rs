@@ -417,9 +417,15 @@ fn find(name: &[u8]) -> Option<&'static Cmd> {
     index().get(lower).copied()
 }
 
-fn index() -> &'static std::collections::HashMap<&'static str, &'static Cmd> {
-    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static Cmd>> =
-        std::sync::OnceLock::new();
+/// Command name → entry. The table is fixed, so a fast unkeyed hash is safe here.
+type CmdIndex = std::collections::HashMap<
+    &'static str,
+    &'static Cmd,
+    std::hash::BuildHasherDefault<crate::store::FxHasher>,
+>;
+
+fn index() -> &'static CmdIndex {
+    static INDEX: std::sync::OnceLock<CmdIndex> = std::sync::OnceLock::new();
     INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name, c)).collect())
 }
 
