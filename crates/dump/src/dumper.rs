@@ -582,24 +582,9 @@ impl Job {
                         }
                     }
                     Format::Resp => {
-                        let cfg = records::encode_config(&meta);
-                        let big = records::dump_large_zset(
-                            &self.snapshot,
-                            phys,
-                            k,
-                            &meta,
-                            Target::Redis7_0,
-                            &cfg,
-                        )
-                        .map_err(|e| e.to_string())?;
-                        let payload = match big {
-                            Some(p) => p,
-                            None => {
-                                let v = records::read_value(&self.snapshot, phys, k, &meta)
-                                    .map_err(|e| e.to_string())?;
-                                strata_rdb::dump(&v, Target::Redis7_0, &cfg)
-                            }
-                        };
+                        let payload =
+                            records::dump_payload(&self.snapshot, phys, k, &meta, Target::Redis7_0)
+                                .map_err(|e| e.to_string())?;
                         let exp = meta.expire.to_string();
                         let mut args: Vec<&[u8]> = vec![b"RESTORE", k];
                         if meta.expire == 0 {

@@ -344,6 +344,28 @@ pub fn encode_config(m: &Meta) -> strata_rdb::EncodeConfig {
     cfg
 }
 
+/// The DUMP payload of `key` (metadata `m`) for `target`, in the encoding Redis would
+/// hold it in: streamed for a large sorted set, through a [`Value`] otherwise.
+pub fn dump_payload(
+    src: &impl Source,
+    phys: u8,
+    key: &[u8],
+    m: &Meta,
+    target: strata_rdb::Target,
+) -> Result<Vec<u8>> {
+    let cfg = encode_config(m);
+    if let Some(p) = dump_large_zset(src, phys, key, m, target, &cfg)? {
+        return Ok(p);
+    }
+    let v = read_value(src, phys, key, m)?;
+    Ok(strata_rdb::dump(&v, target, &cfg))
+}
+
+/// The bounds of a sorted set's score-index records (family byte 1) under `prefix`.
+fn zset_index_bounds(prefix: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    ([prefix, &[1]].concat(), [prefix, &[2]].concat())
+}
+
 /// The DUMP payload of a large sorted set, from its score index (written backwards:
 /// Redis's order) without building a [`Value`] (no allocation per member); None when the set's length
 /// does not decide its encoding for `target` (use [`read_value`] and
@@ -364,10 +386,7 @@ pub fn dump_large_zset(
         return Ok(None);
     };
     let prefix = sub_prefix(phys, key, h.version);
-    let mut lo = prefix.clone();
-    lo.push(1);
-    let mut hi = prefix.clone();
-    hi.push(2);
+    let (lo, hi) = zset_index_bounds(&prefix);
     // Forward (a reverse engine iterator costs more per step than this copy): the
     // members into one buffer, then pushed from the last.
     let mut it = src.iter(IterOptions {
@@ -408,11 +427,7 @@ pub fn read_value(src: &impl Source, phys: u8, key: &[u8], m: &Meta) -> Result<V
     let h = m.header()?;
     let prefix = sub_prefix(phys, key, h.version);
     let (lo, hi) = if m.kind == Kind::ZSet {
-        let mut lo = prefix.clone();
-        lo.push(1);
-        let mut hi = prefix.clone();
-        hi.push(2);
-        (lo, hi)
+        zset_index_bounds(&prefix)
     } else {
         (prefix.clone(), prefix_end(&prefix))
     };

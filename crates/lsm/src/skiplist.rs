@@ -189,25 +189,35 @@ impl SkipList {
         &self,
         head: NodePtr,
         key: &[u8],
+        prev: Option<&mut [NodePtr; MAX_HEIGHT]>,
+    ) -> NodePtr {
+        // SAFETY: `head` is a published head.
+        let top = unsafe { head_height(head) }.load(AtomicOrdering::Relaxed) as usize;
+        self.descend(head, top, key, prev)
+    }
+
+    /// From `x` (the head, or a node before `key`) down through levels `levels - 1` to
+    /// 0: the first node with key >= `key` (null if none; also null when `levels` is 0),
+    /// filling `prev[..levels]` when given.
+    fn descend(
+        &self,
+        mut x: NodePtr,
+        levels: usize,
+        key: &[u8],
         mut prev: Option<&mut [NodePtr; MAX_HEIGHT]>,
     ) -> NodePtr {
-        let mut x = head;
-        // SAFETY: `head` is a published head.
-        let mut level = unsafe { head_height(head) }.load(AtomicOrdering::Relaxed) as usize - 1;
-        loop {
-            let next = self.next(x, level);
-            if Self::before(next, key) {
+        let mut next = ptr::null_mut();
+        for level in (0..levels).rev() {
+            next = self.next(x, level);
+            while Self::before(next, key) {
                 x = next;
-                continue;
+                next = self.next(x, level);
             }
             if let Some(p) = prev.as_deref_mut() {
                 p[level] = x;
             }
-            if level == 0 {
-                return next;
-            }
-            level -= 1;
         }
+        next
     }
 
     /// In the list of `head`: the last node for which `go_on(node)` holds (null if
@@ -418,18 +428,7 @@ impl SkipList {
         for (level, p) in prev.iter_mut().enumerate().take(top).skip(bracket) {
             *p = start(level);
         }
-        let mut x = start(bracket);
-        for level in (0..bracket).rev() {
-            loop {
-                let next = self.next(x, level);
-                if Self::before(next, key) {
-                    x = next;
-                } else {
-                    break;
-                }
-            }
-            prev[level] = x;
-        }
+        self.descend(start(bracket), bracket, key, Some(prev));
     }
 
     /// A zeroed, 8-aligned block of `bytes` bytes in the arena.

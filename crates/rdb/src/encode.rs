@@ -394,8 +394,7 @@ pub fn encode_object(out: &mut Vec<u8>, value: &Value, cfg: &EncodeConfig) {
                 out.push(ZSET_2);
                 put_len(out, members.len() as u64);
                 for (m, s) in by_score(members).into_iter().rev() {
-                    put_string(out, m, c);
-                    out.extend_from_slice(&s.to_le_bytes());
+                    put_zset2_entry(out, m, *s, c);
                 }
             }
         }
@@ -411,6 +410,12 @@ pub fn dump(value: &Value, target: Target, cfg: &EncodeConfig) -> Vec<u8> {
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// One member of a `ZSET_2` object: the member string, then the score as f64 LE.
+fn put_zset2_entry(out: &mut Vec<u8>, member: &[u8], score: f64, compress: bool) {
+    put_string(out, member, compress);
+    out.extend_from_slice(&score.to_le_bytes());
 }
 
 /// The DUMP payload of a large sorted set, written member by member without building a
@@ -452,8 +457,7 @@ impl ZSetDump {
     pub fn push(&mut self, member: &[u8], score: f64) {
         self.pushed += 1;
         if self.pushed <= self.len {
-            put_string(&mut self.out, member, self.compress);
-            self.out.extend_from_slice(&score.to_le_bytes());
+            put_zset2_entry(&mut self.out, member, score, self.compress);
         }
     }
 

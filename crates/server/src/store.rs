@@ -154,7 +154,7 @@ struct LastDecision {
 
 impl Filter {
     /// Whether the sub-records of `version` of the collection whose metadata key is
-    /// `meta_key` are still reachable.
+    /// `head` (slot and db, 3 bytes) | 0x00 | `user_key` are still reachable.
     ///
     /// A cached "remove" stays true forever: a collection's metadata and the records of
     /// one of its versions are committed in one batch, versions are never reused, so
@@ -162,9 +162,14 @@ impl Filter {
     /// may have become stale since it was read (the collection deleted since), and
     /// keeping a stale record is harmless while removing a live one is not; the time
     /// bound keeps a stale keep from delaying reclaiming forever.
-    fn keeps(&self, meta_key: &[u8], version: u64) -> bool {
+    /// This runs for every compacted sub-record: the metadata key is built only when
+    /// the cached decision does not apply.
+    fn keeps(&self, head: &[u8], user_key: &[u8], version: u64) -> bool {
         let mut last = lock(&self.last);
-        if last.meta_key == meta_key
+        let same_key = last.meta_key.len() == head.len() + 1 + user_key.len()
+            && last.meta_key[..head.len()] == *head
+            && last.meta_key[head.len() + 1..] == *user_key;
+        if same_key
             && last.version == version
             && (!last.keep || last.at.elapsed() < std::time::Duration::from_millis(50))
         {
@@ -173,8 +178,12 @@ impl Filter {
         let Some(db) = self.db.get().and_then(std::sync::Weak::upgrade) else {
             return true;
         };
+        last.meta_key.clear();
+        last.meta_key.extend_from_slice(head);
+        last.meta_key.push(0);
+        last.meta_key.extend_from_slice(user_key);
         // A read failure keeps the record (the filter never guesses).
-        let keep = match db.get(meta_key) {
+        let keep = match db.get(&last.meta_key) {
             Ok(Some(raw)) => match Meta::decode(&raw) {
                 Ok(m) if m.kind != Kind::String => match m.header() {
                     Ok(h) => h.version == version,
@@ -186,8 +195,6 @@ impl Filter {
             Ok(None) => false,
             Err(_) => true,
         };
-        last.meta_key.clear();
-        last.meta_key.extend_from_slice(meta_key);
         last.version = version;
         last.keep = keep;
         last.at = std::time::Instant::now();
@@ -227,10 +234,7 @@ impl CompactionFilter for Filter {
         let mut a = [0u8; 8];
         a.copy_from_slice(vb);
         let version = u64::from_be_bytes(a);
-        let mut mk = key[..3].to_vec();
-        mk.push(0);
-        mk.extend_from_slice(user_key);
-        if self.keeps(&mk, version) {
+        if self.keeps(&key[..3], user_key, version) {
             Decision::Keep
         } else {
             Decision::Remove
@@ -697,8 +701,8 @@ pub struct Txn<'a> {
     /// Sub-records written by this transaction (None = deleted), by engine key.
     subs: FastMap<Vec<u8>, Option<Vec<u8>>>,
     deltas: FastMap<u8, Counts>,
-    /// Where `sub_put_new` builds engine keys (reused: bulk writes allocate nothing per
-    /// record).
+    /// Where sub-record keys that need no owned copy are built (reused: bulk writes
+    /// and member reads allocate nothing per record).
     key_buf: Vec<u8>,
     /// The transaction's clock (Redis freezes time per command too).
     pub now: u64,
@@ -891,11 +895,8 @@ impl Txn<'_> {
     /// deferred commit after it applies the pending writes at once, since later
     /// transactions could not read such records from the pending writes.
     pub fn sub_put_new(&mut self, db: usize, key: &[u8], version: u64, field: &[u8], value: &[u8]) {
-        self.lazy_only = false;
         self.unindexed = true;
-        let phys = self.phys(db);
-        sub_key_into(&mut self.key_buf, phys, key, version, field);
-        self.batch.put(&self.key_buf, value);
+        self.sub_write_unread(db, key, version, field, Some(value));
     }
 
     /// Delete a sub-record.

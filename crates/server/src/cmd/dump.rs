@@ -8,17 +8,12 @@ use std::time::{Duration, Instant};
 use strata_rdb::{Target, Value};
 
 use super::{err, int_arg, is, CmdErr, Ctx, Flow, R};
-use crate::store::{Kind, Meta, Store, Txn};
+use crate::store::{Kind, Meta, Txn};
 use crate::{lock, Shared};
 
 /// The newest RDB version RESTORE accepts: Redis 7.0's (10), so every payload gets the
 /// answer Redis 7.0 gives.
 const MAX_RESTORE_VERSION: u16 = 10;
-
-/// A key's value as the codec's model (committed state).
-pub fn read_value(store: &Store, phys: u8, key: &[u8], m: &Meta) -> Result<Value, CmdErr> {
-    Ok(strata_dump::records::read_value(&*store.db, phys, key, m)?)
-}
 
 /// Write `v` as `key` (the caller deleted any old key) with absolute expiry `expire`
 /// (0 = none). The codec has validated the value (no duplicate members or fields), and
@@ -152,14 +147,9 @@ pub fn dump_key(sh: &Shared, db: usize, key: &[u8]) -> Result<Option<Vec<u8>>, C
     let Some(m) = sh.store.get(db, key)? else {
         return Ok(None);
     };
-    let (phys, tgt) = (sh.store.phys(db), target(sh));
-    let cfg = strata_dump::records::encode_config(&m);
-    if let Some(p) = strata_dump::records::dump_large_zset(&*sh.store.db, phys, key, &m, tgt, &cfg)?
-    {
-        return Ok(Some(p));
-    }
-    let v = read_value(&sh.store, phys, key, &m)?;
-    Ok(Some(strata_rdb::dump(&v, tgt, &cfg)))
+    let p =
+        strata_dump::records::dump_payload(&*sh.store.db, sh.store.phys(db), key, &m, target(sh))?;
+    Ok(Some(p))
 }
 
 pub fn dump(c: &mut Ctx, a: &[Vec<u8>]) -> R {
@@ -341,18 +331,18 @@ pub fn migrate(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 fn migrate_run(sh: &Shared, db: usize, m: &MigrateArgs) -> Result<String, CmdErr> {
     let mut t = sh.store.txn();
     let phys = t.phys(db);
+    let tgt = target(sh);
+    // Payloads are encoded once, before any attempt to send them.
     let mut items = Vec::new();
     for k in &m.keys {
         if let Some(meta) = t.get(db, k)? {
-            let v = read_value(&sh.store, phys, k, &meta)?;
-            let cfg = strata_dump::records::encode_config(&meta);
-            items.push((k.clone(), v, meta.expire, cfg));
+            let p = strata_dump::records::dump_payload(&*sh.store.db, phys, k, &meta, tgt)?;
+            items.push((k.clone(), p, meta.expire));
         }
     }
     if items.is_empty() {
         return Ok("+NOKEY\r\n".into());
     }
-    let tgt = target(sh);
     let name = format!("{}:{}", m.host, m.port);
     // One retry on a stale cached connection, as Redis.
     for attempt in 0..2 {
@@ -394,7 +384,7 @@ fn migrate_run(sh: &Shared, db: usize, m: &MigrateArgs) -> Result<String, CmdErr
         }
         let now = crate::store::now_ms();
         let mut sent = Vec::new();
-        for (k, v, exp, cfg) in &items {
+        for (k, payload, exp) in &items {
             let ttl = if *exp == 0 {
                 0
             } else {
@@ -404,9 +394,8 @@ fn migrate_run(sh: &Shared, db: usize, m: &MigrateArgs) -> Result<String, CmdErr
                 }
                 left.max(1)
             };
-            let payload = strata_rdb::dump(v, tgt, cfg);
             let ttl_s = ttl.to_string();
-            let mut args: Vec<&[u8]> = vec![b"RESTORE", k, ttl_s.as_bytes(), &payload];
+            let mut args: Vec<&[u8]> = vec![b"RESTORE", k, ttl_s.as_bytes(), payload];
             if m.replace {
                 args.push(b"REPLACE");
             }

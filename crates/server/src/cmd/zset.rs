@@ -1078,12 +1078,9 @@ fn setop(
         }
     }
     let mut items: Vec<(Vec<u8>, f64)> = acc.into_iter().collect();
-    // As Redis orders a sorted set: scores as numbers (-0 ties with 0), then members.
-    items.sort_by(|x, y| {
-        x.1.partial_cmp(&y.1)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then_with(|| x.0.cmp(&y.0))
-    });
+    // In the score index's order, as Redis orders a sorted set: scores as numbers (-0
+    // ties with 0), then members.
+    items.sort_by_cached_key(|(m, s)| (ordered(*s), m.clone()));
     Ok((items, withscores))
 }
 
