@@ -257,10 +257,24 @@ pub fn sub_key(phys: u8, key: &[u8], version: u64, field: &[u8]) -> Vec<u8> {
     k
 }
 
-/// `sub_key`, written over `out` (which keeps its allocation).
+/// `sub_key`, written over `out` (which keeps its allocation). When `out` already
+/// holds a sub-record key of the same `(phys, key, version)` (the usual case: a
+/// command writes many fields of one key), its prefix is kept and the key's slot is
+/// not hashed again.
 pub fn sub_key_into(out: &mut Vec<u8>, phys: u8, key: &[u8], version: u64, field: &[u8]) {
-    out.clear();
-    push_sub_prefix(out, phys, key, version);
+    let prefix = 16 + key.len();
+    let same = out.len() >= prefix
+        && out[2] == phys
+        && out[3] == 1
+        && out[4..8] == (key.len() as u32).to_be_bytes()
+        && out[8..8 + key.len()] == *key
+        && out[8 + key.len()..prefix] == version.to_be_bytes();
+    if same {
+        out.truncate(prefix);
+    } else {
+        out.clear();
+        push_sub_prefix(out, phys, key, version);
+    }
     out.extend_from_slice(field);
 }
 
@@ -492,6 +506,33 @@ pub fn read_value(src: &impl Source, phys: u8, key: &[u8], m: &Meta) -> Result<V
 mod tests {
     use super::*;
     use strata_rdb::{EncodeConfig, Target};
+
+    #[test]
+    fn sub_key_into_matches_sub_key_whatever_the_buffer_held() {
+        let cases: [(u8, &[u8], u64, &[u8]); 8] = [
+            (0, b"k", 1, b"a"),
+            (0, b"k", 1, b"bb"),
+            (0, b"k", 2, b"bb"),
+            (1, b"k", 2, b"bb"),
+            (1, b"kk", 2, b""),
+            (1, b"k", 2, b"longer field"),
+            (1, b"{k}", 2, b"x"),
+            (1, b"", 0, b"x"),
+        ];
+        let mut buf = Vec::new();
+        for _ in 0..2 {
+            for &(phys, key, version, field) in &cases {
+                sub_key_into(&mut buf, phys, key, version, field);
+                assert_eq!(buf, sub_key(phys, key, version, field));
+            }
+        }
+        // A buffer holding something else entirely (a metadata key, garbage).
+        for junk in [vec![], vec![0u8; 3], vec![0xff; 40], metadata_key(0, b"k")] {
+            buf = junk;
+            sub_key_into(&mut buf, 0, b"k", 1, b"a");
+            assert_eq!(buf, sub_key(0, b"k", 1, b"a"));
+        }
+    }
 
     /// A sorted set's records, written as the server writes them.
     fn write_zset(

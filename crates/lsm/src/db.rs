@@ -41,6 +41,9 @@ use crate::DbIterator;
 
 /// Writers whose batches a leader may combine, by bytes.
 const MAX_GROUP_BYTES: usize = 1 << 20;
+/// A batch at least this large writes its WAL record on a helper thread while the
+/// writer fills the memtable (below it, starting a thread costs more than it saves).
+const PARALLEL_LOG_BYTES: usize = 1 << 20;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding an engine mutex is a bug; the data it guards is still
@@ -740,39 +743,71 @@ impl Inner {
         }
         let seq = self.last_seq.load(Ordering::Acquire) + 1;
         let sync = self.opts.sync == SyncPolicy::Always || want_sync;
-        {
-            let mut wal = lock(&self.wal);
-            let wal = &mut *wal;
-            let header = batch::header(seq, batch.count());
-            let res = wal
-                .writer
-                .add_record_parts(&[&header, batch.body()])
-                .and_then(|_| {
-                    if sync {
-                        self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
-                        wal.writer.sync()
-                    } else {
-                        Ok(())
-                    }
-                });
-            if let Err(e) = res {
-                self.set_background_error(&e);
-                return Err(e);
-            }
-            self.counters.wal_bytes.fetch_add(
-                (header.len() + batch.body().len()) as u64,
-                Ordering::Relaxed,
-            );
-        }
+        let apply = || {
+            let mut s = seq;
+            batch::for_each_op(batch.body(), |op| {
+                apply_op(&mem, s, op);
+                s += 1;
+            })
+            .map(|_| s)
+        };
+        let next = if batch.body().len() >= PARALLEL_LOG_BYTES {
+            // A large batch (RESTORE of a big collection): its WAL write (a copy of
+            // megabytes into the page cache) runs on a helper thread while this thread
+            // fills the memtable. The entries stay invisible until `last_seq` moves
+            // past them below, which happens only once both succeeded; if the WAL write
+            // fails, the error is sticky (no later write, flush or freeze happens), so
+            // the unlogged entries never become visible or reach an SST.
+            std::thread::scope(|scope| {
+                let helper = std::thread::Builder::new()
+                    .name("strata-wal-bulk".into())
+                    .spawn_scoped(scope, || self.log_batch(seq, batch, sync));
+                let Ok(logging) = helper else {
+                    // No thread to be had: one after the other.
+                    self.log_batch(seq, batch, sync)?;
+                    return apply();
+                };
+                let applied = apply();
+                let logged = logging
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Background("WAL writer panicked".into())));
+                logged.and(applied)
+            })?
+        } else {
+            self.log_batch(seq, batch, sync)?;
+            apply()?
+        };
         if !sync {
             self.wal_dirty.store(true, Ordering::Release);
         }
-        let mut s = seq;
-        batch::for_each_op(batch.body(), |op| {
-            apply_op(&mem, s, op);
-            s += 1;
-        })?;
-        self.last_seq.store(s - 1, Ordering::Release);
+        self.last_seq.store(next - 1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Append a batch's WAL record (and sync it when asked); a failure is made sticky.
+    fn log_batch(&self, seq: u64, batch: &WriteBatch, sync: bool) -> Result<()> {
+        let mut wal = lock(&self.wal);
+        let wal = &mut *wal;
+        let header = batch::header(seq, batch.count());
+        let res = wal
+            .writer
+            .add_record_parts(&[&header, batch.body()])
+            .and_then(|_| {
+                if sync {
+                    self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+                    wal.writer.sync()
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = res {
+            self.set_background_error(&e);
+            return Err(e);
+        }
+        self.counters.wal_bytes.fetch_add(
+            (header.len() + batch.body().len()) as u64,
+            Ordering::Relaxed,
+        );
         Ok(())
     }
 

@@ -124,6 +124,16 @@ fn run(mode: &str, rounds: u32, seed: u64) {
                     key.is_some() && next_key.is_none(),
                     "round {round}: batch {n} of writer {t} applied partially"
                 );
+                // Every third marker is over 1 MiB (the writer's large-batch path).
+                let want = if n % 150 == 0 {
+                    (1 << 20) + (1 << 18)
+                } else {
+                    1
+                };
+                assert!(
+                    marker.is_none_or(|m| m.len() == want && m.iter().all(|&b| b == b'm')),
+                    "round {round}: marker {n} of writer {t} has the wrong value"
+                );
             }
             next[t as usize] = next[t as usize].max(expect);
         }

@@ -62,18 +62,26 @@ fn strings<S: Source>(r: &mut Reader<S>) -> Result<Vec<Vec<u8>>> {
 
 /// Refuse a repeated member or field (Redis refuses such a payload too).
 ///
-/// Linear time whatever the input: strictly increasing input (intsets, and payloads
-/// whose members happen to be sorted) is recognized in one pass; otherwise a hash set
+/// Linear time whatever the input: strictly increasing or decreasing input (intsets,
+/// and payloads whose members happen to be sorted: a skiplist sorted set is saved from
+/// its tail, so members sorted with their scores come in decreasing order) is
+/// recognized in one pass; otherwise a hash set
 /// with a per-process random seed (foldhash: a few times faster than SipHash here,
 /// and seeded, so crafted members cannot make every insert collide).
 fn unique<'a>(items: impl ExactSizeIterator<Item = &'a [u8]> + Clone, what: &str) -> Result<()> {
+    let (mut increasing, mut decreasing) = (true, true);
     let mut prev: Option<&[u8]> = None;
-    let increasing = items.clone().all(|i| {
-        let ok = prev.is_none_or(|p| p < i);
+    for i in items.clone() {
+        if let Some(p) = prev {
+            increasing &= p < i;
+            decreasing &= p > i;
+            if !increasing && !decreasing {
+                break;
+            }
+        }
         prev = Some(i);
-        ok
-    });
-    if increasing {
+    }
+    if increasing || decreasing {
         return Ok(());
     }
     let mut seen =

@@ -4,12 +4,26 @@
 //! Usage: `lsm-crash-writer DIR START THREADS [always|everysec|syncwal]` (`syncwal`:
 //! `EverySec`, and `Db::sync_wal` before each write is acknowledged). Key `t<thread>-<n:08>` gets value
 //! `v<n>` repeated; every 50th write is a batch of a put and a delete of the previous
-//! batch's marker key, so atomicity is visible.
+//! batch's marker key, so atomicity is visible. Every third marker is
+//! [`LARGE_MARKER`] bytes long, so those batches take the engine's large-batch path (WAL
+//! record written on a helper thread while the memtable fills).
 
 use std::io::Write;
 use std::sync::Arc;
 
 use strata_lsm::{Db, Options, SyncPolicy, WriteBatch, WriteOptions};
+
+/// Above the engine's large-batch threshold (1 MiB).
+const LARGE_MARKER: usize = (1 << 20) + (1 << 18);
+
+/// The length of marker `n`'s value (the tests check it).
+fn marker_len(n: u64) -> usize {
+    if n.is_multiple_of(150) {
+        LARGE_MARKER
+    } else {
+        1
+    }
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -44,7 +58,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut b = WriteBatch::new();
                 b.put(key.as_bytes(), value.as_bytes());
                 if n.is_multiple_of(50) {
-                    b.put(format!("t{t}-marker-{n}").as_bytes(), b"m");
+                    b.put(
+                        format!("t{t}-marker-{n}").as_bytes(),
+                        &vec![b'm'; marker_len(n)],
+                    );
                     if n >= 50 {
                         b.delete(format!("t{t}-marker-{}", n - 50).as_bytes());
                     }
