@@ -148,6 +148,11 @@ struct Loop {
     backlog: HashSet<usize>,
     /// `Store::lost_writes` as of the last iteration.
     lost_seen: u64,
+    /// `Shared::uptime_ms` read once per iteration, after the poll: a client's
+    /// `last_active` (CLIENT LIST idle, the idle timeout) is set from it when its
+    /// commands run, as Redis uses its cached clock, instead of one clock read per
+    /// command.
+    clock_ms: u64,
 }
 
 pub(crate) fn event_loop(
@@ -169,8 +174,10 @@ pub(crate) fn event_loop(
         deadlines: HashMap::new(),
         backlog: HashSet::new(),
         lost_seen: 0,
+        clock_ms: 0,
     };
     lp.lost_seen = lp.sh.store.lost_writes();
+    lp.clock_ms = lp.sh.uptime_ms();
     let mut events = Events::with_capacity(1024);
     let mut last_sweep = Instant::now();
     loop {
@@ -209,6 +216,7 @@ pub(crate) fn event_loop(
             }
             continue;
         }
+        lp.clock_ms = lp.sh.uptime_ms();
         for ev in events.iter() {
             let t = ev.token();
             if t == WAKER {
@@ -417,6 +425,9 @@ impl Loop {
             };
             if args.is_empty() {
                 continue;
+            }
+            if !ran {
+                c.info.last_active.store(self.clock_ms, Ordering::Relaxed);
             }
             ran = true;
             let flow = cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args);

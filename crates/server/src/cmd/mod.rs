@@ -504,7 +504,6 @@ pub fn execute(
     args: &[Vec<u8>],
 ) -> Flow {
     sh.stats.total_commands.fetch_add(1, Ordering::Relaxed);
-    info.last_active.store(sh.uptime_ms(), Ordering::Relaxed);
     let mut o = Out {
         buf: out,
         proto: s.proto,
