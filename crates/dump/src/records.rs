@@ -103,6 +103,23 @@ impl Meta {
 
     /// Decode a metadata record's value.
     pub fn decode(raw: &[u8]) -> Result<Meta> {
+        let (kind, str_enc, expire) = Self::decode_header(raw)?;
+        Ok(Meta {
+            kind,
+            expire,
+            body: raw[META_HEADER..].to_vec(),
+            str_enc,
+        })
+    }
+
+    /// The expiry of a metadata record's value (0 = none), checked as `decode` checks
+    /// it, without copying the body.
+    pub fn decode_expire(raw: &[u8]) -> Result<u64> {
+        Ok(Self::decode_header(raw)?.2)
+    }
+
+    /// (kind, string encoding, expiry) of a metadata record's value.
+    fn decode_header(raw: &[u8]) -> Result<(Kind, u8, u64)> {
         if raw.len() < META_HEADER {
             return Err(Error::Corrupt("metadata record too short".into()));
         }
@@ -114,12 +131,7 @@ impl Meta {
         }
         let mut e = [0u8; 8];
         e.copy_from_slice(&raw[1..9]);
-        Ok(Meta {
-            kind,
-            expire: u64::from_le_bytes(e),
-            body: raw[META_HEADER..].to_vec(),
-            str_enc,
-        })
+        Ok((kind, str_enc, u64::from_le_bytes(e)))
     }
 
     /// Has it expired at `now`?

@@ -13,7 +13,17 @@ pub(crate) fn put_varint(dst: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Decode a varint at the front of `src`; returns the value and bytes consumed.
+#[inline]
 pub(crate) fn get_varint(src: &[u8]) -> Result<(u64, usize)> {
+    // Most varints in blocks (key lengths, small values) are one byte.
+    match src.first() {
+        Some(&b) if b < 0x80 => Ok((u64::from(b), 1)),
+        _ => get_varint_long(src),
+    }
+}
+
+#[inline(never)]
+fn get_varint_long(src: &[u8]) -> Result<(u64, usize)> {
     let mut v: u64 = 0;
     for (i, &b) in src.iter().enumerate().take(10) {
         let part = u64::from(b & 0x7f);

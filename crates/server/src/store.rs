@@ -805,10 +805,18 @@ impl Txn<'_> {
         self.lazy_only = false;
         let phys = self.phys(db);
         let mk = metadata_key(phys, key);
-        // Only whether the key exists and has a TTL matters here: no copy of its body.
+        // Only whether the key exists and has a TTL matters here: no copy of its body
+        // (and no overlay entry for the old value, which `write_meta` replaces below).
+        let has_ttl = |m: &Option<Meta>| m.as_ref().map(|o| o.expire != 0);
         let old = match self.overlay.get(&mk) {
-            Some(slot) => slot.meta.as_ref().map(|o| o.expire != 0),
-            None => self.raw_mk_miss(mk.clone())?.map(|o| o.expire != 0),
+            Some(slot) => has_ttl(&slot.meta),
+            None => match self.pending.metas.get(&mk) {
+                Some(slot) => has_ttl(&slot.meta),
+                None => match self.store.db.get(&mk)? {
+                    None => None,
+                    Some(raw) => Some(Meta::decode_expire(&raw)? != 0),
+                },
+            },
         };
         let d = self.deltas.entry(phys).or_default();
         if old.is_none() {
