@@ -59,7 +59,10 @@ pub use version::NUM_LEVELS;
 /// Internals exposed for benchmarks and fuzzing only; not a stable API.
 #[doc(hidden)]
 pub mod bench_support {
-    pub use crate::sst::bloom::{build as bloom_build, hash64, may_contain as bloom_may_contain};
+    pub use crate::sst::bloom::{
+        build as bloom_build, build_classic as bloom_build_classic, hash64,
+        may_contain as bloom_may_contain,
+    };
 
     use crate::iter::InternalIterator;
 
