@@ -3,6 +3,11 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+/// The server's allocator (docs/decisions.md, "Allocator"). The library crates do not
+/// choose one: an embedding program keeps its own.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-v" || a == "--version") {
