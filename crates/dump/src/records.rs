@@ -383,6 +383,9 @@ pub fn dump_payload(
     if let Some(p) = dump_large_zset(src, phys, key, m, target, &cfg)? {
         return Ok(p);
     }
+    if let Some(p) = dump_large_plain(src, phys, key, m, target, &cfg)? {
+        return Ok(p);
+    }
     let v = read_value(src, phys, key, m)?;
     Ok(strata_rdb::dump(&v, target, &cfg))
 }
@@ -438,6 +441,54 @@ pub fn dump_large_zset(
     w.finish()
         .map(Some)
         .ok_or_else(|| Error::Corrupt("sorted set index and count disagree".into()))
+}
+
+/// The DUMP payload of a large hash or set, streamed from its sub-records without
+/// building a [`Value`] (no allocation per element); None when the collection's length
+/// does not decide its encoding (use [`read_value`] and `strata_rdb::dump`). The bytes
+/// are those `strata_rdb::dump` writes for the value `read_value` reads.
+pub fn dump_large_plain(
+    src: &impl Source,
+    phys: u8,
+    key: &[u8],
+    m: &Meta,
+    target: strata_rdb::Target,
+    cfg: &strata_rdb::EncodeConfig,
+) -> Result<Option<Vec<u8>>> {
+    let hash = match m.kind {
+        Kind::Hash => true,
+        Kind::Set => false,
+        _ => return Ok(None),
+    };
+    let h = m.header()?;
+    let w = if hash {
+        strata_rdb::PlainDump::hash(h.count, target, cfg)
+    } else {
+        strata_rdb::PlainDump::set(h.count, target, cfg)
+    };
+    let Some(mut w) = w else {
+        return Ok(None);
+    };
+    let prefix = sub_prefix(phys, key, h.version);
+    let mut it = src.iter(IterOptions {
+        lower: Some(prefix.clone()),
+        upper: Some(prefix_end(&prefix)),
+        ..Default::default()
+    })?;
+    let n = prefix.len();
+    while it.valid() {
+        let element = &it.key()[n..];
+        if hash {
+            w.push_field(element, it.value());
+        } else {
+            w.push_member(element);
+        }
+        it.advance();
+    }
+    it.status()?;
+    w.finish()
+        .map(Some)
+        .ok_or_else(|| Error::Corrupt(format!("{:?} sub-records and count disagree", m.kind)))
 }
 
 /// A key's value in the codec's model, read from `src` (every sub-record of the
@@ -621,6 +672,66 @@ mod tests {
                         assert_eq!(p, whole, "{n} members, {target:?}");
                     }
                     None => assert!(members.len() <= 128 || target == Target::Portable),
+                }
+            }
+        }
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn streamed_hash_and_set_payloads_equal_the_value_path() {
+        let dir = std::env::temp_dir().join(format!("strata-records-hs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = strata_lsm::Db::open(&dir, Default::default()).unwrap();
+        let cfg = EncodeConfig::default();
+        for (i, n) in [0usize, 1, 512, 513, 3000].into_iter().enumerate() {
+            // Integer-looking, short and long (LZF) elements.
+            let element = |j: usize| match j % 3 {
+                0 => format!("{}", j * 7),
+                1 => format!("e{j}"),
+                _ => format!("element-{j}-{}", "y".repeat(j % 70)),
+            };
+            let mut b = strata_lsm::WriteBatch::new();
+            let (hkey, skey) = (format!("h{i}").into_bytes(), format!("s{i}").into_bytes());
+            let version = 100 + i as u64;
+            for j in 0..n {
+                let e = element(j);
+                b.put(
+                    &sub_key(0, &hkey, version, e.as_bytes()),
+                    format!("v{j}").as_bytes(),
+                );
+                b.put(&sub_key(0, &skey, version, e.as_bytes()), b"");
+            }
+            db.write(Default::default(), b).unwrap();
+            let h = Coll {
+                flags: FLAG_BIG,
+                version,
+                count: n as u64,
+                ..Default::default()
+            };
+            for (key, kind) in [(&hkey, Kind::Hash), (&skey, Kind::Set)] {
+                let meta = Meta::coll(kind, &h, 0);
+                for target in [Target::Redis7_0, Target::Redis6, Target::Portable] {
+                    let streamed = dump_large_plain(&db, 0, key, &meta, target, &cfg).unwrap();
+                    let v = read_value(&db, 0, key, &meta).unwrap();
+                    let whole = strata_rdb::dump(&v, target, &cfg);
+                    match streamed {
+                        Some(p) => {
+                            assert!(n > 512);
+                            assert_eq!(p, whole, "{kind:?} of {n}, {target:?}");
+                        }
+                        None => assert!(n <= 512),
+                    }
+                }
+                // A count that disagrees with the records is corruption, not a payload.
+                if n > 512 {
+                    let wrong = Coll {
+                        count: n as u64 + 1,
+                        ..h
+                    };
+                    let meta = Meta::coll(kind, &wrong, 0);
+                    assert!(dump_large_plain(&db, 0, key, &meta, Target::Redis7_0, &cfg).is_err());
                 }
             }
         }

@@ -406,10 +406,16 @@ pub fn encode_object(out: &mut Vec<u8>, value: &Value, cfg: &EncodeConfig) {
 pub fn dump(value: &Value, target: Target, cfg: &EncodeConfig) -> Vec<u8> {
     let mut out = Vec::new();
     encode_object_for(&mut out, value, target, cfg);
-    out.extend_from_slice(&target.rdb_version().to_le_bytes());
-    let crc = crc64(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    seal(&mut out, target);
     out
+}
+
+/// Append a DUMP payload's footer: the RDB version of `target`, then the CRC-64/Jones
+/// of everything before it.
+fn seal(out: &mut Vec<u8>, target: Target) {
+    out.extend_from_slice(&target.rdb_version().to_le_bytes());
+    let crc = crc64(out);
+    out.extend_from_slice(&crc.to_le_bytes());
 }
 
 /// One member of a `ZSET_2` object: the member string, then the score as f64 LE.
@@ -466,10 +472,77 @@ impl ZSetDump {
         if self.pushed != self.len {
             return None;
         }
-        self.out
-            .extend_from_slice(&self.target.rdb_version().to_le_bytes());
-        let crc = crc64(&self.out);
-        self.out.extend_from_slice(&crc.to_le_bytes());
+        seal(&mut self.out, self.target);
+        Some(self.out)
+    }
+}
+
+/// The DUMP payload of a large hash or set, written element by element without building
+/// a [`Value`]: the bytes [`dump`] writes for the same collection when the caller pushes
+/// the elements in the [`Value`]'s order (any order is a valid payload: Redis writes its
+/// hash table's order).
+///
+/// Only for collections whose length alone decides the encoding, which is then the
+/// plain `HASH` or `SET` type for every target: a hash longer than
+/// `hash_max_listpack_entries`, a set longer than `set_max_intset_entries`.
+pub struct PlainDump {
+    out: Vec<u8>,
+    compress: bool,
+    target: Target,
+    len: u64,
+    pushed: u64,
+}
+
+impl PlainDump {
+    /// A writer for a hash of `len` fields, or None when `len` does not decide its
+    /// encoding.
+    pub fn hash(len: u64, target: Target, cfg: &EncodeConfig) -> Option<PlainDump> {
+        (len > cfg.hash_max_listpack_entries as u64).then(|| Self::new(HASH, len, target, cfg))
+    }
+
+    /// A writer for a set of `len` members, or None when `len` does not decide its
+    /// encoding.
+    pub fn set(len: u64, target: Target, cfg: &EncodeConfig) -> Option<PlainDump> {
+        (len > cfg.set_max_intset_entries as u64).then(|| Self::new(SET, len, target, cfg))
+    }
+
+    fn new(kind: u8, len: u64, target: Target, cfg: &EncodeConfig) -> PlainDump {
+        // About 32 bytes per element; capped so a bogus count reserves little.
+        let mut out = Vec::with_capacity(len.min(1 << 20) as usize * 32);
+        out.push(kind);
+        put_len(&mut out, len);
+        PlainDump {
+            out,
+            compress: cfg.compression,
+            target,
+            len,
+            pushed: 0,
+        }
+    }
+
+    /// A set's next member.
+    pub fn push_member(&mut self, member: &[u8]) {
+        self.pushed += 1;
+        if self.pushed <= self.len {
+            put_string(&mut self.out, member, self.compress);
+        }
+    }
+
+    /// A hash's next field and its value.
+    pub fn push_field(&mut self, field: &[u8], value: &[u8]) {
+        self.pushed += 1;
+        if self.pushed <= self.len {
+            put_string(&mut self.out, field, self.compress);
+            put_string(&mut self.out, value, self.compress);
+        }
+    }
+
+    /// The payload, or None when the elements pushed were not as many as announced.
+    pub fn finish(mut self) -> Option<Vec<u8>> {
+        if self.pushed != self.len {
+            return None;
+        }
+        seal(&mut self.out, self.target);
         Some(self.out)
     }
 }

@@ -44,7 +44,9 @@ mod zipmap;
 
 pub use crc64::crc64;
 pub use dump::{decode_object, restore, verify, RDB_VERSION_7_0};
-pub use encode::{dump, encode_object, encode_object_for, EncodeConfig, Target, ZSetDump};
+pub use encode::{
+    dump, encode_object, encode_object_for, EncodeConfig, PlainDump, Target, ZSetDump,
+};
 pub use error::{Error, Result};
 pub use file::{Entry, Item, RdbFile};
 pub use rdb_writer::RdbWriter;
