@@ -79,11 +79,11 @@ pub struct Options {
     pub level1_max_bytes: u64,
     /// Growth factor between levels (default 10).
     pub level_multiplier: u64,
-    /// Number of L0 files that starts a compaction (default 8: docs/decisions.md).
+    /// Number of L0 files that starts a compaction (default 4; 8 was tried: docs/decisions.md).
     pub l0_compaction_trigger: usize,
-    /// Number of L0 files at which each write is delayed by 1 ms (default 16).
+    /// Number of L0 files at which each write is delayed by 1 ms (default 8).
     pub l0_slowdown_trigger: usize,
-    /// Number of L0 files at which writes wait for compaction (default 24).
+    /// Number of L0 files at which writes wait for compaction (default 12).
     pub l0_stop_trigger: usize,
     /// Optional compaction filter.
     pub compaction_filter: Option<Arc<dyn CompactionFilter>>,
@@ -105,9 +105,9 @@ impl Default for Options {
             target_file_size: 32 << 20,
             level1_max_bytes: 128 << 20,
             level_multiplier: 10,
-            l0_compaction_trigger: 8,
-            l0_slowdown_trigger: 16,
-            l0_stop_trigger: 24,
+            l0_compaction_trigger: 4,
+            l0_slowdown_trigger: 8,
+            l0_stop_trigger: 12,
             compaction_filter: None,
             manifest_rewrite_bytes: 64 << 20,
         }
