@@ -272,7 +272,8 @@ pub fn sub_key(phys: u8, key: &[u8], version: u64, field: &[u8]) -> Vec<u8> {
 /// `sub_key`, written over `out` (which keeps its allocation). When `out` already
 /// holds a sub-record key of the same `(phys, key, version)` (the usual case: a
 /// command writes many fields of one key), its prefix is kept and the key's slot is
-/// not hashed again.
+/// not hashed again. So `out` must hold nothing but keys built by `sub_key`-family
+/// functions (the slot bytes are trusted, not recomputed).
 pub fn sub_key_into(out: &mut Vec<u8>, phys: u8, key: &[u8], version: u64, field: &[u8]) {
     let prefix = 16 + key.len();
     let same = out.len() >= prefix

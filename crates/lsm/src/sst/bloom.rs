@@ -1,9 +1,8 @@
 //! Bloom filter over a table's user keys. Two layouts, told apart by the last byte:
 //!
 //! ```text
-//! classic: bits (m bytes)            | k: u8          (k <= 30)
-//! blocked: bits (64 * n bytes)       | 0x80 | k: u8   (k <= 30; written since v0.1 of
-//!                                                     this layout, see below)
+//! classic: bits (m bytes)        | k: u8          (k <= 30)
+//! blocked: bits (64 * n bytes)   | 0x80 | k: u8   (k <= 30)
 //! ```
 //! `h = hash64(user key)`.
 //!
@@ -17,8 +16,8 @@
 //! probe bit `x >> 23` of the block (bit `i` of a block is byte `i / 8`, bit `i % 8`). A
 //! key whose table holds it costs one cache line instead of up to `k`.
 //!
-//! With 10 bits per key and k = 7 the false-positive rate is about 1% (classic) and
-//! about 1.2% (blocked). A reader that meets a last byte it does not know (over 30 with
+//! With 10 bits per key and k = 7 the false-positive rate is about 0.8% (classic) and
+//! about 1.0% (blocked). A reader that meets a last byte it does not know (over 30 with
 //! the high bit clear, or a blocked filter whose size is not whole blocks) answers
 //! "may contain": a bad filter costs reads, never data.
 
