@@ -15,9 +15,13 @@
 //! Reading (the recovery rules):
 //! 1. A fragment whose declared length runs past the end of the file, or a FIRST/MIDDLE
 //!    chain cut by the end of the file, is a torn tail: a clean end.
-//! 2. Any other bad fragment at offset `X` is a torn tail only if no later block starts
-//!    with a valid fragment; otherwise it is corruption, reported with file and offset.
-//!    (Only block starts are probed, so the check is linear in the file size.)
+//! 2. Any other bad fragment at offset `X` is a torn tail only if no block starting
+//!    after `X` begins with a valid fragment; otherwise it is corruption, reported with
+//!    file and offset (of the record `X` breaks). When `X` breaks a FIRST/MIDDLE chain,
+//!    the chain's own intact fragments before `X` do not count: a large record torn in
+//!    a pre-sized WAL is followed by zeros. An intact fragment out of sequence is
+//!    corruption. (Only block starts are probed, so the check is linear in the file
+//!    size.)
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -242,7 +246,16 @@ impl LogReader {
                 _ => false,
             };
             if !crc_ok || !seq_ok {
-                return self.bad_fragment(at.min(record_start));
+                let start = at.min(record_start);
+                if crc_ok && (FULL..=LAST).contains(&ty) {
+                    // An intact fragment out of sequence: the log goes on past the break.
+                    return Err(Error::corrupt_at(
+                        &self.path,
+                        start as u64,
+                        "bad log record before the end of the log",
+                    ));
+                }
+                return self.bad_fragment(at, start);
             }
             self.pos = at + HEADER + len;
             match ty {
@@ -266,8 +279,12 @@ impl LogReader {
         }
     }
 
-    /// Rule 2: a bad fragment is a torn tail unless a later block starts validly.
-    fn bad_fragment(&mut self, at: usize) -> Result<Option<Vec<u8>>> {
+    /// Rule 2: a bad fragment at `at` is a torn tail unless a later block starts
+    /// validly. `start` is where the record it breaks began (`at` for a lone bad
+    /// fragment): the dropped tail and the error's offset count from there, while the
+    /// probe starts after `at`, past the record's own intact FIRST and MIDDLE fragments
+    /// (a large record torn in a pre-sized WAL is followed by zeros, not by the log).
+    fn bad_fragment(&mut self, at: usize, start: usize) -> Result<Option<Vec<u8>>> {
         let mut probe = (at / BLOCK + 1) * BLOCK;
         while probe + HEADER <= self.data.len() {
             let h = &self.data[probe..];
@@ -280,13 +297,13 @@ impl LogReader {
             {
                 return Err(Error::corrupt_at(
                     &self.path,
-                    at as u64,
+                    start as u64,
                     "bad log record before the end of the log",
                 ));
             }
             probe += BLOCK;
         }
-        self.dropped_tail = (self.data.len() - at) as u64;
+        self.dropped_tail = (self.data.len() - start) as u64;
         self.pos = self.data.len();
         Ok(None)
     }
@@ -375,6 +392,31 @@ mod tests {
             assert!(got.len() <= recs.len());
             assert_eq!(&recs[..got.len()], &got[..], "cut at {cut}");
         }
+    }
+
+    /// A pre-sized WAL: whatever was written, then zeros. Records up to 70 KB span
+    /// blocks, so many cuts fall inside a FIRST/MIDDLE chain (a crash during a large
+    /// batch's write).
+    #[test]
+    fn every_truncation_followed_by_zeros_is_a_clean_prefix() {
+        let d = crate::testutil::TempDir::new("log-trunc-zeros");
+        let p = d.path().join("a.log");
+        let recs = records();
+        write(&p, &recs[..60]);
+        let full = std::fs::read(&p).unwrap();
+        for cut in (0..full.len()).step_by(1999) {
+            let mut torn = full[..cut].to_vec();
+            torn.resize(full.len() + 3 * BLOCK, 0);
+            std::fs::write(&p, &torn).unwrap();
+            let got = read_all(&p).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+            assert_eq!(&recs[..got.len()], &got[..], "cut at {cut}");
+        }
+        // A chain broken in its middle with intact blocks of the log after the break.
+        let mut holed = full.clone();
+        let second_block = BLOCK + 100;
+        holed[second_block..second_block + 50].fill(0);
+        std::fs::write(&p, &holed).unwrap();
+        assert!(matches!(read_all(&p), Err(Error::Corruption { .. })));
     }
 
     #[test]
