@@ -431,13 +431,7 @@ fn put_zset2_entry(out: &mut Vec<u8>, member: &[u8], score: f64, compress: bool)
 ///
 /// Only for sets whose length alone decides the encoding: longer than
 /// `zset_max_listpack_entries`, for a target that writes them as `ZSET_2`.
-pub struct ZSetDump {
-    out: Vec<u8>,
-    compress: bool,
-    target: Target,
-    len: u64,
-    pushed: u64,
-}
+pub struct ZSetDump(Streamed);
 
 impl ZSetDump {
     /// A writer for a set of `len` members, or None when `len` does not decide the
@@ -446,34 +440,21 @@ impl ZSetDump {
         if len <= cfg.zset_max_listpack_entries as u64 || target == Target::Portable {
             return None;
         }
-        let mut out = Vec::with_capacity(len.min(1 << 20) as usize * 16);
-        out.push(ZSET_2);
-        put_len(&mut out, len);
-        Some(ZSetDump {
-            out,
-            compress: cfg.compression,
-            target,
-            len,
-            pushed: 0,
-        })
+        Some(ZSetDump(Streamed::new(ZSET_2, len, 16, target, cfg)))
     }
 
     /// The next member (descending order). Members beyond the announced length are
     /// ignored, and make [`ZSetDump::finish`] fail.
     pub fn push(&mut self, member: &[u8], score: f64) {
-        self.pushed += 1;
-        if self.pushed <= self.len {
-            put_zset2_entry(&mut self.out, member, score, self.compress);
+        let s = &mut self.0;
+        if s.next() {
+            put_zset2_entry(&mut s.out, member, score, s.compress);
         }
     }
 
     /// The payload, or None when the members pushed were not as many as announced.
-    pub fn finish(mut self) -> Option<Vec<u8>> {
-        if self.pushed != self.len {
-            return None;
-        }
-        seal(&mut self.out, self.target);
-        Some(self.out)
+    pub fn finish(self) -> Option<Vec<u8>> {
+        self.0.finish()
     }
 }
 
@@ -485,7 +466,49 @@ impl ZSetDump {
 /// Only for collections whose length alone decides the encoding, which is then the
 /// plain `HASH` or `SET` type for every target: a hash longer than
 /// `hash_max_listpack_entries`, a set longer than `set_max_intset_entries`.
-pub struct PlainDump {
+pub struct PlainDump(Streamed);
+
+impl PlainDump {
+    /// A writer for a hash of `len` fields, or None when `len` does not decide its
+    /// encoding.
+    pub fn hash(len: u64, target: Target, cfg: &EncodeConfig) -> Option<PlainDump> {
+        (len > cfg.hash_max_listpack_entries as u64)
+            .then(|| PlainDump(Streamed::new(HASH, len, 32, target, cfg)))
+    }
+
+    /// A writer for a set of `len` members, or None when `len` does not decide its
+    /// encoding.
+    pub fn set(len: u64, target: Target, cfg: &EncodeConfig) -> Option<PlainDump> {
+        (len > cfg.set_max_intset_entries as u64)
+            .then(|| PlainDump(Streamed::new(SET, len, 32, target, cfg)))
+    }
+
+    /// A set's next member.
+    pub fn push_member(&mut self, member: &[u8]) {
+        let s = &mut self.0;
+        if s.next() {
+            put_string(&mut s.out, member, s.compress);
+        }
+    }
+
+    /// A hash's next field and its value.
+    pub fn push_field(&mut self, field: &[u8], value: &[u8]) {
+        let s = &mut self.0;
+        if s.next() {
+            put_string(&mut s.out, field, s.compress);
+            put_string(&mut s.out, value, s.compress);
+        }
+    }
+
+    /// The payload, or None when the elements pushed were not as many as announced.
+    pub fn finish(self) -> Option<Vec<u8>> {
+        self.0.finish()
+    }
+}
+
+/// What [`ZSetDump`] and [`PlainDump`] share: an object of a type byte and an announced
+/// element count, its elements, then the payload footer once exactly that many came.
+struct Streamed {
     out: Vec<u8>,
     compress: bool,
     target: Target,
@@ -493,25 +516,14 @@ pub struct PlainDump {
     pushed: u64,
 }
 
-impl PlainDump {
-    /// A writer for a hash of `len` fields, or None when `len` does not decide its
-    /// encoding.
-    pub fn hash(len: u64, target: Target, cfg: &EncodeConfig) -> Option<PlainDump> {
-        (len > cfg.hash_max_listpack_entries as u64).then(|| Self::new(HASH, len, target, cfg))
-    }
-
-    /// A writer for a set of `len` members, or None when `len` does not decide its
-    /// encoding.
-    pub fn set(len: u64, target: Target, cfg: &EncodeConfig) -> Option<PlainDump> {
-        (len > cfg.set_max_intset_entries as u64).then(|| Self::new(SET, len, target, cfg))
-    }
-
-    fn new(kind: u8, len: u64, target: Target, cfg: &EncodeConfig) -> PlainDump {
-        // About 32 bytes per element; capped so a bogus count reserves little.
-        let mut out = Vec::with_capacity(len.min(1 << 20) as usize * 32);
+impl Streamed {
+    /// `per_element`: bytes to reserve per element (capped, so a bogus count reserves
+    /// little).
+    fn new(kind: u8, len: u64, per_element: usize, target: Target, cfg: &EncodeConfig) -> Self {
+        let mut out = Vec::with_capacity(len.min(1 << 20) as usize * per_element);
         out.push(kind);
         put_len(&mut out, len);
-        PlainDump {
+        Streamed {
             out,
             compress: cfg.compression,
             target,
@@ -520,25 +532,13 @@ impl PlainDump {
         }
     }
 
-    /// A set's next member.
-    pub fn push_member(&mut self, member: &[u8]) {
+    /// Count one more element; false once past the announced length (not written).
+    fn next(&mut self) -> bool {
         self.pushed += 1;
-        if self.pushed <= self.len {
-            put_string(&mut self.out, member, self.compress);
-        }
+        self.pushed <= self.len
     }
 
-    /// A hash's next field and its value.
-    pub fn push_field(&mut self, field: &[u8], value: &[u8]) {
-        self.pushed += 1;
-        if self.pushed <= self.len {
-            put_string(&mut self.out, field, self.compress);
-            put_string(&mut self.out, value, self.compress);
-        }
-    }
-
-    /// The payload, or None when the elements pushed were not as many as announced.
-    pub fn finish(mut self) -> Option<Vec<u8>> {
+    fn finish(mut self) -> Option<Vec<u8>> {
         if self.pushed != self.len {
             return None;
         }
