@@ -95,10 +95,17 @@ impl Meta {
     /// Encode as a metadata record value.
     pub fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(META_HEADER + self.body.len());
-        v.push(self.kind as u8 | (self.str_enc << 6));
-        v.extend_from_slice(&self.expire.to_le_bytes());
+        v.extend_from_slice(&self.header_bytes());
         v.extend_from_slice(&self.body);
         v
+    }
+
+    /// The record value's header; the body follows it (`encode` = header + body).
+    pub fn header_bytes(&self) -> [u8; META_HEADER] {
+        let mut h = [0u8; META_HEADER];
+        h[0] = self.kind as u8 | (self.str_enc << 6);
+        h[1..].copy_from_slice(&self.expire.to_le_bytes());
+        h
     }
 
     /// Decode a metadata record's value.

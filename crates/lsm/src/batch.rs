@@ -60,6 +60,18 @@ impl WriteBatch {
         self.count += 1;
     }
 
+    /// Set `key` to the concatenation of `parts`, without building it first.
+    pub fn put_parts(&mut self, key: &[u8], parts: &[&[u8]]) {
+        self.rep.push(TAG_PUT);
+        put_length_prefixed(&mut self.rep, key);
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        crate::coding::put_varint(&mut self.rep, len as u64);
+        for p in parts {
+            self.rep.extend_from_slice(p);
+        }
+        self.count += 1;
+    }
+
     /// Remove `key`.
     pub fn delete(&mut self, key: &[u8]) {
         self.rep.push(TAG_DELETE);
@@ -112,6 +124,12 @@ impl WriteBatch {
         self.rep.truncate(HEADER);
         self.count = 0;
     }
+
+    /// Remove every operation, keeping at most about `bytes` of the allocation.
+    pub(crate) fn clear_keeping(&mut self, bytes: usize) {
+        self.clear();
+        self.rep.shrink_to(HEADER + bytes);
+    }
 }
 
 /// The header of an encoded batch.
@@ -157,6 +175,36 @@ pub(crate) fn decode(rep: &[u8]) -> Result<(u64, Vec<Op<'_>>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn put_parts_encodes_as_put_of_the_concatenation() {
+        let long = vec![7u8; 300];
+        for parts in [
+            &[][..],
+            &[&b""[..]][..],
+            &[&b"ab"[..], b"", b"cde"][..],
+            &[&long[..], b"x"][..],
+        ] {
+            let (mut a, mut b) = (WriteBatch::new(), WriteBatch::new());
+            a.put_parts(b"key", parts);
+            b.put(b"key", &parts.concat());
+            assert_eq!(a.rep, b.rep);
+            assert_eq!(a.count, b.count);
+        }
+    }
+
+    #[test]
+    fn clear_keeping_bounds_the_buffer() {
+        let mut b = WriteBatch::new();
+        b.put(b"k", &vec![1u8; 1 << 20]);
+        b.clear_keeping(1024);
+        assert!(b.is_empty());
+        assert!(b.rep.capacity() < 4096);
+        b.put(b"k", b"v");
+        let mut fresh = WriteBatch::new();
+        fresh.put(b"k", b"v");
+        assert_eq!((b.body(), b.len()), (fresh.body(), 1));
+    }
 
     #[test]
     fn roundtrip() {

@@ -302,6 +302,19 @@ impl Db {
         self.inner.write(opts, batch)
     }
 
+    /// [`Db::write`], leaving `batch` empty. When the write needs no queue (no fsync
+    /// asked, no other writer waiting) the batch keeps its buffer (up to 4 MiB of it),
+    /// so a caller that fills one batch over and over does not grow a new buffer, and
+    /// fault in fresh pages, for every write.
+    pub fn write_and_clear(&self, opts: WriteOptions, batch: &mut WriteBatch) -> Result<()> {
+        if self.inner.can_write_directly(&opts) {
+            let r = self.inner.write_batch(batch, false);
+            batch.clear_keeping(4 << 20);
+            return r;
+        }
+        self.inner.write(opts, std::mem::take(batch))
+    }
+
     /// Make every write acknowledged so far durable: flush the WAL buffer and fsync the
     /// WAL. Concurrent callers share one fsync (the second finds its writes covered), and
     /// a call with nothing new to sync costs two atomic loads. This is how a server
@@ -665,13 +678,19 @@ impl Inner {
             .unwrap_or_else(|| self.last_seq.load(Ordering::Acquire))
     }
 
+    /// True when a write needs no fsync and nobody is queued: it may then write
+    /// directly, without the queue's allocation and hand-offs.
+    fn can_write_directly(&self, opts: &WriteOptions) -> bool {
+        let needs_sync = opts.sync || self.opts.sync == SyncPolicy::Always;
+        !needs_sync && lock(&self.queue).is_empty()
+    }
+
     fn write(&self, opts: WriteOptions, batch: WriteBatch) -> Result<()> {
         // A write that needs no fsync, with nobody queued: write directly, without the
         // queue's allocation and hand-offs. A writer that queues meanwhile serializes
         // with this one on the write lock, so ordering and atomicity are those of the
         // queue. Writes that fsync always queue: grouping them is what shares fsyncs.
-        let needs_sync = opts.sync || self.opts.sync == SyncPolicy::Always;
-        if !needs_sync && lock(&self.queue).is_empty() {
+        if self.can_write_directly(&opts) {
             return self.write_batch(&batch, false);
         }
         let me = Arc::new(Writer {

@@ -487,15 +487,19 @@ impl Store {
         for (mk, slot) in p.metas.drain() {
             match (slot.dirty, &slot.meta) {
                 (false, _) => {}
-                (true, Some(m)) => p.batch.put(&mk, &m.encode()),
+                (true, Some(m)) => p.batch.put_parts(&mk, &[&m.header_bytes(), &m.body]),
                 (true, None) => p.batch.delete(&mk),
             }
         }
         p.subs.clear();
         self.has_pending.store(false, Ordering::Release);
         if !p.batch.is_empty() {
-            let batch = std::mem::take(&mut p.batch);
-            if let Err(e) = self.db.write(WriteOptions::default(), batch) {
+            // The pending batch keeps its buffer across writes (no regrowth per loop
+            // iteration).
+            if let Err(e) = self
+                .db
+                .write_and_clear(WriteOptions::default(), &mut p.batch)
+            {
                 if let Some(bound) = p.reserved_from.take() {
                     lock(&self.versions).1 = bound;
                 }
@@ -766,7 +770,7 @@ impl Txn<'_> {
     fn write_meta(&mut self, mk: Vec<u8>, m: Option<Meta>) {
         if !self.deferred {
             match &m {
-                Some(m) => self.batch.put(&mk, &m.encode()),
+                Some(m) => self.batch.put_parts(&mk, &[&m.header_bytes(), &m.body]),
                 None => self.batch.delete(&mk),
             }
         }
@@ -1061,7 +1065,9 @@ impl Txn<'_> {
     /// Move this transaction's writes (and what it read) into the pending writes.
     fn merge_into_pending(&mut self) {
         let p = &mut *self.pending;
-        if p.batch.is_empty() {
+        // A big batch (a RESTORE's) moves instead of being copied; a small one is copied,
+        // so the pending batch keeps its buffer.
+        if p.batch.is_empty() && self.batch.approximate_size() >= 64 << 10 {
             std::mem::swap(&mut p.batch, &mut self.batch);
         } else {
             p.batch.append(&self.batch);
