@@ -1156,6 +1156,12 @@ impl Inner {
             (!range_del::hidden(&tombs, key, entry_seq, seq)).then_some(v)
         };
         let target = ikey::seek_key(key, seq);
+        // The tables' filter lines load while the memtables are searched: a lookup that
+        // reaches the tables then finds them in the cache, however many L0 files it probes.
+        let hash = crate::sst::bloom::hash64(key);
+        for f in version.candidates(key) {
+            f.table.prefetch_filter(hash);
+        }
         for m in mems {
             match m.get(&target, key) {
                 Lookup::Found(s, v) => return Ok(visible(s, v)),
@@ -1163,7 +1169,6 @@ impl Inner {
                 Lookup::Absent => {}
             }
         }
-        let hash = crate::sst::bloom::hash64(key);
         for f in version.candidates(key) {
             match f.table.get(&target, key, hash)? {
                 Lookup::Found(s, v) => return Ok(visible(s, v)),
