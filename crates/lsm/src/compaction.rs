@@ -4,7 +4,10 @@
 //! scores `bytes / (level1_max_bytes * multiplier^(n-1))`. The highest score `>= 1` is
 //! compacted: all of L0 with the overlapping L1 files, or one file of Ln (round-robin by
 //! key) with the overlapping Ln+1 files. A single input with nothing to merge below is
-//! moved by a manifest edit alone (a trivial move).
+//! moved by a manifest edit alone (a trivial move). Besides, when L0 holds at least
+//! `l0_idle_trigger` files (below the trigger) and no write came for `IDLE_WAIT`, L0 is
+//! compacted then: the trigger can be high (fewer rewrites of L1 under a burst of writes)
+//! without leaving the burst's L0 files to the next workload.
 //!
 //! Drop rules while merging, for an entry `key@seq`, with `S` the oldest live snapshot
 //! (or the last sequence number when there is none):
@@ -105,6 +108,9 @@ pub(crate) fn level_iter(files: Vec<Arc<FileMeta>>, fill_cache: bool) -> Box<dyn
     }))
 }
 
+/// How long writes must pause before L0 is compacted at `l0_idle_trigger` files.
+const IDLE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// One compaction's inputs: `inputs[0]` from `level`, `inputs[1]` from `level + 1`.
 pub(crate) struct Compaction {
     pub level: usize,
@@ -167,8 +173,14 @@ impl Inner {
         }
     }
 
+    /// Does L0 hold enough files for a compaction when writes pause?
+    fn l0_idle_due(&self, v: &Version) -> bool {
+        self.opts.l0_idle_trigger > 0 && v.levels[0].len() >= self.opts.l0_idle_trigger
+    }
+
     pub(crate) fn compaction_loop(&self) {
         loop {
+            let mut idle = false;
             {
                 let mut st = lock(&self.state);
                 loop {
@@ -180,12 +192,34 @@ impl Inner {
                     if self.pick_compaction(&st.version).is_some() {
                         break;
                     }
-                    st = self.bg_cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                    if !self.l0_idle_due(&st.version) {
+                        st = self.bg_cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                        continue;
+                    }
+                    // Below the trigger but over the idle one: compact L0 if no write
+                    // comes for IDLE_WAIT (a write moves last_seq).
+                    let seq = self.last_seq.load(Ordering::Acquire);
+                    let (g, waited) = self
+                        .bg_cv
+                        .wait_timeout(st, IDLE_WAIT)
+                        .unwrap_or_else(|e| e.into_inner());
+                    st = g;
+                    if waited.timed_out()
+                        && self.last_seq.load(Ordering::Acquire) == seq
+                        && self.l0_idle_due(&st.version)
+                    {
+                        idle = true;
+                        break;
+                    }
                 }
             }
             let _g = lock(&self.compaction_lock);
             let v = Arc::clone(&lock(&self.state).version);
-            let Some(c) = self.pick_compaction(&v) else {
+            let picked = self.pick_compaction(&v).or_else(|| {
+                (idle && self.l0_idle_due(&v))
+                    .then(|| self.with_next_level(&v, 0, v.levels[0].clone()))
+            });
+            let Some(c) = picked else {
                 continue;
             };
             if let Err(e) = self.run_compaction(&v, c, true) {

@@ -79,11 +79,16 @@ pub struct Options {
     pub level1_max_bytes: u64,
     /// Growth factor between levels (default 10).
     pub level_multiplier: u64,
-    /// Number of L0 files that starts a compaction (default 4; 8 was tried: docs/decisions.md).
+    /// Number of L0 files that starts a compaction while writes go on (default 8:
+    /// docs/decisions.md, "L0 compaction when writes pause").
     pub l0_compaction_trigger: usize,
-    /// Number of L0 files at which each write is delayed by 1 ms (default 8).
+    /// Number of L0 files that starts a compaction once no write has come for 100 ms
+    /// (default 4; 0 = never): a burst of writes leaves no
+    /// compaction debt for the next one. At most `l0_compaction_trigger` to take effect.
+    pub l0_idle_trigger: usize,
+    /// Number of L0 files at which each write is delayed by 1 ms (default 16).
     pub l0_slowdown_trigger: usize,
-    /// Number of L0 files at which writes wait for compaction (default 12).
+    /// Number of L0 files at which writes wait for compaction (default 24).
     pub l0_stop_trigger: usize,
     /// Optional compaction filter.
     pub compaction_filter: Option<Arc<dyn CompactionFilter>>,
@@ -105,9 +110,10 @@ impl Default for Options {
             target_file_size: 32 << 20,
             level1_max_bytes: 128 << 20,
             level_multiplier: 10,
-            l0_compaction_trigger: 4,
-            l0_slowdown_trigger: 8,
-            l0_stop_trigger: 12,
+            l0_compaction_trigger: 8,
+            l0_idle_trigger: 4,
+            l0_slowdown_trigger: 16,
+            l0_stop_trigger: 24,
             compaction_filter: None,
             manifest_rewrite_bytes: 64 << 20,
         }
