@@ -462,6 +462,7 @@ impl Store {
             now: now_ms(),
             map_changed: None,
             key_buf: Vec::new(),
+            phys_cache: std::cell::Cell::new(None),
         }
     }
 
@@ -711,6 +712,10 @@ pub struct Txn<'a> {
     /// The transaction's clock (Redis freezes time per command too).
     pub now: u64,
     map_changed: Option<DbMap>,
+    /// The last (logical, physical) db pair looked up: the map changes only under the
+    /// write lock this transaction holds, and only through `map_changed`, so a lookup
+    /// per record (RESTORE writes 200k) need not take the map's lock each time.
+    phys_cache: std::cell::Cell<Option<(usize, u8)>>,
 }
 
 impl Txn<'_> {
@@ -718,7 +723,14 @@ impl Txn<'_> {
     pub fn phys(&self, db: usize) -> u8 {
         match &self.map_changed {
             Some(m) => m.map[db],
-            None => self.store.phys(db),
+            None => match self.phys_cache.get() {
+                Some((d, p)) if d == db => p,
+                _ => {
+                    let p = self.store.phys(db);
+                    self.phys_cache.set(Some((db, p)));
+                    p
+                }
+            },
         }
     }
 
@@ -1051,6 +1063,7 @@ impl Txn<'_> {
         }
         self.store.apply_pending(&mut self.pending)?;
         if let Some(m) = self.map_changed.take() {
+            self.phys_cache.set(None);
             *self
                 .store
                 .retired
