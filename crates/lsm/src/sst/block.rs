@@ -228,6 +228,18 @@ impl<D: AsRef<[u8]> + Send> InternalIterator for BlockIter<D> {
         if self.num_restarts == 0 {
             return self.invalidate();
         }
+        // The binary search below reads the key at a few restart points, each one a
+        // cache miss in a cold block (a point lookup's usual case); start loading them
+        // all at once. Restart points are at most about 512 bytes apart (8 cache lines),
+        // so this is a handful of lines.
+        if self.num_restarts <= 16 {
+            let data = self.data.as_ref();
+            for i in 0..self.num_restarts {
+                if let Some(at) = data.get(self.restart(i)..self.restarts_at) {
+                    crate::sst::bloom::prefetch_line(at);
+                }
+            }
+        }
         // Last restart point whose key is < target.
         let (mut lo, mut hi) = (0usize, self.num_restarts - 1);
         while lo < hi {

@@ -115,7 +115,7 @@ pub fn prefetch(filter: &[u8], h: u64) {
 
 /// Start loading the cache line `at` begins in (nothing for an empty slice).
 #[inline]
-fn prefetch_line(at: &[u8]) {
+pub(crate) fn prefetch_line(at: &[u8]) {
     if at.is_empty() {
         return;
     }
