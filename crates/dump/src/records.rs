@@ -407,7 +407,7 @@ fn zset_index_bounds(prefix: &[u8]) -> (Vec<u8>, Vec<u8>) {
 /// Redis's order) without building a [`Value`] (no allocation per member); None when the set's length
 /// does not decide its encoding for `target` (use [`read_value`] and
 /// `strata_rdb::dump`). The bytes are those `strata_rdb::dump` writes for the set.
-pub fn dump_large_zset(
+fn dump_large_zset(
     src: &impl Source,
     phys: u8,
     key: &[u8],
@@ -455,7 +455,7 @@ pub fn dump_large_zset(
 /// building a [`Value`] (no allocation per element); None when the collection's length
 /// does not decide its encoding (use [`read_value`] and `strata_rdb::dump`). The bytes
 /// are those `strata_rdb::dump` writes for the value `read_value` reads.
-pub fn dump_large_plain(
+fn dump_large_plain(
     src: &impl Source,
     phys: u8,
     key: &[u8],

@@ -236,7 +236,7 @@ impl<D: AsRef<[u8]> + Send> InternalIterator for BlockIter<D> {
             let data = self.data.as_ref();
             for i in 0..self.num_restarts {
                 if let Some(at) = data.get(self.restart(i)..self.restarts_at) {
-                    crate::sst::bloom::prefetch_line(at);
+                    crate::sst::prefetch_line(at);
                 }
             }
         }

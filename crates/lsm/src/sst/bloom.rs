@@ -104,28 +104,21 @@ pub fn build_classic(hashes: &[u64], bits_per_key: usize) -> Vec<u8> {
 /// after the other. A hint: it reads nothing and changes nothing.
 #[inline]
 pub fn prefetch(filter: &[u8], h: u64) {
-    let Some((&last, bits)) = filter.split_last() else {
-        return;
-    };
-    if last & BLOCKED == 0 || bits.is_empty() || !bits.len().is_multiple_of(BLOCK_BYTES) {
-        return;
+    if let Some((&last, bits)) = filter.split_last() {
+        if let Some(block) = blocked_line(last, bits, h) {
+            super::prefetch_line(block);
+        }
     }
-    prefetch_line(&bits[block_of(h, bits.len() / BLOCK_BYTES) * BLOCK_BYTES..]);
 }
 
-/// Start loading the cache line `at` begins in (nothing for an empty slice).
+/// The 64-byte block of `h` in a blocked filter (`bits`, then the `last` byte); None
+/// when the filter is not a well-formed blocked one.
 #[inline]
-pub(crate) fn prefetch_line(at: &[u8]) {
-    if at.is_empty() {
-        return;
+fn blocked_line(last: u8, bits: &[u8], h: u64) -> Option<&[u8]> {
+    if last & BLOCKED == 0 || bits.is_empty() || !bits.len().is_multiple_of(BLOCK_BYTES) {
+        return None;
     }
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults and reads nothing into the
-    // program; the address is inside `at` anyway.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(at.as_ptr().cast());
-    }
+    Some(&bits[block_of(h, bits.len() / BLOCK_BYTES) * BLOCK_BYTES..][..BLOCK_BYTES])
 }
 
 /// May the filter contain the key with hash `h`? (`true` for a malformed filter.)
@@ -138,10 +131,9 @@ pub fn may_contain(filter: &[u8], h: u64) -> bool {
         return true;
     }
     if last & BLOCKED != 0 {
-        if !bits.len().is_multiple_of(BLOCK_BYTES) {
+        let Some(block) = blocked_line(last, bits, h) else {
             return true;
-        }
-        let block = &bits[block_of(h, bits.len() / BLOCK_BYTES) * BLOCK_BYTES..][..BLOCK_BYTES];
+        };
         let mut x = h as u32;
         for _ in 0..k {
             x = x.wrapping_mul(0x9E37_79B9);

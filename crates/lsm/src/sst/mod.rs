@@ -22,3 +22,19 @@ pub(crate) const FOOTER_LEN: usize = 56;
 pub(crate) const MAGIC: &[u8; 8] = b"STRATSST";
 pub(crate) const FORMAT_VERSION: u32 = 1;
 pub(crate) const BLOCK_TRAILER: usize = 4;
+
+/// Start loading the cache line `at` begins in (nothing for an empty slice): a hint
+/// that reads nothing and changes nothing.
+#[inline]
+pub(crate) fn prefetch_line(at: &[u8]) {
+    if at.is_empty() {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults and reads nothing into the
+    // program; the address is inside `at` anyway.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(at.as_ptr().cast());
+    }
+}

@@ -1080,7 +1080,7 @@ fn setop(
     let mut items: Vec<(Vec<u8>, f64)> = acc.into_iter().collect();
     // In the score index's order, as Redis orders a sorted set: scores as numbers (-0
     // ties with 0), then members.
-    items.sort_by_cached_key(|(m, s)| (ordered(*s), m.clone()));
+    items.sort_unstable_by(|x, y| ordered(x.1).cmp(&ordered(y.1)).then_with(|| x.0.cmp(&y.0)));
     Ok((items, withscores))
 }
 
