@@ -1,4 +1,5 @@
-//! Criterion micro-benchmarks of the engine's parts: memtable insert, block decode,
+//! Criterion micro-benchmarks of the engine's parts: memtable insert, a large batch under
+//! one prefix, block decode,
 //! bloom probe, and a point read served from SSTs (block cache warm).
 //!
 //! Run: `cargo bench -p strata-lsm`
@@ -36,6 +37,48 @@ fn memtable_insert(c: &mut Criterion) {
         );
     });
     g.finish();
+}
+
+/// One write batch of 100k keys under one 2-byte prefix (a collection's records, a bulk
+/// load), in random and in key order, into a fresh range of the memtable.
+fn batch_one_prefix(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("strata-bench-batch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = Db::open(&dir, Options::default()).expect("open");
+    let mut g = c.benchmark_group("batch");
+    g.throughput(Throughput::Elements(100_000));
+    let mut round = 0u64;
+    for sorted in [false, true] {
+        let name = if sorted {
+            "write 100k keys under one prefix, in key order"
+        } else {
+            "write 100k keys under one prefix, random order"
+        };
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    round += 1;
+                    let mut members: Vec<u64> = (0..100_000u64)
+                        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 10_000_000)
+                        .collect();
+                    if sorted {
+                        members.sort_unstable();
+                    }
+                    members.dedup();
+                    let mut batch = strata_lsm::WriteBatch::new();
+                    for m in members {
+                        batch.put(format!("c0:set:{round:08}:{m:08}").as_bytes(), b"");
+                    }
+                    batch
+                },
+                |batch| db.write(Default::default(), batch).expect("write"),
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    g.finish();
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn block_decode(c: &mut Criterion) {
@@ -101,6 +144,7 @@ fn sst_point_read(c: &mut Criterion) {
 criterion_group!(
     benches,
     memtable_insert,
+    batch_one_prefix,
     block_decode,
     bloom_probe,
     sst_point_read

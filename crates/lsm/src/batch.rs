@@ -157,6 +157,40 @@ pub(crate) fn for_each_op<'a>(body: &'a [u8], mut f: impl FnMut(Op<'a>)) -> Resu
     Ok(n)
 }
 
+/// The operations of a batch body, as an iterator; it ends early at a malformed
+/// operation (only [`for_each_op`] reports those).
+pub(crate) fn ops(body: &[u8]) -> Ops<'_> {
+    Ops {
+        r: Reader::new(body),
+    }
+}
+
+/// See [`ops`].
+#[derive(Clone)]
+pub(crate) struct Ops<'a> {
+    r: Reader<'a>,
+}
+
+impl<'a> Iterator for Ops<'a> {
+    type Item = Op<'a>;
+
+    fn next(&mut self) -> Option<Op<'a>> {
+        if self.r.is_empty() {
+            return None;
+        }
+        let r = &mut self.r;
+        let op = match r.u8().ok()? {
+            TAG_PUT => Op::Put(r.length_prefixed().ok()?, r.length_prefixed().ok()?),
+            TAG_DELETE => Op::Delete(r.length_prefixed().ok()?),
+            TAG_DELETE_RANGE => {
+                Op::DeleteRange(r.length_prefixed().ok()?, r.length_prefixed().ok()?)
+            }
+            _ => None?,
+        };
+        Some(op)
+    }
+}
+
 /// Decode an encoded batch (a WAL record): its first sequence number and its operations.
 pub(crate) fn decode(rep: &[u8]) -> Result<(u64, Vec<Op<'_>>)> {
     let mut r = Reader::new(rep);

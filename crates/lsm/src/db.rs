@@ -25,10 +25,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::batch::{self, Op, WriteBatch};
+use crate::batch::{self, WriteBatch};
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
-use crate::ikey::{self, Kind};
+use crate::ikey;
 use crate::iter::{InternalIterator, MergingIterator};
 use crate::log::{LogReader, LogWriter};
 use crate::memtable::{Lookup, Memtable};
@@ -580,9 +580,7 @@ fn recover(dir: &Path, opts: &Options, cache: &Arc<BlockCache>) -> Result<Recove
         let mut r = LogReader::open(&path)?;
         while let Some(rec) = r.next_record()? {
             let (seq, ops) = batch::decode(&rec).map_err(|e| e.in_file(&path))?;
-            for (i, op) in ops.iter().enumerate() {
-                apply_op(&mem, seq + i as u64, *op);
-            }
+            mem.writer().apply_ops(seq, ops.iter().copied(), ops.len());
             last_seq = last_seq.max(seq + ops.len() as u64 - u64::from(!ops.is_empty()));
             if mem.approximate_bytes() >= flush_at {
                 flush_mem(&mut mem, &mut edit)?;
@@ -624,19 +622,6 @@ fn recover(dir: &Path, opts: &Options, cache: &Arc<BlockCache>) -> Result<Recove
         last_seq,
         next_file: next,
     })
-}
-
-/// Insert one batch op with sequence number `s` into a memtable.
-fn apply_op(mem: &Memtable, s: u64, op: Op<'_>) {
-    match op {
-        Op::Put(k, v) => mem.add(s, Kind::Value, k, v),
-        Op::Delete(k) => mem.add(s, Kind::Delete, k, &[]),
-        Op::DeleteRange(a, b) => mem.add_range_tombstone(RangeTombstone {
-            start: a.to_vec(),
-            end: b.to_vec(),
-            seq: s,
-        }),
-    }
 }
 
 impl Inner {
@@ -763,12 +748,17 @@ impl Inner {
         let seq = self.last_seq.load(Ordering::Acquire) + 1;
         let sync = self.opts.sync == SyncPolicy::Always || want_sync;
         let apply = || {
-            let mut s = seq;
-            batch::for_each_op(batch.body(), |op| {
-                apply_op(&mem, s, op);
-                s += 1;
-            })
-            .map(|_| s)
+            // A batch built by `WriteBatch` is well-formed; a malformed one would stop
+            // the iterator early, and the count check reports it.
+            let count = batch.count() as usize;
+            let next = mem.writer().apply_ops(seq, batch::ops(batch.body()), count);
+            if next - seq != count as u64 {
+                return Err(Error::corrupt(format!(
+                    "batch declares {count} ops but holds {}",
+                    next - seq
+                )));
+            }
+            Ok(next)
         };
         let next = if batch.body().len() >= PARALLEL_LOG_BYTES {
             // A large batch (RESTORE of a big collection): its WAL write (a copy of

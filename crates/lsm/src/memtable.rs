@@ -13,11 +13,12 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
+use crate::batch::Op;
 use crate::error::Result;
 use crate::ikey::{self, Kind};
 use crate::iter::InternalIterator;
 use crate::range_del::RangeTombstone;
-use crate::skiplist::{node_key, node_value, SkipList};
+use crate::skiplist::{node_key, node_value, user_key_bucket, ListWriter, SkipList};
 
 /// Per-entry bookkeeping charged to the budget besides key and value bytes (node header
 /// and the average tower of next pointers).
@@ -29,6 +30,17 @@ const ENTRY_OVERHEAD: usize = 32;
 /// ~8 bits per key and ~4% false positives.
 const FILTER_BITS: usize = 1 << 19;
 const FILTER_WORDS: usize = FILTER_BITS / 64;
+/// In a batch of at least this many operations, once `SORT_AFTER` inserts went into
+/// the previous insert's bucket before it, the rest of that bucket's operations (at
+/// least half this many) are sorted ([`MemWriter::apply_ops`]). Sorting
+/// pays when the batch's keys are dense in the bucket (a new collection, a bulk load):
+/// then each insert starts next to the previous one. A pipeline's few hundred writes
+/// into a large collection land far apart, where the hint saves only the top levels
+/// (cached anyway) and the sort costs more than it saves (measured, `docs/decisions.md`).
+pub(crate) const SORT_MIN: usize = 4096;
+/// See [`SORT_MIN`]: enough out-of-order inserts to tell a random batch from an ordered
+/// one with a few records out of place (a collection and its metadata record).
+const SORT_AFTER: usize = 256;
 /// Words per block: one 512-bit cache line holds all of a key's probes.
 const BLOCK_WORDS: usize = 8;
 
@@ -118,20 +130,19 @@ impl Memtable {
         self.list.is_empty() && !self.has_range_tombstones()
     }
 
+    /// Add one entry (a batch should use [`Memtable::writer`]: one lock for all).
     pub(crate) fn add(&self, seq: u64, kind: Kind, key: &[u8], value: &[u8]) {
-        // The filter first: anyone who can see the entry must find its bits.
-        self.filter.add(key);
-        let mut ik = [0u8; 64];
-        let n = key.len() + ikey::TRAILER;
-        if n <= ik.len() {
-            ik[..key.len()].copy_from_slice(key);
-            ik[key.len()..n].copy_from_slice(&ikey::trailer(seq, kind as u64));
-            self.list.insert(&ik[..n], value);
-        } else {
-            self.list.insert(&ikey::encode(key, seq, kind), value);
+        self.writer().add(seq, kind, key, value);
+    }
+
+    /// Exclusive write access until the guard is dropped (the entries' bytes are
+    /// counted then).
+    pub(crate) fn writer(&self) -> MemWriter<'_> {
+        MemWriter {
+            mem: self,
+            list: self.list.writer(),
+            bytes: 0,
         }
-        self.bytes
-            .fetch_add(n + value.len() + ENTRY_OVERHEAD, AtomicOrdering::Relaxed);
     }
 
     pub(crate) fn add_range_tombstone(&self, t: RangeTombstone) {
@@ -183,6 +194,173 @@ impl Memtable {
             mem: Arc::clone(self),
             node: std::ptr::null_mut(),
         }
+    }
+}
+
+/// Writes to a [`Memtable`], holding its skiplist's writer lock.
+pub(crate) struct MemWriter<'a> {
+    mem: &'a Memtable,
+    list: ListWriter<'a>,
+    /// Bytes added through this writer, not yet counted in `mem.bytes`.
+    bytes: usize,
+}
+
+impl MemWriter<'_> {
+    /// Add one entry; true if it went into the bucket of the previous entry, before it
+    /// (see [`ListWriter::insert`]).
+    pub(crate) fn add(&mut self, seq: u64, kind: Kind, key: &[u8], value: &[u8]) -> bool {
+        // The filter first: anyone who can see the entry must find its bits.
+        self.mem.filter.add(key);
+        let mut ik = [0u8; 64];
+        let n = key.len() + ikey::TRAILER;
+        self.bytes += n + value.len() + ENTRY_OVERHEAD;
+        if n <= ik.len() {
+            ik[..key.len()].copy_from_slice(key);
+            ik[key.len()..n].copy_from_slice(&ikey::trailer(seq, kind as u64));
+            self.list.insert(&ik[..n], value)
+        } else {
+            self.list.insert(&ikey::encode(key, seq, kind), value)
+        }
+    }
+
+    /// Insert one batch operation with sequence number `seq`; true if it was a point
+    /// entry out of key order within its bucket (see [`MemWriter::add`]).
+    pub(crate) fn apply(&mut self, seq: u64, op: Op<'_>) -> bool {
+        match op {
+            Op::Put(k, v) => self.add(seq, Kind::Value, k, v),
+            Op::Delete(k) => self.add(seq, Kind::Delete, k, &[]),
+            Op::DeleteRange(a, b) => {
+                self.mem.add_range_tombstone(RangeTombstone {
+                    start: a.to_vec(),
+                    end: b.to_vec(),
+                    seq,
+                });
+                false
+            }
+        }
+    }
+
+    /// Insert a batch's `count` operations, op `i` with sequence number `seq + i`;
+    /// returns the sequence number after the last.
+    ///
+    /// The entries' order in the skiplist does not depend on the order of inserts, and
+    /// none is visible before the batch's last sequence number is published, so the
+    /// order is free. An insert just after the previous one in the same bucket starts
+    /// from it (the skiplist's hint); one before it descends from the top, about log n
+    /// nodes of a bucket of n entries, each a cache miss. A large batch whose inserts
+    /// keep landing in one bucket out of order (a collection's records in hash order, a
+    /// bulk load in random order) has the rest of that bucket's operations sorted and
+    /// inserted in key order. In order already, the batch pays nothing for this: the
+    /// check is the hint's own comparison.
+    pub(crate) fn apply_ops<'a>(
+        &mut self,
+        seq: u64,
+        ops: impl Iterator<Item = Op<'a>>,
+        count: usize,
+    ) -> u64 {
+        let mut s = seq;
+        let mut ops = ops;
+        let mut descents = 0;
+        while let Some(op) = ops.next() {
+            let descended = self.apply(s, op);
+            s += 1;
+            if count < SORT_MIN || !descended {
+                continue;
+            }
+            descents += 1;
+            let left = count - (s - seq) as usize;
+            if descents == SORT_AFTER && left >= SORT_MIN / 2 {
+                let Some(hot) = point_key(&op).map(user_key_bucket) else {
+                    continue;
+                };
+                let rest: Vec<Op<'a>> = ops.collect();
+                self.apply_hot_sorted(s, &rest, hot);
+                return s + rest.len() as u64;
+            }
+        }
+        s
+    }
+
+    /// Insert operations, op `i` with sequence number `seq + i`: first those outside
+    /// bucket `hot` in batch order, then those in it in key order. A batch of random
+    /// keys filling a new range of one bucket goes in about twice as fast so, the sort
+    /// included.
+    fn apply_hot_sorted(&mut self, seq: u64, ops: &[Op<'_>], hot: usize) {
+        let mut sorted = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            match point_key(op) {
+                Some(k) if user_key_bucket(k) == hot => sorted.push(i),
+                _ => {
+                    self.apply(seq + i as u64, *op);
+                }
+            }
+        }
+        let order = sort_by_key(ops, sorted);
+        // In key order the operations' bytes are read in random order: each would be a
+        // cache miss in a large batch, so they are prefetched a few operations ahead.
+        const AHEAD: usize = 8;
+        for (j, &i) in order.iter().enumerate() {
+            if let Some(&later) = order.get(j + 2 * AHEAD) {
+                crate::sst::prefetch(&ops[later]);
+            }
+            if let Some(&next) = order.get(j + AHEAD) {
+                if let Some(k) = point_key(&ops[next]) {
+                    crate::sst::prefetch_line(k);
+                }
+            }
+            self.apply(seq + i as u64, ops[i]);
+        }
+    }
+}
+
+/// `idx` (positions of puts and deletes in `ops`) ordered as the skiplist orders their
+/// entries: by user key, then newest (highest position) first.
+///
+/// One collection's keys share a long prefix (slot, key, version), so comparing them
+/// whole is mostly comparing equal bytes. Each is given the 8 bytes after the prefix all
+/// share (zero-padded, big-endian): those order most pairs with one integer comparison,
+/// and only equal ones compare their remaining bytes.
+fn sort_by_key(ops: &[Op<'_>], idx: Vec<usize>) -> Vec<usize> {
+    let key = |i: usize| point_key(&ops[i]).unwrap_or_default();
+    let first = idx.first().map_or(&[][..], |&i| key(i));
+    let shared = idx.iter().fold(first.len(), |n, &i| {
+        first[..n]
+            .iter()
+            .zip(key(i))
+            .take_while(|(a, b)| a == b)
+            .count()
+    });
+    let mut items: Vec<(u64, usize)> = idx
+        .into_iter()
+        .map(|i| {
+            let rest = &key(i)[shared..];
+            let mut b = [0u8; 8];
+            let n = rest.len().min(8);
+            b[..n].copy_from_slice(&rest[..n]);
+            (u64::from_be_bytes(b), i)
+        })
+        .collect();
+    items.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| key(a.1)[shared..].cmp(&key(b.1)[shared..]))
+            .then(b.1.cmp(&a.1))
+    });
+    items.into_iter().map(|(_, i)| i).collect()
+}
+
+/// The user key of a put or a delete.
+fn point_key<'a>(op: &Op<'a>) -> Option<&'a [u8]> {
+    match *op {
+        Op::Put(k, _) | Op::Delete(k) => Some(k),
+        Op::DeleteRange(..) => None,
+    }
+}
+
+impl Drop for MemWriter<'_> {
+    fn drop(&mut self) {
+        self.mem
+            .bytes
+            .fetch_add(self.bytes, AtomicOrdering::Relaxed);
     }
 }
 
@@ -246,5 +424,25 @@ impl InternalIterator for MemIter {
     }
     fn status(&self) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn puts(keys: &[Vec<u8>]) -> Vec<Op<'_>> {
+        keys.iter().map(|k| Op::Put(k, b"v")).collect()
+    }
+
+    #[test]
+    fn sort_order_is_the_skiplists() {
+        let keys: Vec<Vec<u8>> = [&b"ab:x2"[..], b"ab:x1", b"ab:x", b"ab:x1", b"ab:"]
+            .iter()
+            .map(|k| k.to_vec())
+            .collect();
+        let ops = puts(&keys);
+        // By key; the later of two writes of "ab:x1" (position 3) first.
+        assert_eq!(sort_by_key(&ops, (0..5).collect()), vec![4, 2, 3, 1, 0]);
     }
 }

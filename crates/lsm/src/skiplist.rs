@@ -85,6 +85,21 @@ pub(crate) struct SkipList {
 unsafe impl Send for SkipList {}
 unsafe impl Sync for SkipList {}
 
+/// Insert access to a [`SkipList`], holding its writer lock.
+pub(crate) struct ListWriter<'a> {
+    list: &'a SkipList,
+    w: std::sync::MutexGuard<'a, Writer>,
+}
+
+impl ListWriter<'_> {
+    /// Insert `key` (an internal key, unique in this list) with `value`. Returns
+    /// whether `key` went into the same bucket as the previous insert and before it
+    /// (a descent from the top that an insert in key order would not have needed).
+    pub(crate) fn insert(&mut self, key: &[u8], value: &[u8]) -> bool {
+        self.list.insert_locked(&mut self.w, key, value)
+    }
+}
+
 /// Pointer to the `i`-th next slot of a node.
 ///
 /// SAFETY: `node` is a live node (or a head) of height > `i`.
@@ -123,7 +138,11 @@ pub(crate) unsafe fn node_value<'a>(node: NodePtr) -> &'a [u8] {
 
 /// The bucket of an internal key: the first two bytes of its user key.
 fn bucket_of(ikey: &[u8]) -> usize {
-    let user = &ikey[..ikey.len().saturating_sub(ikey::TRAILER)];
+    user_key_bucket(&ikey[..ikey.len().saturating_sub(ikey::TRAILER)])
+}
+
+/// The bucket of a user key: its first two bytes (a missing byte counts as 0).
+pub(crate) fn user_key_bucket(user: &[u8]) -> usize {
     let b0 = user.first().copied().unwrap_or(0) as usize;
     let b1 = user.get(1).copied().unwrap_or(0) as usize;
     (b0 << 8) | b1
@@ -207,12 +226,16 @@ impl SkipList {
         mut prev: Option<&mut [NodePtr; MAX_HEIGHT]>,
     ) -> NodePtr {
         let mut next = ptr::null_mut();
+        // The node that ended the level above is >= `key`; met again one level down
+        // (one time in four), it ends this level too without a comparison.
+        let mut bound: NodePtr = ptr::null_mut();
         for level in (0..levels).rev() {
             next = self.next(x, level);
-            while Self::before(next, key) {
+            while next != bound && Self::before(next, key) {
                 x = next;
                 next = self.next(x, level);
             }
+            bound = next;
             if let Some(p) = prev.as_deref_mut() {
                 p[level] = x;
             }
@@ -336,13 +359,25 @@ impl SkipList {
     }
 
     /// Insert `key` (an internal key, unique in this list) with `value`.
+    #[cfg(test)]
     pub(crate) fn insert(&self, key: &[u8], value: &[u8]) {
-        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.writer().insert(key, value);
+    }
+
+    /// Exclusive insert access until the guard is dropped: one lock for a whole batch.
+    pub(crate) fn writer(&self) -> ListWriter<'_> {
+        ListWriter {
+            list: self,
+            w: self.writer.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
+    fn insert_locked(&self, w: &mut Writer, key: &[u8], value: &[u8]) -> bool {
         let b = bucket_of(key);
         let mut head = self.head(b);
         let fresh = head.is_null();
         if fresh {
-            head = self.alloc(&mut w, HEAD_BYTES);
+            head = self.alloc(w, HEAD_BYTES);
             // SAFETY: a fresh, zeroed (null next pointers), exclusively owned block of
             // HEAD_BYTES bytes; published below with Release.
             unsafe {
@@ -354,9 +389,10 @@ impl SkipList {
                 .fetch_add(HEAD_BYTES + 8, AtomicOrdering::Relaxed);
         }
         let mut prev = [head; MAX_HEIGHT];
-        let hint = !w.last.is_null() && w.last_bucket == b && Self::before(w.last, key);
+        let same_bucket = !w.last.is_null() && w.last_bucket == b;
+        let hint = same_bucket && Self::before(w.last, key);
         if hint {
-            self.find_from_hint(&w, head, key, &mut prev);
+            self.find_from_hint(w, head, key, &mut prev);
         } else {
             self.find_ge(head, key, Some(&mut prev));
         }
@@ -368,7 +404,7 @@ impl SkipList {
             max.store(height as u32, AtomicOrdering::Relaxed);
         }
         let bytes = HEADER + 8 * height + key.len() + value.len();
-        let node = self.alloc(&mut w, bytes);
+        let node = self.alloc(w, bytes);
         // SAFETY: `node` is a fresh, exclusively owned, 8-aligned block of `bytes` bytes
         // (invariant 4); it is fully written before the Release stores publish it.
         unsafe {
@@ -393,6 +429,7 @@ impl SkipList {
         if fresh {
             self.nonempty[b / 64].fetch_or(1 << (b % 64), AtomicOrdering::Release);
         }
+        same_bucket && !hint
     }
 
     /// `find_ge`'s predecessors of `key` from the last insert's splice: at each level

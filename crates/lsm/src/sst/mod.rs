@@ -27,14 +27,22 @@ pub(crate) const BLOCK_TRAILER: usize = 4;
 /// that reads nothing and changes nothing.
 #[inline]
 pub(crate) fn prefetch_line(at: &[u8]) {
-    if at.is_empty() {
-        return;
+    if !at.is_empty() {
+        prefetch(at.as_ptr());
     }
+}
+
+/// Start loading the cache line `at` points into: a hint that reads nothing and
+/// changes nothing, for any address.
+#[inline]
+pub(crate) fn prefetch<T>(at: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint that never faults and reads nothing into the
-    // program; the address is inside `at` anyway.
+    // program, whatever the address.
     unsafe {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(at.as_ptr().cast());
+        _mm_prefetch::<_MM_HINT_T0>(at.cast());
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
 }
