@@ -97,6 +97,12 @@ impl WriteBatch {
         self.count == 0
     }
 
+    /// Make room for about `bytes` more of operations (a large batch built in one go
+    /// grows once instead of doubling and copying).
+    pub fn reserve(&mut self, bytes: usize) {
+        self.rep.reserve(bytes);
+    }
+
     /// Approximate size in bytes.
     pub fn approximate_size(&self) -> usize {
         self.rep.len()

@@ -918,6 +918,16 @@ impl Txn<'_> {
     /// (RESTORE of a new key): no overlay entry, so bulk loads cost only the batch. A
     /// deferred commit after it applies the pending writes at once, since later
     /// transactions could not read such records from the pending writes.
+    /// Make room in the batch for `records` sub-records of `key` holding `bytes` of
+    /// fields and values in all (a RESTORE writes them in one go).
+    pub fn reserve_sub_records(&mut self, key: &[u8], records: usize, bytes: usize) {
+        // Per record: tag, two length varints (at most 5 bytes each) and the key's
+        // prefix (`sub_key_into`: 16 bytes around the key).
+        let per_record = 1 + 5 + 5 + 16 + key.len();
+        self.batch
+            .reserve(records.saturating_mul(per_record).saturating_add(bytes));
+    }
+
     pub fn sub_put_new(&mut self, db: usize, key: &[u8], version: u64, field: &[u8], value: &[u8]) {
         self.unindexed = true;
         self.sub_write_unread(db, key, version, field, Some(value));

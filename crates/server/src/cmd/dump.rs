@@ -55,6 +55,21 @@ pub fn write_value(
         Value::ZSet(_) => (Kind::ZSet, super::coll::fresh(t)),
     };
     let version = h.version;
+    let (records, bytes) = match v {
+        Value::String(_) | Value::Stream(_) => (0, 0),
+        Value::List(items) => (items.len(), items.iter().map(|e| e.len() + 8).sum()),
+        Value::Set(items) => (items.len(), items.iter().map(Vec::len).sum()),
+        Value::Hash(pairs) => (
+            pairs.len(),
+            pairs.iter().map(|(f, v)| f.len() + v.len()).sum(),
+        ),
+        // A member record and a score-index record per member.
+        Value::ZSet(items) => (
+            2 * items.len(),
+            items.iter().map(|(m, _)| 2 * m.len() + 26).sum(),
+        ),
+    };
+    t.reserve_sub_records(key, records, bytes);
     match v {
         Value::String(_) | Value::Stream(_) => {}
         Value::List(items) => {
