@@ -34,6 +34,7 @@ use crate::log::{LogReader, LogWriter};
 use crate::memtable::{Lookup, Memtable};
 use crate::options::{IterOptions, LevelStats, Options, Stats, SyncPolicy, WriteOptions};
 use crate::range_del::{self, RangeTombstone};
+use crate::skiplist::ChunkPool;
 use crate::sst::builder::TableBuilder;
 use crate::sst::table::Table;
 use crate::version::{NewFile, Replayed, Version, VersionEdit, NUM_LEVELS};
@@ -150,6 +151,8 @@ pub(crate) struct Inner {
     pub dir: PathBuf,
     pub opts: Options,
     pub cache: Arc<BlockCache>,
+    /// Arena chunks of dropped memtables, for the next ones.
+    pub chunk_pool: Arc<ChunkPool>,
     _lock_file: File,
     pub state: Mutex<State>,
     /// Signalled when there is flush or compaction work, and on shutdown.
@@ -220,7 +223,9 @@ impl Db {
             }
         }
         let cache = Arc::new(BlockCache::new(opts.block_cache_bytes));
-        let recovered = recover(&dir, &opts, &cache)?;
+        // Up to one memtable's worth of arena chunks waits for the next memtables.
+        let chunk_pool = Arc::new(ChunkPool::new(opts.memtable_budget / 2));
+        let recovered = recover(&dir, &opts, &cache, &chunk_pool)?;
         let wal_file = recovered
             .wal
             .writer
@@ -230,9 +235,13 @@ impl Db {
         let inner = Arc::new(Inner {
             dir,
             cache,
+            chunk_pool: Arc::clone(&chunk_pool),
             _lock_file: lock_file,
             state: Mutex::new(State::new(
-                Arc::new(Memtable::new(recovered.wal.number)),
+                Arc::new(Memtable::new(
+                    recovered.wal.number,
+                    Some(Arc::clone(&chunk_pool)),
+                )),
                 Arc::new(recovered.version),
             )),
             bg_cv: Condvar::new(),
@@ -502,7 +511,12 @@ fn write_l0(
     }))
 }
 
-fn recover(dir: &Path, opts: &Options, cache: &Arc<BlockCache>) -> Result<Recovered> {
+fn recover(
+    dir: &Path,
+    opts: &Options,
+    cache: &Arc<BlockCache>,
+    pool: &Arc<ChunkPool>,
+) -> Result<Recovered> {
     let mut rep = Replayed {
         next_file: 2,
         ..Default::default()
@@ -565,14 +579,14 @@ fn recover(dir: &Path, opts: &Options, cache: &Arc<BlockCache>) -> Result<Recove
     };
     // Replay the WALs into memtables, writing an L0 file whenever one fills up.
     let mut last_seq = rep.last_seq;
-    let mut mem = Arc::new(Memtable::new(0));
+    let mut mem = Arc::new(Memtable::new(0, Some(Arc::clone(pool))));
     let flush_at = opts.memtable_budget / 2;
     let flush_mem = |mem: &mut Arc<Memtable>, edit: &mut VersionEdit| -> Result<()> {
         if let Some(nf) = write_l0(dir, opts, mem, alloc())? {
             edit.new_files.push(nf);
         }
         edit.add_range_dels.extend(mem.range_tombstones());
-        *mem = Arc::new(Memtable::new(0));
+        *mem = Arc::new(Memtable::new(0, Some(Arc::clone(pool))));
         Ok(())
     };
     for &n in &logs {
@@ -892,7 +906,8 @@ impl Inner {
             wal.number = number;
             wal.sync_handle = Arc::new(handle);
         }
-        let old = std::mem::replace(&mut st.mem, Arc::new(Memtable::new(number)));
+        let mem = Memtable::new(number, Some(Arc::clone(&self.chunk_pool)));
+        let old = std::mem::replace(&mut st.mem, Arc::new(mem));
         st.imms.push_back(old);
         st.refresh_view();
         self.bg_cv.notify_all();
@@ -1225,6 +1240,7 @@ impl Inner {
                 })
                 .collect(),
             memtable_bytes: mems.iter().map(|m| m.approximate_bytes()).sum(),
+            memtable_pool_bytes: self.chunk_pool.bytes(),
             immutable_memtables: mems.len() - 1,
             write_stalls: ld(&c.write_stalls),
             write_slowdowns: ld(&c.write_slowdowns),

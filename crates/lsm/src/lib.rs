@@ -71,7 +71,7 @@ pub mod bench_support {
 
     impl Default for Memtable {
         fn default() -> Self {
-            Memtable(crate::memtable::Memtable::new(0))
+            Memtable(crate::memtable::Memtable::new(0, None))
         }
     }
 

@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::ikey::{self, Kind};
 use crate::iter::InternalIterator;
 use crate::range_del::RangeTombstone;
-use crate::skiplist::{node_key, node_value, user_key_bucket, ListWriter, SkipList};
+use crate::skiplist::{node_key, node_value, user_key_bucket, ChunkPool, ListWriter, SkipList};
 
 /// Per-entry bookkeeping charged to the budget besides key and value bytes (node header
 /// and the average tower of next pointers).
@@ -109,9 +109,10 @@ pub struct Memtable {
 }
 
 impl Memtable {
-    pub(crate) fn new(wal_number: u64) -> Self {
+    /// An empty memtable whose arena draws on `pool` (see [`ChunkPool`]).
+    pub(crate) fn new(wal_number: u64, pool: Option<Arc<ChunkPool>>) -> Self {
         Memtable {
-            list: SkipList::new(),
+            list: SkipList::new(pool),
             filter: KeyFilter::new(),
             bytes: AtomicUsize::new(0),
             range_dels: Mutex::new(Vec::new()),

@@ -167,6 +167,9 @@ pub struct Stats {
     pub levels: Vec<LevelStats>,
     /// Bytes in the active and frozen memtables.
     pub memtable_bytes: usize,
+    /// Arena memory of dropped memtables kept for the next ones (at most half the
+    /// memtable budget).
+    pub memtable_pool_bytes: usize,
     /// Frozen memtables waiting for their flush.
     pub immutable_memtables: usize,
     /// Writes that waited for a flush or for L0 to shrink.

@@ -511,8 +511,9 @@ pub fn info_text(sh: &Shared, sections: &[String]) -> String {
                 let e = sh.store.db.stats();
                 let _ = write!(
                     s,
-                    "# Engine\r\nengine_memtable_bytes:{}\r\nengine_immutable_memtables:{}\r\nengine_write_stalls:{}\r\nengine_stall_micros:{}\r\nengine_block_cache_hits:{}\r\nengine_block_cache_misses:{}\r\n",
+                    "# Engine\r\nengine_memtable_bytes:{}\r\nengine_memtable_pool_bytes:{}\r\nengine_immutable_memtables:{}\r\nengine_write_stalls:{}\r\nengine_stall_micros:{}\r\nengine_block_cache_hits:{}\r\nengine_block_cache_misses:{}\r\n",
                     e.memtable_bytes,
+                    e.memtable_pool_bytes,
                     e.immutable_memtables,
                     e.write_stalls,
                     e.stall_micros,
