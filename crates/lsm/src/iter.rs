@@ -29,13 +29,19 @@ pub(crate) trait InternalIterator: Send {
 
 /// Merges children into one ordered stream (ties: the earlier child first, so put
 /// newer sources first).
+///
+/// The valid children sit in a binary heap ordered by their current keys (a min-heap
+/// forward, a max-heap in reverse): a step moves the top child and sifts it down, about
+/// log k comparisons for k children instead of the k of a scan (a compaction merges up
+/// to a dozen inputs whose keys interleave). The better of the top's two heap children
+/// (`runner_up`) is remembered, so a run of keys from one child (a scan where one
+/// source holds most keys) costs one comparison per step.
 pub(crate) struct MergingIterator {
     children: Vec<Box<dyn InternalIterator>>,
-    current: Option<usize>,
-    /// The best valid child after `current` at the last `pick` (None: no other valid
-    /// child). Only `current` moves between picks, so while its key stays before the
-    /// runner-up's it stays current: a run of keys from one child costs one comparison
-    /// per step instead of one per child.
+    /// Indices of the valid children, a heap under `before`.
+    heap: Vec<usize>,
+    /// The heap position (1 or 2) of the better of the top's children, None with
+    /// fewer than two valid children; stale once the top sifts down.
     runner_up: Option<usize>,
     forward: bool,
 }
@@ -43,8 +49,8 @@ pub(crate) struct MergingIterator {
 impl MergingIterator {
     pub(crate) fn new(children: Vec<Box<dyn InternalIterator>>) -> Self {
         MergingIterator {
+            heap: Vec::with_capacity(children.len()),
             children,
-            current: None,
             runner_up: None,
             forward: true,
         }
@@ -61,43 +67,75 @@ impl MergingIterator {
         }
     }
 
-    fn pick(&mut self) {
-        let (mut best, mut second): (Option<usize>, Option<usize>) = (None, None);
-        for i in 0..self.children.len() {
-            if !self.children[i].valid() {
-                continue;
-            }
-            match best {
-                None => best = Some(i),
-                Some(b) if self.before(i, b) => {
-                    second = best;
-                    best = Some(i);
-                }
-                Some(_) => {
-                    if second.is_none_or(|s| self.before(i, s)) {
-                        second = Some(i);
-                    }
-                }
-            }
-        }
-        self.current = best;
-        self.runner_up = second;
+    /// Heap position `i` holds a child that comes before the one at `j`.
+    fn heap_before(&self, i: usize, j: usize) -> bool {
+        self.before(self.heap[i], self.heap[j])
     }
 
-    /// After only `current` moved: keep it if it still comes first, else pick again.
-    fn repick(&mut self) {
-        if let Some(c) = self.current {
-            if self.children[c].valid() && self.runner_up.is_none_or(|r| self.before(c, r)) {
-                return;
-            }
+    /// The better of position `i`'s heap children, if it has any.
+    fn better_child(&self, i: usize) -> Option<usize> {
+        let (l, r) = (2 * i + 1, 2 * i + 2);
+        if l >= self.heap.len() {
+            None
+        } else if r < self.heap.len() && self.heap_before(r, l) {
+            Some(r)
+        } else {
+            Some(l)
         }
-        self.pick();
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        while let Some(c) = self.better_child(i) {
+            if !self.heap_before(c, i) {
+                break;
+            }
+            self.heap.swap(i, c);
+            i = c;
+        }
+    }
+
+    /// Rebuild the heap from every valid child.
+    fn pick(&mut self) {
+        self.heap.clear();
+        self.heap
+            .extend((0..self.children.len()).filter(|&i| self.children[i].valid()));
+        for i in (0..self.heap.len() / 2).rev() {
+            self.sift_down(i);
+        }
+        self.runner_up = self.better_child(0);
+    }
+
+    /// After only the top child moved: drop it if it ended; keep it on top while it
+    /// still comes before the runner-up, else sift it down.
+    fn repick(&mut self) {
+        let Some(&top) = self.heap.first() else {
+            return;
+        };
+        if !self.children[top].valid() {
+            let last = self.heap.len() - 1;
+            self.heap.swap(0, last);
+            self.heap.pop();
+            self.sift_down(0);
+            self.runner_up = self.better_child(0);
+            return;
+        }
+        match self.runner_up {
+            Some(r) if self.heap_before(r, 0) => {
+                self.sift_down(0);
+                self.runner_up = self.better_child(0);
+            }
+            _ => {}
+        }
+    }
+
+    fn current(&self) -> Option<usize> {
+        self.heap.first().copied()
     }
 }
 
 impl InternalIterator for MergingIterator {
     fn valid(&self) -> bool {
-        self.current.is_some()
+        !self.heap.is_empty()
     }
     fn seek_to_first(&mut self) {
         self.forward = true;
@@ -122,22 +160,22 @@ impl InternalIterator for MergingIterator {
         self.pick();
     }
     fn next(&mut self) {
-        if let Some(i) = self.current {
+        if let Some(i) = self.current() {
             self.children[i].next();
             self.repick();
         }
     }
     fn prev(&mut self) {
-        if let Some(i) = self.current {
+        if let Some(i) = self.current() {
             self.children[i].prev();
             self.repick();
         }
     }
     fn key(&self) -> &[u8] {
-        self.current.map_or(&[], |i| self.children[i].key())
+        self.current().map_or(&[], |i| self.children[i].key())
     }
     fn value(&self) -> &[u8] {
-        self.current.map_or(&[], |i| self.children[i].value())
+        self.current().map_or(&[], |i| self.children[i].value())
     }
     fn status(&self) -> Result<()> {
         for c in &self.children {
@@ -325,6 +363,137 @@ impl InternalIterator for ErrorIter {
         match &self.0 {
             Some(e) => Err(e.duplicate()),
             None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ikey::{encode, Kind};
+
+    /// A sorted list of internal keys as an iterator.
+    struct ListIter {
+        keys: Vec<Vec<u8>>,
+        pos: Option<usize>,
+    }
+
+    impl InternalIterator for ListIter {
+        fn valid(&self) -> bool {
+            self.pos.is_some()
+        }
+        fn seek_to_first(&mut self) {
+            self.pos = (!self.keys.is_empty()).then_some(0);
+        }
+        fn seek_to_last(&mut self) {
+            self.pos = self.keys.len().checked_sub(1);
+        }
+        fn seek(&mut self, target: &[u8]) {
+            let i = self
+                .keys
+                .partition_point(|k| ikey::compare(k, target).is_lt());
+            self.pos = (i < self.keys.len()).then_some(i);
+        }
+        fn seek_for_prev(&mut self, target: &[u8]) {
+            let i = self
+                .keys
+                .partition_point(|k| ikey::compare(k, target).is_le());
+            self.pos = i.checked_sub(1);
+        }
+        fn next(&mut self) {
+            self.pos = self.pos.map(|p| p + 1).filter(|&p| p < self.keys.len());
+        }
+        fn prev(&mut self) {
+            self.pos = self.pos.and_then(|p| p.checked_sub(1));
+        }
+        fn key(&self) -> &[u8] {
+            self.pos.map_or(&[], |p| &self.keys[p])
+        }
+        fn value(&self) -> &[u8] {
+            &[]
+        }
+        fn status(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Children of every size (empty ones, one holding most keys, the same internal
+    /// key in two children): forward, reverse and from seeks, the merge yields the
+    /// sorted union, a tie first from the earlier child.
+    #[test]
+    fn merging_yields_the_sorted_union_in_both_directions() {
+        let mut rng = 99u64;
+        let mut children: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 13];
+        let mut all = Vec::new();
+        for n in 0..4000u64 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let child = if rng.is_multiple_of(3) {
+                0
+            } else {
+                (rng % 12) as usize + 1
+            };
+            let k = encode(format!("k{:05}", rng % 3000).as_bytes(), n, Kind::Value);
+            children[child].push(k.clone());
+            all.push((k.clone(), child));
+            if n.is_multiple_of(97) && child != 12 {
+                // The same entry in a later child too.
+                children[12].push(k.clone());
+                all.push((k, 12));
+            }
+        }
+        children[5].clear();
+        all.retain(|&(_, c)| c != 5);
+        for c in &mut children {
+            c.sort_by(|a, b| ikey::compare(a, b));
+        }
+        all.sort_by(|a, b| ikey::compare(&a.0, &b.0).then(a.1.cmp(&b.1)));
+        let want: Vec<Vec<u8>> = all.into_iter().map(|(k, _)| k).collect();
+        let merged = || {
+            MergingIterator::new(
+                children
+                    .iter()
+                    .map(|keys| {
+                        Box::new(ListIter {
+                            keys: keys.clone(),
+                            pos: None,
+                        }) as Box<dyn InternalIterator>
+                    })
+                    .collect(),
+            )
+        };
+        for forward in [true, false] {
+            let mut m = merged();
+            let mut got = Vec::new();
+            if forward {
+                m.seek_to_first();
+            } else {
+                m.seek_to_last();
+            }
+            while m.valid() {
+                got.push(m.key().to_vec());
+                if forward {
+                    m.next();
+                } else {
+                    m.prev();
+                }
+            }
+            if !forward {
+                got.reverse();
+            }
+            assert_eq!(got, want, "forward: {forward}");
+        }
+        for (i, target) in want.iter().enumerate().step_by(131) {
+            let mut m = merged();
+            m.seek(target);
+            // The first of equal keys is at the lowest position holding it.
+            let first = want.iter().position(|k| k == target).unwrap_or(i);
+            assert_eq!(m.key(), &want[first][..]);
+            let mut m = merged();
+            m.seek_for_prev(target);
+            let last = want.iter().rposition(|k| k == target).unwrap_or(i);
+            assert_eq!(m.key(), &want[last][..]);
         }
     }
 }
