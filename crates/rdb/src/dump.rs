@@ -59,6 +59,38 @@ pub fn restore(payload: &[u8], max_version: u16) -> Result<Value> {
     Ok(value)
 }
 
+/// What [`restore_borrowed`] decoded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Restored<'a> {
+    /// A value of a type decoded whole.
+    Value(Value),
+    /// A set, hash or sorted set of plain strings, borrowing from the payload.
+    Borrowed(object::Borrowed<'a>),
+}
+
+/// [`restore`], with the same checks, errors and results, except that sets, hashes
+/// and sorted sets stored as plain strings (what Redis writes for large ones) borrow
+/// their raw strings from `payload` instead of copying each into its own allocation.
+pub fn restore_borrowed(payload: &[u8], max_version: u16) -> Result<Restored<'_>> {
+    verify(payload, max_version)?;
+    let n = payload.len();
+    let version = u16::from_le_bytes([payload[n - 10], payload[n - 9]]);
+    let mut r = Reader::new(SliceSource::new(payload));
+    let ty = r.u8()?;
+    let restored = match object::decode_borrowed(ty, &mut r)? {
+        Some(b) if b.is_empty() => return Err(Error::BadData("empty collection".into())),
+        Some(b) => Restored::Borrowed(b),
+        None => {
+            let value = object::decode(ty, &mut r, version)?;
+            if value.is_empty_collection() {
+                return Err(Error::BadData("empty collection".into()));
+            }
+            Restored::Value(value)
+        }
+    };
+    Ok(restored)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! The checks of the fuzz targets, shared with the CI replay of their saved corpus.
 //! Not a stable API.
 
-use crate::{crc64, dump, restore, EncodeConfig, RdbFile, Target};
+use crate::{crc64, dump, restore, restore_borrowed, EncodeConfig, RdbFile, Restored, Target};
 
 /// DUMP payload decoding: `data` as a payload, then re-footered with a valid CRC so the
 /// object decoder runs; whatever decodes must re-encode for every target (streams: the
@@ -12,7 +12,14 @@ pub fn check_restore(data: &[u8]) {
     p.extend_from_slice(&10u16.to_le_bytes());
     let crc = crc64(&p);
     p.extend_from_slice(&crc.to_le_bytes());
-    if let Ok(v) = restore(&p, 12) {
+    // The borrowing decoder agrees with the owning one, error for error.
+    let owned = restore(&p, 12);
+    let borrowed = restore_borrowed(&p, 12).map(|r| match r {
+        Restored::Value(v) => v,
+        Restored::Borrowed(b) => b.to_value(),
+    });
+    assert_eq!(borrowed, owned);
+    if let Ok(v) = owned {
         // Streams re-encode for Redis 5/6 as type 15, which loses 7.0's extra fields
         // and is not decoded here: only their Redis 7.0 form must round-trip.
         let targets: &[Target] = if matches!(v, crate::Value::Stream(_)) {

@@ -13,11 +13,12 @@
 //! collection decodes as empty: RESTORE refuses it (`restore`), while RDB loading skips
 //! it, as Redis does.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::error::{bad, Error, Result};
 use crate::listpack::{self, Entry};
-use crate::reader::{parse_f64, Reader, Source};
+use crate::reader::{parse_f64, Reader, SliceSource, Source};
 use crate::value::Value;
 use crate::{intset, ziplist, zipmap};
 
@@ -116,6 +117,118 @@ fn score(e: &Entry<'_>) -> Result<f64> {
     Ok(s)
 }
 
+/// A set of plain RDB strings (type 2), each read by `string` (copied or borrowed).
+fn plain_set<S: Source, T: AsRef<[u8]>>(
+    r: &mut Reader<S>,
+    mut string: impl FnMut(&mut Reader<S>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let n = r.count(1)?;
+    let mut items = Vec::with_capacity(r.capacity_for(n));
+    for _ in 0..n {
+        items.push(string(r)?);
+    }
+    unique(items.iter().map(AsRef::as_ref), "set member")?;
+    Ok(items)
+}
+
+/// Pairs of a plain string and a second item (a hash's value, a sorted set's score),
+/// no first string repeated (`what` names it in the error).
+fn plain_pairs<S: Source, T: AsRef<[u8]>, U>(
+    r: &mut Reader<S>,
+    mut first: impl FnMut(&mut Reader<S>) -> Result<T>,
+    mut second: impl FnMut(&mut Reader<S>) -> Result<U>,
+    what: &str,
+) -> Result<Vec<(T, U)>> {
+    let n = r.count(2)?;
+    let mut p = Vec::with_capacity(r.capacity_for(n));
+    for _ in 0..n {
+        let a = first(r)?;
+        p.push((a, second(r)?));
+    }
+    unique(p.iter().map(|(a, _)| a.as_ref()), what)?;
+    Ok(p)
+}
+
+/// A sorted set of plain members (type 3: scores as strings; 5: binary scores).
+fn plain_zset<S: Source, T: AsRef<[u8]>>(
+    ty: u8,
+    r: &mut Reader<S>,
+    string: impl FnMut(&mut Reader<S>) -> Result<T>,
+) -> Result<Vec<(T, f64)>> {
+    let score = |r: &mut Reader<S>| {
+        let s = if ty == ZSET {
+            r.f64_string()?
+        } else {
+            r.f64_binary()?
+        };
+        if s.is_nan() {
+            return bad("NaN score");
+        }
+        Ok(s)
+    };
+    plain_pairs(r, string, score, "zset member")
+}
+
+/// A hash of plain fields and values (type 4).
+fn plain_hash<S: Source, T: AsRef<[u8]>>(
+    r: &mut Reader<S>,
+    string: impl Fn(&mut Reader<S>) -> Result<T> + Copy,
+) -> Result<Vec<(T, T)>> {
+    plain_pairs(r, string, string, "hash field")
+}
+
+/// A string of a payload: borrowed when stored raw, built when integer-encoded or LZF.
+pub type Str<'a> = Cow<'a, [u8]>;
+
+/// A set, hash or sorted set whose strings are borrowed from the payload they were
+/// decoded from where they are stored raw ([`crate::restore_borrowed`]): a large
+/// collection decodes without one allocation per element.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Borrowed<'a> {
+    /// A set (type 2), in the payload's order.
+    Set(Vec<Str<'a>>),
+    /// A sorted set (types 3 and 5), in the payload's order.
+    ZSet(Vec<(Str<'a>, f64)>),
+    /// A hash (type 4), in the payload's order.
+    Hash(Vec<(Str<'a>, Str<'a>)>),
+}
+
+impl Borrowed<'_> {
+    /// True for a collection without elements.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Borrowed::Set(v) => v.is_empty(),
+            Borrowed::ZSet(v) => v.is_empty(),
+            Borrowed::Hash(v) => v.is_empty(),
+        }
+    }
+
+    /// The same value, owned.
+    pub fn to_value(&self) -> Value {
+        let own = |c: &Str<'_>| c.to_vec();
+        match self {
+            Borrowed::Set(v) => Value::Set(v.iter().map(own).collect()),
+            Borrowed::ZSet(v) => Value::ZSet(v.iter().map(|(m, s)| (own(m), *s)).collect()),
+            Borrowed::Hash(v) => Value::Hash(v.iter().map(|(f, x)| (own(f), own(x))).collect()),
+        }
+    }
+}
+
+/// [`decode`] for the object types whose elements are plain RDB strings (2, 3, 4 and
+/// 5, what Redis writes for large sets without integers, sorted sets and hashes),
+/// borrowing those strings; None (nothing read) for every other type.
+pub(crate) fn decode_borrowed<'a>(
+    ty: u8,
+    r: &mut Reader<SliceSource<'a>>,
+) -> Result<Option<Borrowed<'a>>> {
+    Ok(Some(match ty {
+        SET => Borrowed::Set(plain_set(r, Reader::string_ref)?),
+        ZSET | ZSET_2 => Borrowed::ZSet(plain_zset(ty, r, Reader::string_ref)?),
+        HASH => Borrowed::Hash(plain_hash(r, Reader::string_ref)?),
+        _ => return Ok(None),
+    }))
+}
+
 fn hash(p: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Value> {
     unique(p.iter().map(|(f, _)| f.as_slice()), "hash field")?;
     Ok(Value::Hash(p))
@@ -157,36 +270,9 @@ pub(crate) fn decode<S: Source>(ty: u8, r: &mut Reader<S>, version: u16) -> Resu
     match ty {
         STRING => Ok(Value::String(r.string()?)),
         LIST => Ok(Value::List(strings(r)?)),
-        SET => {
-            let items = strings(r)?;
-            unique(items.iter().map(Vec::as_slice), "set member")?;
-            Ok(Value::Set(items))
-        }
-        ZSET | ZSET_2 => {
-            let n = r.count(2)?;
-            let mut z = Vec::with_capacity(r.capacity_for(n));
-            for _ in 0..n {
-                let m = r.string()?;
-                let s = if ty == ZSET {
-                    r.f64_string()?
-                } else {
-                    r.f64_binary()?
-                };
-                if s.is_nan() {
-                    return bad("NaN score");
-                }
-                z.push((m, s));
-            }
-            zset(z)
-        }
-        HASH => {
-            let n = r.count(2)?;
-            let mut p = Vec::with_capacity(r.capacity_for(n));
-            for _ in 0..n {
-                p.push((r.string()?, r.string()?));
-            }
-            hash(p)
-        }
+        SET => Ok(Value::Set(plain_set(r, Reader::string)?)),
+        ZSET | ZSET_2 => Ok(Value::ZSet(plain_zset(ty, r, Reader::string)?)),
+        HASH => Ok(Value::Hash(plain_hash(r, Reader::string)?)),
         HASH_ZIPMAP => {
             let blob = r.string()?;
             let p = zipmap::parse(&blob)?

@@ -13,6 +13,8 @@
 //! bounds-checked; no length field can make the reader allocate more than the input
 //! could hold (LZF output is bounded by its maximum expansion ratio).
 
+use std::borrow::Cow;
+
 use crate::error::{bad, Result};
 use crate::lzf;
 
@@ -45,6 +47,17 @@ pub(crate) struct SliceSource<'a> {
 impl<'a> SliceSource<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
         SliceSource { buf, pos: 0 }
+    }
+
+    /// The next `n` bytes, borrowed from the payload.
+    pub(crate) fn take(&mut self, n: u64) -> Result<&'a [u8]> {
+        let left = (self.buf.len() - self.pos) as u64;
+        if n > left {
+            return bad(format!("{n} bytes wanted, {left} left"));
+        }
+        let s = &self.buf[self.pos..self.pos + n as usize];
+        self.pos += n as usize;
+        Ok(s)
     }
 }
 
@@ -147,6 +160,15 @@ impl<S: Source> Reader<S> {
     pub(crate) fn string(&mut self) -> Result<Vec<u8>> {
         match self.len_or_encoding()? {
             Len::Plain(n) => self.bytes(n),
+            Len::Encoded(e) => self.encoded_string(e),
+        }
+    }
+
+    /// A string in encoding `e` (integer or LZF: the cases of [`Reader::string`] other
+    /// than a raw string).
+    fn encoded_string(&mut self, e: u8) -> Result<Vec<u8>> {
+        match Len::Encoded(e) {
+            Len::Plain(n) => self.bytes(n),
             Len::Encoded(0) => Ok((self.u8()? as i8).to_string().into_bytes()),
             Len::Encoded(1) => Ok(i16::from_le_bytes(self.array()?).to_string().into_bytes()),
             Len::Encoded(2) => Ok(i32::from_le_bytes(self.array()?).to_string().into_bytes()),
@@ -180,6 +202,17 @@ impl<S: Source> Reader<S> {
     /// A binary double, little-endian.
     pub(crate) fn f64_binary(&mut self) -> Result<f64> {
         Ok(f64::from_le_bytes(self.array()?))
+    }
+}
+
+impl<'a> Reader<SliceSource<'a>> {
+    /// As [`Reader::string`], but a raw string is borrowed from the payload instead of
+    /// copied (integer-encoded and LZF strings are still built).
+    pub(crate) fn string_ref(&mut self) -> Result<Cow<'a, [u8]>> {
+        match self.len_or_encoding()? {
+            Len::Plain(n) => self.src.take(n).map(Cow::Borrowed),
+            Len::Encoded(e) => self.encoded_string(e).map(Cow::Owned),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 mod corpus;
 
-use strata_rdb::{restore, Value, RDB_VERSION_7_0};
+use strata_rdb::{restore, restore_borrowed, Restored, Value, RDB_VERSION_7_0};
 
 #[test]
 fn every_vector_decodes_to_its_value() {
@@ -16,6 +16,14 @@ fn every_vector_decodes_to_its_value() {
         let ty = v["type"].as_str().unwrap();
         let payload = corpus::hex(&v["dump_hex"]);
         let got = restore(&payload, RDB_VERSION_7_0);
+        // RESTORE's borrowing decoder gives the same value.
+        let borrowed = restore_borrowed(&payload, RDB_VERSION_7_0).map(|r| match r {
+            Restored::Value(v) => v,
+            Restored::Borrowed(b) => b.to_value(),
+        });
+        if borrowed != got {
+            failures.push(format!("{name}: borrowed {borrowed:?} != {got:?}"));
+        }
         if ty == "stream" {
             match got {
                 Ok(Value::Stream(s)) => {

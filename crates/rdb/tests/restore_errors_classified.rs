@@ -26,6 +26,11 @@ fn every_case_is_classified_as_redis_did() {
         );
         let payload = corpus::hex(&c["payload_hex"]);
         let got = restore(&payload, RDB_VERSION_7_0);
+        let borrowed = strata_rdb::restore_borrowed(&payload, RDB_VERSION_7_0).map(|r| match r {
+            strata_rdb::Restored::Value(v) => v,
+            strata_rdb::Restored::Borrowed(b) => b.to_value(),
+        });
+        assert_eq!(borrowed, got, "{label}: the borrowing decoder disagrees");
         let reply = &c["reply"];
         // A type byte flipped to a Redis 5 or 7.2 stream type (not decoded) cannot be
         // judged; Redis 7.0 streams (type 19) are.

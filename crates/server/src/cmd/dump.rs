@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use strata_rdb::{Target, Value};
+use strata_rdb::object::Borrowed;
+use strata_rdb::{Restored, Target, Value};
 
 use super::{err, int_arg, is, CmdErr, Ctx, Flow, R};
 use crate::store::{Kind, Meta, Txn};
@@ -14,6 +15,14 @@ use crate::{lock, Shared};
 /// The newest RDB version RESTORE accepts: Redis 7.0's (10), so every payload gets the
 /// answer Redis 7.0 gives.
 const MAX_RESTORE_VERSION: u16 = 10;
+
+/// A collection's elements as slices, whichever decoder produced them.
+enum Elements<'a> {
+    List(&'a [Vec<u8>]),
+    Set(Vec<&'a [u8]>),
+    Hash(Vec<(&'a [u8], &'a [u8])>),
+    ZSet(Vec<(&'a [u8], f64)>),
+}
 
 /// Write `v` as `key` (the caller deleted any old key) with absolute expiry `expire`
 /// (0 = none). The codec has validated the value (no duplicate members or fields), and
@@ -24,16 +33,16 @@ pub fn write_value(
     t: &mut Txn,
     db: usize,
     key: &[u8],
-    v: &Value,
+    v: &Restored<'_>,
     expire: u64,
     small_zset_normalizes: bool,
 ) -> Result<(), CmdErr> {
-    let (kind, mut h) = match v {
-        Value::String(s) => {
+    let elements = match v {
+        Restored::Value(Value::String(s)) => {
             t.put(db, key, Meta::string(s.clone(), expire))?;
             return Ok(());
         }
-        Value::Stream(_) => {
+        Restored::Value(v @ Value::Stream(_)) => {
             // Kept whole, as its RDB object (records::Kind::Stream).
             let mut body = Vec::new();
             strata_rdb::encode_object(&mut body, v, &Default::default());
@@ -49,30 +58,65 @@ pub fn write_value(
             )?;
             return Ok(());
         }
-        Value::List(_) => (Kind::List, super::coll::fresh(t)),
-        Value::Set(_) => (Kind::Set, super::coll::fresh(t)),
-        Value::Hash(_) => (Kind::Hash, super::coll::fresh(t)),
-        Value::ZSet(_) => (Kind::ZSet, super::coll::fresh(t)),
+        Restored::Value(Value::List(items)) => Elements::List(items),
+        Restored::Value(Value::Set(items)) => {
+            Elements::Set(items.iter().map(Vec::as_slice).collect())
+        }
+        Restored::Value(Value::Hash(pairs)) => Elements::Hash(
+            pairs
+                .iter()
+                .map(|(f, v)| (f.as_slice(), v.as_slice()))
+                .collect(),
+        ),
+        Restored::Value(Value::ZSet(items)) => {
+            Elements::ZSet(items.iter().map(|(m, s)| (m.as_slice(), *s)).collect())
+        }
+        Restored::Borrowed(Borrowed::Set(items)) => {
+            Elements::Set(items.iter().map(|m| &m[..]).collect())
+        }
+        Restored::Borrowed(Borrowed::Hash(pairs)) => {
+            Elements::Hash(pairs.iter().map(|(f, v)| (&f[..], &v[..])).collect())
+        }
+        Restored::Borrowed(Borrowed::ZSet(items)) => {
+            Elements::ZSet(items.iter().map(|(m, s)| (&m[..], *s)).collect())
+        }
     };
+    write_elements(t, db, key, elements, expire, small_zset_normalizes)
+}
+
+/// [`write_value`] for a collection.
+fn write_elements(
+    t: &mut Txn,
+    db: usize,
+    key: &[u8],
+    elements: Elements<'_>,
+    expire: u64,
+    small_zset_normalizes: bool,
+) -> Result<(), CmdErr> {
+    let kind = match elements {
+        Elements::List(_) => Kind::List,
+        Elements::Set(_) => Kind::Set,
+        Elements::Hash(_) => Kind::Hash,
+        Elements::ZSet(_) => Kind::ZSet,
+    };
+    let mut h = super::coll::fresh(t);
     let version = h.version;
-    let (records, bytes) = match v {
-        Value::String(_) | Value::Stream(_) => (0, 0),
-        Value::List(items) => (items.len(), items.iter().map(|e| e.len() + 8).sum()),
-        Value::Set(items) => (items.len(), items.iter().map(Vec::len).sum()),
-        Value::Hash(pairs) => (
+    let (records, bytes) = match &elements {
+        Elements::List(items) => (items.len(), items.iter().map(|e| e.len() + 8).sum()),
+        Elements::Set(items) => (items.len(), items.iter().map(|m| m.len()).sum()),
+        Elements::Hash(pairs) => (
             pairs.len(),
             pairs.iter().map(|(f, v)| f.len() + v.len()).sum(),
         ),
         // A member record and a score-index record per member.
-        Value::ZSet(items) => (
+        Elements::ZSet(items) => (
             2 * items.len(),
             items.iter().map(|(m, _)| 2 * m.len() + 26).sum(),
         ),
     };
     t.reserve_sub_records(key, records, bytes);
-    match v {
-        Value::String(_) | Value::Stream(_) => {}
-        Value::List(items) => {
+    match elements {
+        Elements::List(items) => {
             for e in items {
                 t.sub_put_new(db, key, version, &h.tail.to_be_bytes(), e);
                 h.tail += 1;
@@ -87,43 +131,37 @@ pub fn write_value(
         // each time, which for 100k random fields saves several times what the sort
         // costs. Payloads are often in order already (intsets; zsets by score), and
         // the sort finds an ascending or descending input in one pass.
-        Value::Set(items) => {
-            let mut sorted: Vec<&Vec<u8>> = items.iter().collect();
-            sorted.sort_unstable();
-            for m in sorted {
+        Elements::Set(mut items) => {
+            items.sort_unstable();
+            for m in items {
                 t.sub_put_new(db, key, version, m, b"");
                 h.count += 1;
                 super::set::note_member(&mut h, m);
             }
         }
-        Value::Hash(pairs) => {
-            let mut sorted: Vec<&(Vec<u8>, Vec<u8>)> = pairs.iter().collect();
-            sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            for (f, val) in sorted {
+        Elements::Hash(mut pairs) => {
+            pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (f, val) in pairs {
                 t.sub_put_new(db, key, version, f, val);
                 h.count += 1;
                 super::hash::note_sizes(&mut h, f, val);
             }
         }
-        Value::ZSet(items) => {
+        Elements::ZSet(mut items) => {
             // Member records (0x00 | member), then score-index records (0x01 |
             // ordered(score) | member), each in key order.
             let compact = items.len() as u64 <= super::zset::LP_ENTRIES
                 && items.iter().all(|(m, _)| m.len() <= super::zset::LP_VALUE);
-            let normalized: Vec<(Vec<u8>, f64)>;
-            let items = if small_zset_normalizes && compact && items.iter().any(|x| x.1 == 0.0) {
-                normalized = items
-                    .iter()
-                    .map(|(m, s)| (m.clone(), if *s == 0.0 { 0.0 } else { *s }))
-                    .collect();
-                &normalized
-            } else {
-                items
-            };
-            let mut sorted: Vec<&(Vec<u8>, f64)> = items.iter().collect();
-            sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            if small_zset_normalizes && compact {
+                for (_, s) in &mut items {
+                    if *s == 0.0 {
+                        *s = 0.0;
+                    }
+                }
+            }
+            items.sort_unstable_by(|a, b| a.0.cmp(b.0));
             let mut field = Vec::new();
-            for (m, s) in sorted.iter().copied() {
+            for &(m, s) in &items {
                 field.clear();
                 field.push(0);
                 field.extend_from_slice(m);
@@ -133,7 +171,7 @@ pub fn write_value(
             }
             let mut index: Vec<([u8; 8], &[u8], f64)> = items
                 .iter()
-                .map(|(m, s)| (super::zset::ordered(*s), m.as_slice(), *s))
+                .map(|&(m, s)| (super::zset::ordered(s), m, s))
                 .collect();
             index.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
             for (o, m, s) in index {
@@ -172,11 +210,12 @@ pub fn dump(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     c.bulk_opt(p.as_deref())
 }
 
-/// Decode a RESTORE payload with Redis's error texts.
-pub fn decode_payload(p: &[u8]) -> Result<Value, CmdErr> {
+/// Decode a RESTORE payload with Redis's error texts (large collections borrow their
+/// strings from `p`).
+pub fn decode_payload(p: &[u8]) -> Result<Restored<'_>, CmdErr> {
     // Values the codec does not decode (streams, modules) get Redis's text for a
     // payload it cannot load: tools match these texts exactly.
-    strata_rdb::restore(p, MAX_RESTORE_VERSION).map_err(|e| match e {
+    strata_rdb::restore_borrowed(p, MAX_RESTORE_VERSION).map_err(|e| match e {
         strata_rdb::Error::VersionOrChecksum => {
             CmdErr("ERR DUMP payload version or checksum are wrong".into())
         }
