@@ -134,7 +134,13 @@ impl WriteBatch {
     /// Remove every operation, keeping at most about `bytes` of the allocation.
     pub(crate) fn clear_keeping(&mut self, bytes: usize) {
         self.clear();
-        self.rep.shrink_to(HEADER + bytes);
+        if self.rep.capacity() > HEADER + bytes {
+            // A new buffer rather than `shrink_to`: the allocator's `realloc` copies the
+            // kept part of the old block (megabytes of stale operations after a RESTORE)
+            // without knowing that only the header is live.
+            self.rep = Vec::with_capacity(HEADER + bytes);
+            self.rep.resize(HEADER, 0);
+        }
     }
 }
 
