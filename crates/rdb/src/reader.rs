@@ -76,13 +76,7 @@ impl Source for SliceSource<'_> {
         Ok(())
     }
     fn read_vec(&mut self, n: u64) -> Result<Vec<u8>> {
-        let left = (self.buf.len() - self.pos) as u64;
-        if n > left {
-            return bad(format!("{n} bytes wanted, {left} left"));
-        }
-        let v = self.buf[self.pos..self.pos + n as usize].to_vec();
-        self.pos += n as usize;
-        Ok(v)
+        self.take(n).map(<[u8]>::to_vec)
     }
     fn remaining(&self) -> Option<u64> {
         Some((self.buf.len() - self.pos) as u64)
@@ -167,12 +161,11 @@ impl<S: Source> Reader<S> {
     /// A string in encoding `e` (integer or LZF: the cases of [`Reader::string`] other
     /// than a raw string).
     fn encoded_string(&mut self, e: u8) -> Result<Vec<u8>> {
-        match Len::Encoded(e) {
-            Len::Plain(n) => self.bytes(n),
-            Len::Encoded(0) => Ok((self.u8()? as i8).to_string().into_bytes()),
-            Len::Encoded(1) => Ok(i16::from_le_bytes(self.array()?).to_string().into_bytes()),
-            Len::Encoded(2) => Ok(i32::from_le_bytes(self.array()?).to_string().into_bytes()),
-            Len::Encoded(3) => {
+        match e {
+            0 => Ok((self.u8()? as i8).to_string().into_bytes()),
+            1 => Ok(i16::from_le_bytes(self.array()?).to_string().into_bytes()),
+            2 => Ok(i32::from_le_bytes(self.array()?).to_string().into_bytes()),
+            3 => {
                 let clen = self.len()?;
                 let ulen = self.len()?;
                 if ulen > clen.saturating_mul(LZF_MAX_EXPANSION) {
@@ -181,7 +174,7 @@ impl<S: Source> Reader<S> {
                 let input = self.bytes(clen)?;
                 lzf::decompress(&input, ulen as usize)
             }
-            Len::Encoded(e) => bad(format!("unknown string encoding {e}")),
+            e => bad(format!("unknown string encoding {e}")),
         }
     }
 
