@@ -152,53 +152,41 @@ pub(crate) fn header(seq: u64, count: u32) -> [u8; HEADER] {
     h
 }
 
-/// Call `f` with each operation of a batch body; returns how many there were.
-pub(crate) fn for_each_op<'a>(body: &'a [u8], mut f: impl FnMut(Op<'a>)) -> Result<u32> {
-    let mut r = Reader::new(body);
-    let mut n = 0u32;
-    while !r.is_empty() {
-        let op = match r.u8()? {
-            TAG_PUT => Op::Put(r.length_prefixed()?, r.length_prefixed()?),
-            TAG_DELETE => Op::Delete(r.length_prefixed()?),
-            TAG_DELETE_RANGE => Op::DeleteRange(r.length_prefixed()?, r.length_prefixed()?),
-            t => return Err(Error::corrupt(format!("unknown batch op tag {t}"))),
-        };
-        f(op);
-        n += 1;
-    }
-    Ok(n)
-}
-
-/// The operations of a batch body, as an iterator; it ends early at a malformed
-/// operation (only [`for_each_op`] reports those).
+/// The operations of a batch body; a malformed one is an error, and the last item.
 pub(crate) fn ops(body: &[u8]) -> Ops<'_> {
     Ops {
         r: Reader::new(body),
+        failed: false,
     }
 }
 
 /// See [`ops`].
-#[derive(Clone)]
 pub(crate) struct Ops<'a> {
     r: Reader<'a>,
+    failed: bool,
+}
+
+impl<'a> Ops<'a> {
+    fn parse(&mut self) -> Result<Op<'a>> {
+        let r = &mut self.r;
+        Ok(match r.u8()? {
+            TAG_PUT => Op::Put(r.length_prefixed()?, r.length_prefixed()?),
+            TAG_DELETE => Op::Delete(r.length_prefixed()?),
+            TAG_DELETE_RANGE => Op::DeleteRange(r.length_prefixed()?, r.length_prefixed()?),
+            t => return Err(Error::corrupt(format!("unknown batch op tag {t}"))),
+        })
+    }
 }
 
 impl<'a> Iterator for Ops<'a> {
-    type Item = Op<'a>;
+    type Item = Result<Op<'a>>;
 
-    fn next(&mut self) -> Option<Op<'a>> {
-        if self.r.is_empty() {
+    fn next(&mut self) -> Option<Result<Op<'a>>> {
+        if self.failed || self.r.is_empty() {
             return None;
         }
-        let r = &mut self.r;
-        let op = match r.u8().ok()? {
-            TAG_PUT => Op::Put(r.length_prefixed().ok()?, r.length_prefixed().ok()?),
-            TAG_DELETE => Op::Delete(r.length_prefixed().ok()?),
-            TAG_DELETE_RANGE => {
-                Op::DeleteRange(r.length_prefixed().ok()?, r.length_prefixed().ok()?)
-            }
-            _ => None?,
-        };
+        let op = self.parse();
+        self.failed = op.is_err();
         Some(op)
     }
 }
@@ -208,8 +196,8 @@ pub(crate) fn decode(rep: &[u8]) -> Result<(u64, Vec<Op<'_>>)> {
     let mut r = Reader::new(rep);
     let seq = r.u64_le()?;
     let count = r.u32_le()?;
-    let mut ops = Vec::new();
-    let n = for_each_op(&rep[HEADER..], |op| ops.push(op))?;
+    let ops = self::ops(&rep[HEADER..]).collect::<Result<Vec<_>>>()?;
+    let n = ops.len() as u32;
     if n != count {
         return Err(Error::corrupt(format!(
             "batch declares {count} ops but holds {n}"

@@ -39,7 +39,6 @@ fn get_varint_long(src: &[u8]) -> Result<(u64, usize)> {
 }
 
 /// A cursor over untrusted bytes: every read is bounds-checked and returns an error.
-#[derive(Clone)]
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
 }

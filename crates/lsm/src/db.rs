@@ -763,9 +763,10 @@ impl Inner {
         let sync = self.opts.sync == SyncPolicy::Always || want_sync;
         let apply = || {
             // A batch built by `WriteBatch` is well-formed; a malformed one would stop
-            // the iterator early, and the count check reports it.
+            // the operations early, and the count check reports it.
             let count = batch.count() as usize;
-            let next = mem.writer().apply_ops(seq, batch::ops(batch.body()), count);
+            let ops = batch::ops(batch.body()).map_while(Result::ok);
+            let next = mem.writer().apply_ops(seq, ops, count);
             if next - seq != count as u64 {
                 return Err(Error::corrupt(format!(
                     "batch declares {count} ops but holds {}",

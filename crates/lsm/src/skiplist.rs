@@ -50,7 +50,7 @@ const HEAD_BYTES: usize = HEADER + 8 * MAX_HEIGHT;
 
 type NodePtr = *mut u8;
 
-/// Arena chunks of frozen memtables, kept for the next memtables: a fresh chunk's pages
+/// Arena chunks of dropped memtables, kept for the next memtables: a fresh chunk's pages
 /// fault in zeroed, one 2 MiB huge page zeroed at a time, which cost a RESTORE's event
 /// loop about 9% of its time. Holds at most `cap` chunks; chunks come back dirty.
 pub(crate) struct ChunkPool {

@@ -45,13 +45,20 @@ pub fn decode_object(bytes: &[u8], version: u16) -> Result<Value> {
     object::decode(ty, &mut r, version)
 }
 
-/// Check a DUMP payload, then decode it (see the module doc).
-pub fn restore(payload: &[u8], max_version: u16) -> Result<Value> {
+/// Check a payload's footer, then read its type byte: the RDB version, the type and a
+/// reader at the object's body.
+fn open(payload: &[u8], max_version: u16) -> Result<(u16, u8, Reader<SliceSource<'_>>)> {
     verify(payload, max_version)?;
     let n = payload.len();
     let version = u16::from_le_bytes([payload[n - 10], payload[n - 9]]);
     let mut r = Reader::new(SliceSource::new(payload));
     let ty = r.u8()?;
+    Ok((version, ty, r))
+}
+
+/// Check a DUMP payload, then decode it (see the module doc).
+pub fn restore(payload: &[u8], max_version: u16) -> Result<Value> {
+    let (version, ty, mut r) = open(payload, max_version)?;
     let value = object::decode(ty, &mut r, version)?;
     if value.is_empty_collection() {
         return Err(Error::BadData("empty collection".into()));
@@ -72,11 +79,7 @@ pub enum Restored<'a> {
 /// and sorted sets stored as plain strings (what Redis writes for large ones) borrow
 /// their raw strings from `payload` instead of copying each into its own allocation.
 pub fn restore_borrowed(payload: &[u8], max_version: u16) -> Result<Restored<'_>> {
-    verify(payload, max_version)?;
-    let n = payload.len();
-    let version = u16::from_le_bytes([payload[n - 10], payload[n - 9]]);
-    let mut r = Reader::new(SliceSource::new(payload));
-    let ty = r.u8()?;
+    let (version, ty, mut r) = open(payload, max_version)?;
     let restored = match object::decode_borrowed(ty, &mut r)? {
         Some(b) if b.is_empty() => return Err(Error::BadData("empty collection".into())),
         Some(b) => Restored::Borrowed(b),
