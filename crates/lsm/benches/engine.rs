@@ -1,5 +1,5 @@
-//! Criterion micro-benchmarks of the engine's parts: memtable insert, a large batch under
-//! one prefix, block decode,
+//! Criterion micro-benchmarks of the engine's parts: memtable insert (random keys, and
+//! one large collection's members), a large batch under one prefix, block decode,
 //! bloom probe, and a point read served from SSTs (block cache warm).
 //!
 //! Run: `cargo bench -p strata-lsm`
@@ -30,6 +30,26 @@ fn memtable_insert(c: &mut Criterion) {
             |m| {
                 for (i, k) in keys.iter().enumerate() {
                     m.insert(i as u64 + 1, k, &value);
+                }
+                m
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    // A large collection's records share their bucket (their first two bytes): one
+    // skiplist of 100k nodes, where the bucket index does the descending.
+    g.bench_function("insert 100k random members of one collection", |b| {
+        let keys: Vec<Vec<u8>> = (0..100_000u64)
+            .map(|i| {
+                let m = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % 1_000_000;
+                format!("\x12\x34\x00\x01myset\x00\x00\x00\x01element:{m:07}").into_bytes()
+            })
+            .collect();
+        b.iter_batched(
+            Memtable::default,
+            |m| {
+                for (i, k) in keys.iter().enumerate() {
+                    m.insert(i as u64 + 1, k, b"");
                 }
                 m
             },
