@@ -126,59 +126,156 @@ struct Writer {
     indexes: Vec<Box<BucketIndex>>,
 }
 
-/// The writer's index of one large bucket: a sorted array of its nodes taller than
-/// [`INDEX_LEVEL`] as they were when the index was built, with the 8 bytes of each user
-/// key that follow the prefix most of them share. A random insert into a bucket of
-/// 100k nodes otherwise descends about 25 nodes, each a cache miss; through the index
-/// it binary-searches a dense array (the prefixes, not the nodes) and descends the
-/// bottom levels only. Nodes inserted since the build are found by that descent (the
-/// index only has to name a node before the key at level `INDEX_LEVEL`). It is
-/// immutable once published in the bucket's head, and readers' seeks use it too.
+/// The index of one large bucket: a sorted array of its nodes taller than
+/// [`INDEX_LEVEL`] as they were when the index was built, cut into segments of entries
+/// that share a prefix (a collection's members; a sorted set's members and its score
+/// index; the metadata records around them), with the 8 bytes of each user key that
+/// follow its segment's prefix. A random insert into a bucket of 100k nodes otherwise
+/// descends about 25 nodes, each a cache miss; through the index it binary-searches a
+/// dense array (the prefixes, not the nodes) and descends the bottom levels only. Nodes
+/// inserted since the build are found by that descent (the index only has to name a
+/// node before the key at level `INDEX_LEVEL`). It is immutable once published in the
+/// bucket's head, and readers' seeks use it too.
 struct BucketIndex {
-    /// User-key prefix of the entries `shared.start..shared.end`.
-    common: Vec<u8>,
-    shared: std::ops::Range<usize>,
-    /// Per entry: the big-endian u64 of the 8 user-key bytes after `common` (zero
-    /// padded); meaningful for entries in `shared` only.
-    prefixes: Vec<u64>,
     nodes: Vec<NodePtr>,
+    /// Per entry: the big-endian u64 of the 8 user-key bytes after its segment's
+    /// `common` (zero padded).
+    prefixes: Vec<u64>,
+    /// Consecutive runs of entries covering `nodes`, in order.
+    segments: Vec<Segment>,
 }
 
+/// Entries `start..end` of a [`BucketIndex`], whose user keys all start with `common`.
+struct Segment {
+    start: usize,
+    end: usize,
+    common: Vec<u8>,
+    /// False when too many neighbours tie in their 8 bytes for the search to pay: keys
+    /// that fall here take the ordinary descent.
+    searchable: bool,
+}
+
+/// A segment of this many entries or more whose prefixes tie too often is cut by the
+/// byte after its common prefix, at most `SEGMENT_DEPTH` times, into at most
+/// `MAX_SEGMENTS` segments in all.
+const SEGMENT_MIN: usize = 64;
+const SEGMENT_DEPTH: usize = 4;
+const MAX_SEGMENTS: usize = 64;
+
 impl BucketIndex {
-    fn bytes(&self) -> usize {
-        self.prefixes.capacity() * 8 + self.nodes.capacity() * 8 + self.common.capacity()
+    /// The index of `nodes` (sorted nodes of one list).
+    fn new(nodes: Vec<NodePtr>) -> Self {
+        let mut index = BucketIndex {
+            prefixes: vec![0; nodes.len()],
+            nodes,
+            segments: Vec::new(),
+        };
+        index.cut(0, index.nodes.len(), 0);
+        index
     }
 
-    /// The last entry whose key is < `key` and the entry after it, when `key` (an
-    /// internal key) starts with `common` and lies between two entries; `None` sends
-    /// the insert down the ordinary descent.
+    /// Make entries `start..end` one segment, or cut them into several.
+    fn cut(&mut self, start: usize, end: usize, depth: usize) {
+        if start == end {
+            return;
+        }
+        // SAFETY (every `user_of` here): index entries are published nodes of the list,
+        // which outlives the index.
+        let user = |n: NodePtr| unsafe { user_of(n) };
+        let (a, z) = (user(self.nodes[start]), user(self.nodes[end - 1]));
+        let c = a.iter().zip(z).take_while(|(x, y)| x == y).count();
+        for i in start..end {
+            // Every entry of a sorted run starts with what its ends share.
+            self.prefixes[i] = prefix_u64(&user(self.nodes[i])[c..]);
+        }
+        let ties = self.prefixes[start..end]
+            .windows(2)
+            .filter(|p| p[0] == p[1])
+            .count();
+        let searchable = ties * 4 <= end - start;
+        if searchable
+            || end - start < SEGMENT_MIN
+            || depth == SEGMENT_DEPTH
+            || self.segments.len() >= MAX_SEGMENTS
+        {
+            self.segments.push(Segment {
+                start,
+                end,
+                common: a[..c].to_vec(),
+                searchable,
+            });
+            return;
+        }
+        // The ends differ at byte `c`: runs of one value of that byte (the key that
+        // ends at `c` first) share a longer prefix.
+        let mut i = start;
+        while i < end {
+            let b = user(self.nodes[i]).get(c).copied();
+            let j = i + self.nodes[i..end].partition_point(|&n| user(n).get(c).copied() == b);
+            self.cut(i, j, depth + 1);
+            i = j;
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.prefixes.capacity() * 8
+            + self.nodes.capacity() * 8
+            + self
+                .segments
+                .iter()
+                .map(|s| std::mem::size_of::<Segment>() + s.common.capacity())
+                .sum::<usize>()
+    }
+
+    /// The last entry whose key is < `key` (an internal key) and the entry after it,
+    /// when `key` lies between two entries and not in an unsearchable segment; `None`
+    /// sends the insert down the ordinary descent.
     fn start(&self, key: &[u8]) -> Option<(NodePtr, NodePtr)> {
         let user = &key[..key.len().saturating_sub(ikey::TRAILER)];
-        if self.shared.is_empty() || !user.starts_with(&self.common) {
-            return None;
-        }
-        let p = prefix_u64(&user[self.common.len()..]);
-        // Entries before `shared` are below every key with the common prefix, those
-        // after it above: the last entry below `key` is at `shared.start - 1` or in
-        // `shared`. Binary search for the first entry in `shared` not below `key`.
-        let (mut lo, mut hi) = (self.shared.start, self.shared.end);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            let e = self.prefixes[mid];
-            // SAFETY: index entries are published nodes of this list.
-            let below = e < p
-                || (e == p && ikey::compare(unsafe { node_key(self.nodes[mid]) }, key).is_lt());
-            if below {
-                lo = mid + 1;
-            } else {
-                hi = mid;
+        // The last segment whose first entry is below `key` (a few segments: their
+        // first nodes are visited on every search, so they stay cached).
+        // SAFETY: index entries are published nodes of this list.
+        let s = self.segments.partition_point(|g| {
+            ikey::compare(unsafe { node_key(self.nodes[g.start]) }, key).is_lt()
+        });
+        let seg = &self.segments[s.checked_sub(1)?];
+        let lo = if user.starts_with(&seg.common) {
+            if !seg.searchable {
+                return None;
             }
-        }
+            // The first entry of the segment not below `key` (its first one is below).
+            let p = prefix_u64(&user[seg.common.len()..]);
+            let (mut lo, mut hi) = (seg.start + 1, seg.end);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                let e = self.prefixes[mid];
+                // SAFETY: as above.
+                let below = e < p
+                    || (e == p && ikey::compare(unsafe { node_key(self.nodes[mid]) }, key).is_lt());
+                if below {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        } else {
+            // Not below the segment's first key and without its prefix: above all of it.
+            seg.end
+        };
         // Beyond the last entry is where keys inserted in order since the build gather
         // (and where a walk from the last entry would meet them all).
         let bound = *self.nodes.get(lo)?;
-        lo.checked_sub(1).map(|i| (self.nodes[i], bound))
+        Some((self.nodes[lo - 1], bound))
     }
+}
+
+/// The user key of a published node.
+///
+/// SAFETY: as [`node_key`].
+unsafe fn user_of<'a>(node: NodePtr) -> &'a [u8] {
+    let k = node_key(node);
+    &k[..k.len().saturating_sub(ikey::TRAILER)]
 }
 
 /// The big-endian u64 of the first 8 bytes of `bytes`, zero padded. For two byte
@@ -726,44 +823,7 @@ impl SkipList {
             nodes.push(x);
             x = self.next(x, INDEX_LEVEL);
         }
-        // SAFETY: every node of the list is published.
-        let user = |n: NodePtr| {
-            let k = unsafe { node_key(n) };
-            &k[..k.len().saturating_sub(ikey::TRAILER)]
-        };
-        // The prefix shared by all but the sixteenth of entries at either end (a
-        // collection's sub-records, without the metadata records around them).
-        let mut common = Vec::new();
-        let mut shared = 0..0;
-        let mut prefixes = Vec::new();
-        if nodes.len() >= 64 {
-            let (a, z) = (
-                user(nodes[nodes.len() / 16]),
-                user(nodes[nodes.len() - 1 - nodes.len() / 16]),
-            );
-            common = a[..a.iter().zip(z).take_while(|(x, y)| x == y).count()].to_vec();
-            let start = nodes.partition_point(|&n| user(n) < &common[..]);
-            let end = start + nodes[start..].partition_point(|&n| user(n).starts_with(&common));
-            prefixes = nodes
-                .iter()
-                .map(|&n| user(n).get(common.len()..).map_or(0, prefix_u64))
-                .collect();
-            // Keys that the 8 bytes do not tell apart cost a node visit each in the
-            // search: with many of them a descent is as good.
-            let ties = prefixes[start..end]
-                .windows(2)
-                .filter(|p| p[0] == p[1])
-                .count();
-            if ties * 4 <= end - start {
-                shared = start..end;
-            }
-        }
-        let index = Box::new(BucketIndex {
-            common,
-            shared,
-            prefixes,
-            nodes,
-        });
+        let index = Box::new(BucketIndex::new(nodes));
         self.overhead
             .fetch_add(index.bytes(), AtomicOrdering::Relaxed);
         let published = &*index as *const BucketIndex as *mut BucketIndex;
@@ -1144,10 +1204,16 @@ mod tests {
             seen += 97;
         }
         writer.join().unwrap();
+        let w = list.writer.lock().unwrap();
         assert!(
-            list.writer.lock().unwrap().indexes.len() >= 3,
+            w.indexes.len() >= 3,
             "the bucket was indexed and re-indexed"
         );
+        // The short key, then the 'a', 'm' and 'z' members apart.
+        let last = w.indexes.last().unwrap();
+        assert_eq!(last.segments.len(), 4);
+        assert!(last.segments[1..].iter().all(|g| g.searchable));
+        drop(w);
         let mut model = keys.clone();
         assert_holds_in_order(&list, &mut model, 1);
         assert_levels_sorted(&list);
@@ -1171,24 +1237,30 @@ mod tests {
         }
     }
 
-    /// Keys the 8 bytes after the common prefix do not tell apart: the index is built
-    /// without a searchable range, and inserts and seeks go the ordinary way.
+    /// Keys that branch at five bytes, each followed by 8 bytes they all share: cut
+    /// four times, the segments still tie, so the index has no searchable segment and
+    /// inserts and seeks go the ordinary way.
     #[test]
     fn an_index_of_keys_alike_in_their_prefix_steps_aside() {
         let list = SkipList::new(None);
         let mut model = Vec::new();
         let mut r = 5u64;
         for seq in 1..=20_000u64 {
-            let mut uk = b"\x00\x01same-prefix-".to_vec();
-            uk.push((seq % 2) as u8);
-            uk.extend_from_slice(b"12345678");
+            let mut uk = b"\x00\x01".to_vec();
+            let bits = xorshift(&mut r);
+            for branch in 0..5 {
+                uk.push((bits >> branch) as u8 & 1);
+                uk.extend_from_slice(b"-shared-");
+            }
             uk.extend_from_slice(&xorshift(&mut r).to_be_bytes());
             let k = encode(&uk, seq, Kind::Value);
             list.insert(&k, b"");
             model.push(k);
         }
         let w = list.writer.lock().unwrap();
-        assert!(!w.indexes.is_empty() && w.indexes.iter().all(|i| i.shared.is_empty()));
+        let last = w.indexes.last().expect("an index");
+        assert_eq!(last.segments.len(), 16);
+        assert!(last.segments.iter().all(|g| !g.searchable));
         drop(w);
         assert_holds_in_order(&list, &mut model, 3);
         assert_levels_sorted(&list);
