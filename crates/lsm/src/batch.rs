@@ -17,6 +17,8 @@ const HEADER: usize = 12;
 const TAG_DELETE: u8 = 0;
 const TAG_PUT: u8 = 1;
 const TAG_DELETE_RANGE: u8 = 2;
+/// The buffer a batch over its bound gets back when cleared ([`WriteBatch::clear_keeping`]).
+const SMALL_BUFFER: usize = 64 << 10;
 
 /// A group of writes applied atomically: readers see all of them or none.
 #[derive(Clone, Debug)]
@@ -131,14 +133,15 @@ impl WriteBatch {
         self.count = 0;
     }
 
-    /// Remove every operation, keeping at most about `bytes` of the allocation.
+    /// Remove every operation, keeping the allocation unless it exceeds about `bytes`.
     pub(crate) fn clear_keeping(&mut self, bytes: usize) {
         self.clear();
         if self.rep.capacity() > HEADER + bytes {
-            // A new buffer rather than `shrink_to`: the allocator's `realloc` copies the
-            // kept part of the old block (megabytes of stale operations after a RESTORE)
-            // without knowing that only the header is live.
-            self.rep = Vec::with_capacity(HEADER + bytes);
+            // A new small buffer rather than `shrink_to`: the allocator's `realloc`
+            // copies the kept part of the old block (megabytes of stale operations
+            // after a RESTORE) without knowing that only the header is live; and a new
+            // buffer of `bytes` would be fresh pages the allocator faults in to set up.
+            self.rep = Vec::with_capacity(HEADER + SMALL_BUFFER);
             self.rep.resize(HEADER, 0);
         }
     }
@@ -231,9 +234,16 @@ mod tests {
     fn clear_keeping_bounds_the_buffer() {
         let mut b = WriteBatch::new();
         b.put(b"k", &vec![1u8; 1 << 20]);
+        // A buffer within the bound is kept as it is.
+        let cap = b.rep.capacity();
+        b.clear_keeping(2 << 20);
+        assert!(b.is_empty());
+        assert_eq!(b.rep.capacity(), cap);
+        b.put(b"k", &vec![1u8; 1 << 20]);
+        // One over it is replaced by a small one.
         b.clear_keeping(1024);
         assert!(b.is_empty());
-        assert!(b.rep.capacity() < 4096);
+        assert!(b.rep.capacity() <= HEADER + SMALL_BUFFER);
         b.put(b"k", b"v");
         let mut fresh = WriteBatch::new();
         fresh.put(b"k", b"v");

@@ -312,13 +312,13 @@ impl Db {
     }
 
     /// [`Db::write`], leaving `batch` empty. When the write needs no queue (no fsync
-    /// asked, no other writer waiting) the batch keeps its buffer (up to 4 MiB of it),
+    /// asked, no other writer waiting) the batch keeps its buffer (up to 16 MiB of it),
     /// so a caller that fills one batch over and over does not grow a new buffer, and
     /// fault in fresh pages, for every write.
     pub fn write_and_clear(&self, opts: WriteOptions, batch: &mut WriteBatch) -> Result<()> {
         if self.inner.can_write_directly(&opts) {
             let r = self.inner.write_batch(batch, false);
-            batch.clear_keeping(4 << 20);
+            batch.clear_keeping(16 << 20);
             return r;
         }
         self.inner.write(opts, std::mem::take(batch))
