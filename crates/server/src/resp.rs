@@ -293,12 +293,12 @@ pub struct Out<'a> {
     pub proto: u8,
 }
 
-/// `<prefix><n>\r\n`, formatted without allocating.
+/// `<prefix><n>\r\n`, formatted without allocating, in one append.
 fn push_num(buf: &mut Vec<u8>, prefix: u8, n: i64) {
-    buf.push(prefix);
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    let neg = n < 0;
+    // Right to left: "\r\n", the digits, the sign, the prefix (at most 1 + 1 + 19 + 2).
+    let mut tmp = [0u8; 24];
+    let mut i = tmp.len() - 2;
+    tmp[i..].copy_from_slice(b"\r\n");
     let mut v = n.unsigned_abs();
     loop {
         i -= 1;
@@ -308,11 +308,13 @@ fn push_num(buf: &mut Vec<u8>, prefix: u8, n: i64) {
             break;
         }
     }
-    if neg {
-        buf.push(b'-');
+    if n < 0 {
+        i -= 1;
+        tmp[i] = b'-';
     }
+    i -= 1;
+    tmp[i] = prefix;
     buf.extend_from_slice(&tmp[i..]);
-    buf.extend_from_slice(b"\r\n");
 }
 
 impl Out<'_> {
@@ -404,10 +406,34 @@ impl Out<'_> {
             self.bulk(text);
         }
     }
-    /// Append `n` elements already encoded in `body` as an array.
-    pub fn array_of_encoded(&mut self, n: usize, body: &[u8]) {
-        self.array(n);
-        self.buf.extend_from_slice(body);
+    /// A collection reply whose length is known before its elements are read: `header`
+    /// for `want` elements, then the elements `scan` encodes straight into the reply
+    /// (it returns how many it wrote). Should it find another number (records missing
+    /// from a damaged store), the header is rewritten to say what was found; on error
+    /// nothing of the reply is left.
+    pub fn counted<E>(
+        &mut self,
+        want: usize,
+        header: impl Fn(&mut Self, usize),
+        scan: impl FnOnce(&mut Vec<u8>) -> Result<usize, E>,
+    ) -> Result<(), E> {
+        let start = self.buf.len();
+        header(self, want);
+        let body_at = self.buf.len();
+        match scan(self.buf) {
+            Err(e) => {
+                self.buf.truncate(start);
+                Err(e)
+            }
+            Ok(n) if n != want => {
+                let body = self.buf.split_off(body_at);
+                self.buf.truncate(start);
+                header(self, n);
+                self.buf.extend_from_slice(&body);
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+        }
     }
     /// Encode a bulk string into `buf` (for replies built before their length is known).
     pub fn encode_bulk(buf: &mut Vec<u8>, b: &[u8]) {

@@ -91,8 +91,40 @@ fn resp3_hello_and_nulls() {
         raw(&mut c, b"HELLO 4\r\n"),
         b"-NOPROTO unsupported protocol version\r\n"
     );
+    // Collection replies whose header is written before the scan (the count is known),
+    // for missing keys and present ones, in RESP3 and then RESP2.
+    let collections: &[(&[u8], &[u8], &[u8])] = &[
+        (b"HGETALL missing\r\n", b"%0\r\n", b"*0\r\n"),
+        (b"HKEYS missing\r\n", b"*0\r\n", b"*0\r\n"),
+        (b"HVALS missing\r\n", b"*0\r\n", b"*0\r\n"),
+        (b"LRANGE missing 0 -1\r\n", b"*0\r\n", b"*0\r\n"),
+        (
+            b"HGETALL h\r\n",
+            b"%2\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$2\r\n22\r\n",
+            b"*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$2\r\n22\r\n",
+        ),
+        (
+            b"HVALS h\r\n",
+            b"*2\r\n$1\r\n1\r\n$2\r\n22\r\n",
+            b"*2\r\n$1\r\n1\r\n$2\r\n22\r\n",
+        ),
+        (
+            b"LRANGE l 1 -2\r\n",
+            b"*2\r\n$1\r\ny\r\n$0\r\n\r\n",
+            b"*2\r\n$1\r\ny\r\n$0\r\n\r\n",
+        ),
+        (b"LRANGE l 5 9\r\n", b"*0\r\n", b"*0\r\n"),
+    ];
+    assert_eq!(raw(&mut c, b"HSET h a 1 b 22\r\n"), b":2\r\n");
+    assert_eq!(raw(&mut c, b"RPUSH l x y \"\" z\r\n"), b":4\r\n");
+    for (req, want3, _) in collections {
+        assert_eq!(raw(&mut c, req), want3.to_vec(), "{req:?}");
+    }
     assert_eq!(raw(&mut c, b"HELLO 2\r\n")[..3].to_vec(), b"*14".to_vec());
     assert_eq!(raw(&mut c, b"GET missing\r\n"), b"$-1\r\n");
+    for (req, _, want2) in collections {
+        assert_eq!(raw(&mut c, req), want2.to_vec(), "{req:?}");
+    }
 }
 
 #[test]

@@ -134,36 +134,30 @@ pub fn all_pairs(c: &Ctx, key: &[u8], h: &Coll) -> Result<super::Pairs, CmdErr> 
 }
 
 fn dump_hash(c: &mut Ctx, a: &[Vec<u8>], fields: bool, values: bool) -> R {
-    // Encoded straight into one buffer as the scan meets the fields.
-    let mut body = Vec::new();
-    let mut n = 0usize;
-    if let Some((_, h)) = coll::read(c, &a[1], Kind::Hash)? {
-        let store = &c.sh.store;
-        store.sub_scan(
-            store.phys(c.s.db),
-            &a[1],
-            h.version,
-            None,
-            None,
-            false,
-            |f, v| {
-                if fields {
-                    crate::resp::Out::encode_bulk(&mut body, f);
-                }
-                if values {
-                    crate::resp::Out::encode_bulk(&mut body, v);
-                }
-                n += 1;
-                true
-            },
-        )?;
-    }
-    if fields && values {
-        c.out.map(n);
-    } else {
-        c.out.array(n);
-    }
-    c.out.buf.extend_from_slice(&body);
+    let pairs = fields && values;
+    let header = |o: &mut crate::resp::Out, n| if pairs { o.map(n) } else { o.array(n) };
+    let Some((_, h)) = coll::read(c, &a[1], Kind::Hash)? else {
+        header(&mut c.out, 0);
+        return done();
+    };
+    // The count is known: the pairs are encoded straight into the reply as the scan
+    // meets them.
+    let store = &c.sh.store;
+    let phys = store.phys(c.s.db);
+    c.out.counted(h.count as usize, header, |buf| {
+        let mut n = 0usize;
+        store.sub_scan(phys, &a[1], h.version, None, None, false, |f, v| {
+            if fields {
+                crate::resp::Out::encode_bulk(buf, f);
+            }
+            if values {
+                crate::resp::Out::encode_bulk(buf, v);
+            }
+            n += 1;
+            true
+        })?;
+        Ok::<_, crate::store::Error>(n)
+    })?;
     done()
 }
 

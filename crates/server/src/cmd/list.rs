@@ -190,30 +190,37 @@ pub fn llen(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 
 pub fn lrange(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let (s, e) = (int_arg(&a[2])?, int_arg(&a[3])?);
-    // Elements are encoded straight into one buffer as the scan meets them.
-    let mut body = Vec::new();
-    let mut n = 0usize;
-    if let Some((_, h)) = coll::read(c, &a[1], Kind::List)? {
-        let (from, to) = norm(h.count, s, e);
-        if from < to {
-            let (lo, hi) = (pos(h.head + from), pos(h.head + to));
-            let store = &c.sh.store;
-            store.sub_scan(
-                store.phys(c.s.db),
-                &a[1],
-                h.version,
-                Some(&lo),
-                Some(&hi),
-                false,
-                |_, v| {
-                    Out::encode_bulk(&mut body, v);
-                    n += 1;
-                    true
-                },
-            )?;
-        }
+    let Some((_, h)) = coll::read(c, &a[1], Kind::List)? else {
+        c.out.array(0);
+        return done();
+    };
+    let (from, to) = norm(h.count, s, e);
+    if from >= to {
+        c.out.array(0);
+        return done();
     }
-    c.out.array_of_encoded(n, &body);
+    // A list's positions are contiguous, so the reply's length is known: the elements
+    // are encoded straight into the reply as the scan meets them.
+    let (lo, hi) = (pos(h.head + from), pos(h.head + to));
+    let store = &c.sh.store;
+    let phys = store.phys(c.s.db);
+    c.out.counted((to - from) as usize, Out::array, |buf| {
+        let mut n = 0usize;
+        store.sub_scan(
+            phys,
+            &a[1],
+            h.version,
+            Some(&lo),
+            Some(&hi),
+            false,
+            |_, v| {
+                Out::encode_bulk(buf, v);
+                n += 1;
+                true
+            },
+        )?;
+        Ok::<_, crate::store::Error>(n)
+    })?;
     done()
 }
 
