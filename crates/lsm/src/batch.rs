@@ -99,10 +99,15 @@ impl WriteBatch {
         self.count == 0
     }
 
-    /// Make room for about `bytes` more of operations (a large batch built in one go
-    /// grows once instead of doubling and copying).
+    /// Make room for `bytes` more of operations (a large batch built in one go grows
+    /// once, to what it needs, instead of doubling and copying).
     pub fn reserve(&mut self, bytes: usize) {
-        self.rep.reserve(bytes);
+        self.rep.reserve_exact(bytes);
+    }
+
+    /// Bytes of operations the buffer holds without growing.
+    pub fn capacity(&self) -> usize {
+        self.rep.capacity() - HEADER
     }
 
     /// Approximate size in bytes.

@@ -924,8 +924,22 @@ impl Txn<'_> {
         // Per record: tag, two length varints (at most 5 bytes each) and the key's
         // prefix (`sub_key_into`: 16 bytes around the key).
         let per_record = 1 + 5 + 5 + 16 + key.len();
-        self.batch
-            .reserve(records.saturating_mul(per_record).saturating_add(bytes));
+        // A sixteenth more: the next RESTORE of the same size then fits the buffer this
+        // one leaves behind, whatever the transaction wrote before.
+        let need = records.saturating_mul(per_record).saturating_add(bytes);
+        let need = need.saturating_add(need / 16);
+        // The pending batch keeps the buffer of earlier large writes (up to 16 MiB, see
+        // `Db::write_and_clear`): when it is empty, this transaction continues in that
+        // buffer, whose pages are already faulted in, and `merge_into_pending` hands it
+        // back with the records in it.
+        if self.pending.batch.is_empty() && self.pending.batch.capacity() > self.batch.capacity() {
+            let mut big = std::mem::take(&mut self.pending.batch);
+            big.append(&self.batch);
+            self.batch.clear();
+            std::mem::swap(&mut self.batch, &mut big);
+            self.pending.batch = big;
+        }
+        self.batch.reserve(need);
     }
 
     pub fn sub_put_new(&mut self, db: usize, key: &[u8], version: u64, field: &[u8], value: &[u8]) {
