@@ -532,10 +532,17 @@ fn populate(port: u16) -> Option<()> {
 
 /// Seconds for DUMP + RESTORE (into a new key) of `key`, median of `repeat`. Each
 /// operation starts on a quiet server (`settle`), as each redis-benchmark test does:
-/// the flush a RESTORE leaves behind is not charged to the next DUMP.
+/// the flush a RESTORE leaves behind is not charged to the next DUMP. One untimed
+/// DUMP and RESTORE go first, on both servers alike: the first RESTORE of a large value
+/// grows the server's buffers and allocator pools once (3–5 times the steady time, for
+/// Strata), and a median of three would otherwise keep some of that.
 fn time_dump_restore(s: &Server, key: &[u8], repeat: usize) -> Option<(f64, f64)> {
     let mut c = Resp::connect(s.port)?;
     let (mut d, mut r) = (Vec::new(), Vec::new());
+    settle(s.child.id());
+    let payload = c.call(&[b"DUMP", key]).ok()?;
+    c.call(&[b"RESTORE", b"warm-up", b"0", &payload]).ok()?;
+    c.call(&[b"DEL", b"warm-up"]).ok()?;
     for i in 0..repeat {
         settle(s.child.id());
         let t0 = Instant::now();

@@ -99,10 +99,14 @@ impl WriteBatch {
         self.count == 0
     }
 
-    /// Make room for `bytes` more of operations (a large batch built in one go grows
-    /// once, to what it needs, instead of doubling and copying).
+    /// Make room for `bytes` more of operations: a large batch built in one go grows
+    /// once instead of doubling and copying. When the buffer must grow, it grows by a
+    /// sixteenth more than asked, so that a buffer kept for the next batch of the same
+    /// size (`Db::write_and_clear`) has room for it and whatever precedes it.
     pub fn reserve(&mut self, bytes: usize) {
-        self.rep.reserve_exact(bytes);
+        if self.rep.capacity() - self.rep.len() < bytes {
+            self.rep.reserve_exact(bytes.saturating_add(bytes / 16));
+        }
     }
 
     /// Bytes of operations the buffer holds without growing.
@@ -233,6 +237,25 @@ mod tests {
             assert_eq!(a.rep, b.rep);
             assert_eq!(a.count, b.count);
         }
+    }
+
+    /// A buffer reserved for one large batch takes the next of the same size, with a
+    /// few operations before it, without growing again.
+    #[test]
+    fn reserve_leaves_room_for_the_next_batch_of_the_same_size() {
+        let mut b = WriteBatch::new();
+        b.put(b"meta", b"v");
+        b.reserve(1 << 20);
+        let cap = b.rep.capacity();
+        assert!(cap >= b.rep.len() + (1 << 20) + (1 << 16), "{cap}");
+        b.reserve(1 << 20);
+        assert_eq!(b.rep.capacity(), cap, "room enough: no growth");
+        b.put(b"k", &vec![1u8; 1 << 20]);
+        b.clear_keeping(16 << 20);
+        b.put(b"meta", b"v");
+        b.put(b"more", b"v");
+        b.reserve(1 << 20);
+        assert_eq!(b.rep.capacity(), cap);
     }
 
     #[test]

@@ -924,10 +924,7 @@ impl Txn<'_> {
         // Per record: tag, two length varints (at most 5 bytes each) and the key's
         // prefix (`sub_key_into`: 16 bytes around the key).
         let per_record = 1 + 5 + 5 + 16 + key.len();
-        // A sixteenth more: the next RESTORE of the same size then fits the buffer this
-        // one leaves behind, whatever the transaction wrote before.
         let need = records.saturating_mul(per_record).saturating_add(bytes);
-        let need = need.saturating_add(need / 16);
         // The pending batch keeps the buffer of earlier large writes (up to 16 MiB, see
         // `Db::write_and_clear`): when it is empty, this transaction continues in that
         // buffer, whose pages are already faulted in, and `merge_into_pending` hands it
