@@ -169,15 +169,15 @@ fn write_elements(
                 h.count += 1;
                 super::zset::note(&mut h, m);
             }
-            let mut index: Vec<([u8; 8], &[u8], f64)> = items
-                .iter()
-                .map(|&(m, s)| (super::zset::ordered(s), m, s))
-                .collect();
-            index.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-            for (o, m, s) in index {
+            // The same list again, now in score-index order (no second list: for 100k
+            // members that was 4 MB of fresh memory per RESTORE).
+            items.sort_unstable_by(|a, b| {
+                (super::zset::ordered(a.1), a.0).cmp(&(super::zset::ordered(b.1), b.0))
+            });
+            for &(m, s) in &items {
                 field.clear();
                 field.push(1);
-                field.extend_from_slice(&o);
+                field.extend_from_slice(&super::zset::ordered(s));
                 field.extend_from_slice(m);
                 t.sub_put_new(db, key, version, &field, &s.to_bits().to_be_bytes());
             }
