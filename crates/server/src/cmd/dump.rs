@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use strata_rdb::object::Borrowed;
+use std::borrow::Cow;
+
+use strata_rdb::object::{Borrowed, Str};
 use strata_rdb::{Restored, Target, Value};
 
 use super::{err, int_arg, is, CmdErr, Ctx, Flow, R};
@@ -16,12 +18,13 @@ use crate::{lock, Shared};
 /// answer Redis 7.0 gives.
 const MAX_RESTORE_VERSION: u16 = 10;
 
-/// A collection's elements as slices, whichever decoder produced them.
+/// A collection's elements, whichever decoder produced them: strings borrowed from
+/// the payload or owned, moved out of the decoded value (no second list).
 enum Elements<'a> {
-    List(&'a [Vec<u8>]),
-    Set(Vec<&'a [u8]>),
-    Hash(Vec<(&'a [u8], &'a [u8])>),
-    ZSet(Vec<(&'a [u8], f64)>),
+    List(Vec<Vec<u8>>),
+    Set(Vec<Str<'a>>),
+    Hash(Vec<(Str<'a>, Str<'a>)>),
+    ZSet(Vec<(Str<'a>, f64)>),
 }
 
 /// Write `v` as `key` (the caller deleted any old key) with absolute expiry `expire`
@@ -33,19 +36,20 @@ pub fn write_value(
     t: &mut Txn,
     db: usize,
     key: &[u8],
-    v: &Restored<'_>,
+    v: Restored<'_>,
     expire: u64,
     small_zset_normalizes: bool,
 ) -> Result<(), CmdErr> {
+    // Owned strings become `Cow::Owned` in place: the vectors keep their buffers.
     let elements = match v {
         Restored::Value(Value::String(s)) => {
-            t.put(db, key, Meta::string(s.clone(), expire))?;
+            t.put(db, key, Meta::string(s, expire))?;
             return Ok(());
         }
         Restored::Value(v @ Value::Stream(_)) => {
             // Kept whole, as its RDB object (records::Kind::Stream).
             let mut body = Vec::new();
-            strata_rdb::encode_object(&mut body, v, &Default::default());
+            strata_rdb::encode_object(&mut body, &v, &Default::default());
             t.put(
                 db,
                 key,
@@ -60,26 +64,20 @@ pub fn write_value(
         }
         Restored::Value(Value::List(items)) => Elements::List(items),
         Restored::Value(Value::Set(items)) => {
-            Elements::Set(items.iter().map(Vec::as_slice).collect())
+            Elements::Set(items.into_iter().map(Cow::Owned).collect())
         }
         Restored::Value(Value::Hash(pairs)) => Elements::Hash(
             pairs
-                .iter()
-                .map(|(f, v)| (f.as_slice(), v.as_slice()))
+                .into_iter()
+                .map(|(f, v)| (Cow::Owned(f), Cow::Owned(v)))
                 .collect(),
         ),
         Restored::Value(Value::ZSet(items)) => {
-            Elements::ZSet(items.iter().map(|(m, s)| (m.as_slice(), *s)).collect())
+            Elements::ZSet(items.into_iter().map(|(m, s)| (Cow::Owned(m), s)).collect())
         }
-        Restored::Borrowed(Borrowed::Set(items)) => {
-            Elements::Set(items.iter().map(|m| &m[..]).collect())
-        }
-        Restored::Borrowed(Borrowed::Hash(pairs)) => {
-            Elements::Hash(pairs.iter().map(|(f, v)| (&f[..], &v[..])).collect())
-        }
-        Restored::Borrowed(Borrowed::ZSet(items)) => {
-            Elements::ZSet(items.iter().map(|(m, s)| (&m[..], *s)).collect())
-        }
+        Restored::Borrowed(Borrowed::Set(items)) => Elements::Set(items),
+        Restored::Borrowed(Borrowed::Hash(pairs)) => Elements::Hash(pairs),
+        Restored::Borrowed(Borrowed::ZSet(items)) => Elements::ZSet(items),
     };
     write_elements(t, db, key, elements, expire, small_zset_normalizes)
 }
@@ -117,7 +115,7 @@ fn write_elements(
     t.reserve_sub_records(key, records, bytes);
     match elements {
         Elements::List(items) => {
-            for e in items {
+            for e in &items {
                 t.sub_put_new(db, key, version, &h.tail.to_be_bytes(), e);
                 h.tail += 1;
                 h.count += 1;
@@ -133,15 +131,15 @@ fn write_elements(
         // the sort finds an ascending or descending input in one pass.
         Elements::Set(mut items) => {
             items.sort_unstable();
-            for m in items {
+            for m in &items {
                 t.sub_put_new(db, key, version, m, b"");
                 h.count += 1;
                 super::set::note_member(&mut h, m);
             }
         }
         Elements::Hash(mut pairs) => {
-            pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            for (f, val) in pairs {
+            pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (f, val) in &pairs {
                 t.sub_put_new(db, key, version, f, val);
                 h.count += 1;
                 super::hash::note_sizes(&mut h, f, val);
@@ -159,9 +157,10 @@ fn write_elements(
                     }
                 }
             }
-            items.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let mut field = Vec::new();
-            for &(m, s) in &items {
+            for (m, s) in &items {
+                let (m, s) = (&m[..], *s);
                 field.clear();
                 field.push(0);
                 field.extend_from_slice(m);
@@ -172,9 +171,10 @@ fn write_elements(
             // The same list again, now in score-index order (no second list: for 100k
             // members that was 4 MB of fresh memory per RESTORE).
             items.sort_unstable_by(|a, b| {
-                (super::zset::ordered(a.1), a.0).cmp(&(super::zset::ordered(b.1), b.0))
+                (super::zset::ordered(a.1), &a.0).cmp(&(super::zset::ordered(b.1), &b.0))
             });
-            for &(m, s) in &items {
+            for (m, s) in &items {
+                let (m, s) = (&m[..], *s);
                 field.clear();
                 field.push(1);
                 field.extend_from_slice(&super::zset::ordered(s));
@@ -278,7 +278,7 @@ pub fn restore(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     // Redis loads a sorted set written as a skiplist (types 3 and 5) into a skiplist
     // and converts it to a listpack if small, which stores a -0 score as 0.
     let from_skiplist = matches!(a[3].first(), Some(3 | 5));
-    write_value(&mut t, db, &a[1], &v, expire, from_skiplist)?;
+    write_value(&mut t, db, &a[1], v, expire, from_skiplist)?;
     t.commit()?;
     c.sh.signal_key(db, &a[1]);
     c.ok()
