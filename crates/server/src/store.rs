@@ -79,6 +79,10 @@ struct Slot {
     dirty: bool,
 }
 
+/// A transaction batch this large moves into the pending writes instead of being copied
+/// (`merge_into_pending`), and a RESTORE this large borrows the pending batch's buffer.
+const BIG_BATCH: usize = 64 << 10;
+
 /// Writes of deferred commits not yet in the engine, guarded by the write lock.
 #[derive(Default)]
 pub struct Pending {
@@ -926,10 +930,13 @@ impl Txn<'_> {
         let per_record = 1 + 5 + 5 + 16 + key.len();
         let need = records.saturating_mul(per_record).saturating_add(bytes);
         // The pending batch keeps the buffer of earlier large writes (up to 16 MiB, see
-        // `Db::write_and_clear`): when it is empty, this transaction continues in that
-        // buffer, whose pages are already faulted in, and `merge_into_pending` hands it
-        // back with the records in it.
-        if self.pending.batch.is_empty() && self.pending.batch.capacity() > self.batch.capacity() {
+        // `Db::write_and_clear`): when it is empty and this write is large, this
+        // transaction continues in that buffer, whose pages are already faulted in, and
+        // `merge_into_pending` hands it back with the records in it.
+        if need >= BIG_BATCH
+            && self.pending.batch.is_empty()
+            && self.pending.batch.capacity() > self.batch.capacity()
+        {
             let mut big = std::mem::take(&mut self.pending.batch);
             big.append(&self.batch);
             self.batch.clear();
@@ -1099,9 +1106,14 @@ impl Txn<'_> {
     /// Move this transaction's writes (and what it read) into the pending writes.
     fn merge_into_pending(&mut self) {
         let p = &mut *self.pending;
-        // A big batch (a RESTORE's) moves instead of being copied; a small one is copied,
-        // so the pending batch keeps its buffer.
-        if p.batch.is_empty() && self.batch.approximate_size() >= 64 << 10 {
+        // A big batch (a RESTORE's) moves instead of being copied, and so does one in a
+        // bigger buffer than the pending batch's (borrowed from it by
+        // `reserve_sub_records`); a small one is copied, so the pending batch keeps its
+        // buffer.
+        if p.batch.is_empty()
+            && (self.batch.approximate_size() >= BIG_BATCH
+                || self.batch.capacity() > p.batch.capacity())
+        {
             std::mem::swap(&mut p.batch, &mut self.batch);
         } else {
             p.batch.append(&self.batch);
