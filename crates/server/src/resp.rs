@@ -522,6 +522,39 @@ mod tests {
         }
     }
 
+    /// A counted reply whose scan finds fewer elements than announced says how many it
+    /// found; one whose scan fails leaves nothing of itself behind.
+    #[test]
+    fn counted_replies_match_what_the_scan_found() {
+        let mut buf = b"+OK\r\n".to_vec();
+        let mut out = Out {
+            buf: &mut buf,
+            proto: 3,
+        };
+        let two = |b: &mut Vec<u8>| {
+            Out::encode_bulk(b, b"a");
+            Out::encode_bulk(b, b"bc");
+            Ok::<_, ()>(2)
+        };
+        out.counted(2, Out::array, two).unwrap();
+        out.counted(3, Out::array, two).unwrap();
+        out.counted(2, Out::map, |b: &mut Vec<u8>| {
+            Out::encode_bulk(b, b"f");
+            Out::encode_bulk(b, b"v");
+            Ok::<_, ()>(1)
+        })
+        .unwrap();
+        let failed = out.counted(2, Out::array, |b: &mut Vec<u8>| {
+            Out::encode_bulk(b, b"partial");
+            Err::<usize, _>("scan failed")
+        });
+        assert_eq!(failed, Err("scan failed"));
+        assert_eq!(
+            String::from_utf8_lossy(&buf),
+            "+OK\r\n*2\r\n$1\r\na\r\n$2\r\nbc\r\n*2\r\n$1\r\na\r\n$2\r\nbc\r\n%1\r\n$1\r\nf\r\n$1\r\nv\r\n"
+        );
+    }
+
     #[test]
     fn parse_i64_is_strict() {
         assert_eq!(parse_i64(b"123"), Some(123));
