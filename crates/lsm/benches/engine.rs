@@ -1,6 +1,7 @@
 //! Criterion micro-benchmarks of the engine's parts: memtable insert (random keys, and
 //! one large collection's members), a large batch under one prefix, block decode,
-//! bloom probe, and a point read served from SSTs (block cache warm).
+//! bloom probe, a point read served from SSTs (block cache warm), and ten random point
+//! reads of a 1M-key database one by one and with `get_many`.
 //!
 //! Run: `cargo bench -p strata-lsm`
 
@@ -161,8 +162,58 @@ fn sst_point_read(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Ten random keys of a database much larger than the CPU's caches, read one by one and
+/// with `get_many` (the lookups of MSET's ten keys in the server).
+fn many_point_reads(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("strata-bench-many-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = Db::open(&dir, Options::default()).expect("open");
+    let n = 1_000_000u64;
+    let spread = |i: u64| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % n;
+    for i in 0..n {
+        db.put(&key(spread(i)), &[b'v'; 100]).expect("put");
+    }
+    db.compact_range(None, None).expect("compact");
+    let mut g = c.benchmark_group("sst");
+    g.throughput(Throughput::Elements(10));
+    let mut i = 0u64;
+    let mut ten = move || {
+        (0..10)
+            .map(|_| {
+                i += 1;
+                key(spread(i.wrapping_mul(7919)))
+            })
+            .collect::<Vec<_>>()
+    };
+    g.bench_function("10 random point reads of 1M keys, one by one", |b| {
+        b.iter_batched(
+            &mut ten,
+            |keys| {
+                for k in &keys {
+                    black_box(db.get(k).expect("get"));
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("10 random point reads of 1M keys, get_many", |b| {
+        b.iter_batched(
+            &mut ten,
+            |keys| {
+                let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                black_box(db.get_many(&refs).expect("get_many"))
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 criterion_group!(
     benches,
+    many_point_reads,
     memtable_insert,
     batch_one_prefix,
     block_decode,

@@ -105,13 +105,27 @@ fn run(seed: u64, steps: usize) {
                 }
                 d.write(WriteOptions::default(), b).unwrap();
             }
-            70..=79 => {
+            70..=74 => {
                 let k = key(&mut rng);
                 assert_eq!(
                     d.get(&k).unwrap(),
                     model.get(&k).cloned(),
                     "seed {seed} step {step} get {k:?}"
                 );
+            }
+            75..=79 => {
+                // Several keys at once, one of them maybe twice.
+                let mut ks: Vec<Vec<u8>> = (0..=rng.below(12)).map(|_| key(&mut rng)).collect();
+                if rng.below(2) == 0 {
+                    ks.push(ks[0].clone());
+                }
+                let refs: Vec<&[u8]> = ks.iter().map(Vec::as_slice).collect();
+                let want: Vec<_> = ks.iter().map(|k| model.get(k).cloned()).collect();
+                assert_eq!(d.get_many(&refs).unwrap(), want, "seed {seed} step {step}");
+                if let Some((snap, m)) = snapshots.last() {
+                    let want: Vec<_> = ks.iter().map(|k| m.get(k).cloned()).collect();
+                    assert_eq!(snap.get_many(&refs).unwrap(), want, "snapshot get_many");
+                }
             }
             80..=83 => {
                 if snapshots.len() < 4 {

@@ -133,6 +133,21 @@ impl<D: AsRef<[u8]>> BlockIter<D> {
         })
     }
 
+    /// Start loading the keys at the restart points, which a seek's binary search reads,
+    /// each one a cache miss in a cold block (a point lookup's usual case). Restart
+    /// points are at most about 512 bytes apart (8 cache lines), so a block has a
+    /// handful; a block with more is left alone.
+    pub(crate) fn prefetch_restarts(&self) {
+        if self.num_restarts <= 16 {
+            let data = self.data.as_ref();
+            for i in 0..self.num_restarts {
+                if let Some(at) = data.get(self.restart(i)..self.restarts_at) {
+                    crate::sst::prefetch_line(at);
+                }
+            }
+        }
+    }
+
     fn restart(&self, i: usize) -> usize {
         u32_at(self.data.as_ref(), self.restarts_at + 4 * i).unwrap_or(u32::MAX) as usize
     }
@@ -228,18 +243,7 @@ impl<D: AsRef<[u8]> + Send> InternalIterator for BlockIter<D> {
         if self.num_restarts == 0 {
             return self.invalidate();
         }
-        // The binary search below reads the key at a few restart points, each one a
-        // cache miss in a cold block (a point lookup's usual case); start loading them
-        // all at once. Restart points are at most about 512 bytes apart (8 cache lines),
-        // so this is a handful of lines.
-        if self.num_restarts <= 16 {
-            let data = self.data.as_ref();
-            for i in 0..self.num_restarts {
-                if let Some(at) = data.get(self.restart(i)..self.restarts_at) {
-                    crate::sst::prefetch_line(at);
-                }
-            }
-        }
+        self.prefetch_restarts();
         // Last restart point whose key is < target.
         let (mut lo, mut hi) = (0usize, self.num_restarts - 1);
         while lo < hi {

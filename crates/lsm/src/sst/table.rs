@@ -338,26 +338,89 @@ impl Table {
     }
 
     pub(crate) fn get(&self, target: &[u8], user_key: &[u8], hash: u64) -> Result<Lookup> {
-        if !bloom::may_contain(&self.filter, hash) {
+        if !self.may_contain(hash) {
             return Ok(Lookup::Absent);
         }
-        // The first block whose last key is >= target holds the first entry >= target.
-        let b = self.first_fence_at_or_after(target);
-        let Some(&(_, offset, len)) = self.fences.get(b) else {
+        let Some(b) = self.locate(target) else {
             return Ok(Lookup::Absent);
         };
-        match self.mapped_block(b)? {
-            Some(block) => self.lookup(BlockIter::new(block), target, user_key),
-            None => self.lookup(
-                BlockIter::new(self.read_block_at(offset, len, true)?),
-                target,
-                user_key,
-            ),
+        self.lookup(self.block_iter_at(b), target, user_key)
+    }
+
+    // The stages of `get`, for lookups of many keys that interleave them
+    // (`Inner::get_many_at`): each stage starts loading what the next one reads, so
+    // the cache misses of different keys overlap instead of queueing.
+
+    /// May the table hold the key with bloom hash `hash`?
+    #[inline]
+    pub(crate) fn may_contain(&self, hash: u64) -> bool {
+        bloom::may_contain(&self.filter, hash)
+    }
+
+    /// Start loading the run of `fence_prefix` that [`Table::locate`] searches for
+    /// `user_key` (eight cache lines at most).
+    pub(crate) fn prefetch_fences(&self, user_key: &[u8]) {
+        let c = self.fence_common.len();
+        if user_key.get(..c) != Some(self.fence_common.as_slice()) {
+            return;
+        }
+        let p = prefix_after(user_key, c);
+        let j = self.fence_sample.partition_point(|&x| x < p);
+        let start = j.saturating_sub(1) * SAMPLE;
+        let end = (j * SAMPLE).min(self.fence_prefix.len());
+        if let Some(run) = self.fence_prefix.get(start..end) {
+            // Every line the run touches, its last one included when it is not aligned.
+            for i in (0..run.len()).step_by(8).chain(run.len().checked_sub(1)) {
+                crate::sst::prefetch(&run[i]);
+            }
         }
     }
 
+    /// The data block that holds the first entry `>= target`, if any does: the first
+    /// block whose last key is `>= target`.
+    pub(crate) fn locate(&self, target: &[u8]) -> Option<usize> {
+        let b = self.first_fence_at_or_after(target);
+        (b < self.fences.len()).then_some(b)
+    }
+
+    /// Start loading where data block `b` is in the file.
+    pub(crate) fn prefetch_fence(&self, b: usize) {
+        if let Some(f) = self.fences.get(b) {
+            crate::sst::prefetch(f);
+        }
+    }
+
+    /// Start loading the end of data block `b` (its restart array), which
+    /// [`BlockIter::new`] reads first; nothing when the table is not mapped.
+    pub(crate) fn prefetch_block_end(&self, b: usize) {
+        let (Some(map), Some(&(_, offset, len))) = (&self.map, self.fences.get(b)) else {
+            return;
+        };
+        let end = (offset + len) as usize;
+        for back in [4, 68] {
+            if let Some(at) = end.checked_sub(back).and_then(|a| map.get(a..end)) {
+                crate::sst::prefetch_line(at);
+            }
+        }
+    }
+
+    /// An iterator over data block `b` (`b < ` the number of blocks), from the
+    /// mapping or through the block cache.
+    pub(crate) fn block_iter_at(&self, b: usize) -> Result<BlockIter<BlockBytes<'_>>> {
+        let block = match self.mapped_block(b)? {
+            Some(block) => BlockBytes::Mapped(block),
+            None => {
+                let Some(&(_, offset, len)) = self.fences.get(b) else {
+                    return Err(Error::corrupt_at(&self.path, 0, "no such data block"));
+                };
+                BlockBytes::Cached(self.read_block_at(offset, len, true)?)
+            }
+        };
+        BlockIter::new(block).map_err(|e| e.in_file(&self.path))
+    }
+
     /// The first entry `>= target` in one block, if it belongs to `user_key`.
-    fn lookup<D: AsRef<[u8]> + Send>(
+    pub(crate) fn lookup<D: AsRef<[u8]> + Send>(
         &self,
         data: Result<BlockIter<D>>,
         target: &[u8],
@@ -415,6 +478,22 @@ impl Table {
                 Ok(it)
             },
         ))
+    }
+}
+
+/// A data block's bytes: borrowed from the table's mapping, or a block read into the
+/// cache.
+pub(crate) enum BlockBytes<'a> {
+    Mapped(&'a [u8]),
+    Cached(Arc<[u8]>),
+}
+
+impl AsRef<[u8]> for BlockBytes<'_> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            BlockBytes::Mapped(b) => b,
+            BlockBytes::Cached(b) => b,
+        }
     }
 }
 
