@@ -432,6 +432,31 @@ impl Store {
         }
     }
 
+    /// [`Store::get`] of each key, with the engine lookups done at once
+    /// ([`strata_lsm::Db::get_many`]: their cache misses overlap), as MGET needs.
+    pub fn get_many(&self, db: usize, keys: &[Vec<u8>]) -> Result<Vec<Option<Meta>>> {
+        let phys = self.phys(db);
+        let mks: Vec<Vec<u8>> = keys.iter().map(|k| metadata_key(phys, k)).collect();
+        let refs: Vec<&[u8]> = mks.iter().map(Vec::as_slice).collect();
+        let raws = self.db.get_many(&refs)?;
+        let mut now = None;
+        let mut out = Vec::with_capacity(keys.len());
+        for (key, raw) in keys.iter().zip(raws) {
+            let Some(raw) = raw else {
+                out.push(None);
+                continue;
+            };
+            let m = Meta::decode(&raw)?;
+            if m.expire != 0 && m.expired(*now.get_or_insert_with(now_ms)) {
+                // The one-key path deletes it (lazy expiry) and answers None.
+                out.push(self.get_phys(phys, key)?);
+            } else {
+                out.push(Some(m));
+            }
+        }
+        Ok(out)
+    }
+
     /// Key counts of logical database `db`.
     pub fn counts(&self, db: usize) -> Counts {
         lock(&self.counts)[self.phys(db) as usize]
@@ -825,19 +850,65 @@ impl Txn<'_> {
         self.lazy_only = false;
         let phys = self.phys(db);
         let mk = metadata_key(phys, key);
-        // Only whether the key exists and has a TTL matters here: no copy of its body
-        // (and no overlay entry for the old value, which `write_meta` replaces below).
-        let has_ttl = |m: &Option<Meta>| m.as_ref().map(|o| o.expire != 0);
-        let old = match self.overlay.get(&mk) {
-            Some(slot) => has_ttl(&slot.meta),
-            None => match self.pending.metas.get(&mk) {
-                Some(slot) => has_ttl(&slot.meta),
-                None => match self.store.db.get(&mk)? {
-                    None => None,
-                    Some(raw) => Some(Meta::decode_expire(&raw)? != 0),
-                },
-            },
+        let old = match self.known_ttl(&mk) {
+            Some(old) => old,
+            None => Self::stored_ttl(self.store.db.get(&mk)?)?,
         };
+        self.put_over(phys, mk, key, meta, old)
+    }
+
+    /// [`Txn::put`] of each pair in turn, with the engine lookups of all the keys done
+    /// at once ([`strata_lsm::Db::get_many`]: their cache misses overlap), as MSET
+    /// needs.
+    pub fn put_many(&mut self, db: usize, pairs: Vec<(&[u8], Meta)>) -> Result<()> {
+        self.lazy_only = false;
+        let phys = self.phys(db);
+        let mks: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| metadata_key(phys, k)).collect();
+        let unknown: Vec<&[u8]> = mks
+            .iter()
+            .filter(|mk| self.known_ttl(mk).is_none())
+            .map(Vec::as_slice)
+            .collect();
+        let mut stored = self.store.db.get_many(&unknown)?.into_iter();
+        for ((key, meta), mk) in pairs.into_iter().zip(mks) {
+            // A key met earlier in `pairs` is in the overlay by now: only the first
+            // occurrence of a key takes its engine answer, in order.
+            let old = match self.known_ttl(&mk) {
+                Some(old) => old,
+                None => Self::stored_ttl(stored.next().flatten())?,
+            };
+            self.put_over(phys, mk, key, meta, old)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the key of metadata key `mk` exists and has a TTL, as far as this
+    /// transaction's overlay and the pending writes know; None if they do not.
+    /// Only that matters to a put: no copy of the old body (and no overlay entry for
+    /// the old value, which the put replaces).
+    fn known_ttl(&self, mk: &[u8]) -> Option<Option<bool>> {
+        let has_ttl = |m: &Option<Meta>| m.as_ref().map(|o| o.expire != 0);
+        match self.overlay.get(mk) {
+            Some(slot) => Some(has_ttl(&slot.meta)),
+            None => self.pending.metas.get(mk).map(|slot| has_ttl(&slot.meta)),
+        }
+    }
+
+    /// The same for a record read from the engine.
+    fn stored_ttl(raw: Option<Vec<u8>>) -> Result<Option<bool>> {
+        raw.map(|raw| Meta::decode_expire(&raw).map(|e| e != 0))
+            .transpose()
+    }
+
+    /// Write `meta` over a key whose existence and TTL (`old`) are known.
+    fn put_over(
+        &mut self,
+        phys: u8,
+        mk: Vec<u8>,
+        key: &[u8],
+        meta: Meta,
+        old: Option<bool>,
+    ) -> Result<()> {
         let d = self.deltas.entry(phys).or_default();
         if old.is_none() {
             d.keys += 1;

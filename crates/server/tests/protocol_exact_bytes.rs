@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{raw, strata, Client};
+use support::{raw, strata, Client, Reply};
 
 #[test]
 fn replies_are_byte_exact() {
@@ -125,6 +125,39 @@ fn resp3_hello_and_nulls() {
     for (req, _, want2) in collections {
         assert_eq!(raw(&mut c, req), want2.to_vec(), "{req:?}");
     }
+}
+
+/// MSET looks all its keys up at once (`Txn::put_many`): keys on disk, in the memtable,
+/// twice in one command, with and without a TTL, keep DBSIZE and the keyspace's expires
+/// count exact.
+#[test]
+fn mset_counts_keys_and_ttls_wherever_they_are() {
+    let s = strata(&[]);
+    let mut c = s.client();
+    for (req, want) in [
+        (&b"SET disk1 a EX 100\r\n"[..], &b"+OK\r\n"[..]),
+        (b"SET disk2 b\r\n", b"+OK\r\n"),
+        (b"SAVE\r\n", b"+OK\r\n"),
+        (b"SET mem1 c PX 100000\r\n", b"+OK\r\n"),
+        (
+            b"MSET disk1 x new1 y disk2 z mem1 w new1 v new2 u\r\n",
+            b"+OK\r\n",
+        ),
+        (b"DBSIZE\r\n", b":5\r\n"),
+        (b"TTL disk1\r\n", b":-1\r\n"),
+        (b"TTL mem1\r\n", b":-1\r\n"),
+        (
+            b"MGET disk1 new1 disk2 mem1 new2 absent\r\n",
+            b"*6\r\n$1\r\nx\r\n$1\r\nv\r\n$1\r\nz\r\n$1\r\nw\r\n$1\r\nu\r\n$-1\r\n",
+        ),
+    ] {
+        assert_eq!(raw(&mut c, req), want.to_vec(), "{req:?}");
+    }
+    let Reply::Bulk(Some(info)) = c.cmd(&["INFO", "keyspace"]) else {
+        panic!("INFO keyspace is a bulk string");
+    };
+    let info = String::from_utf8(info).unwrap();
+    assert!(info.contains("db0:keys=5,expires=0,"), "{info}");
 }
 
 #[test]

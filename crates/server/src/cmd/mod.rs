@@ -157,6 +157,16 @@ impl Ctx<'_> {
         }
         Ok(m)
     }
+    /// [`Ctx::lookup`] of each key, the engine lookups done at once.
+    pub fn lookup_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Meta>>, CmdErr> {
+        let metas = self.sh.store.get_many(self.s.db, keys)?;
+        let hits = metas.iter().filter(|m| m.is_some()).count() as u64;
+        let st = &self.sh.stats;
+        st.keyspace_hits.fetch_add(hits, Ordering::Relaxed);
+        st.keyspace_misses
+            .fetch_add(metas.len() as u64 - hits, Ordering::Relaxed);
+        Ok(metas)
+    }
     /// A string key's value; WRONGTYPE for other types.
     pub fn get_string(&self, key: &[u8]) -> Result<Option<Vec<u8>>, CmdErr> {
         match self.lookup(key)? {

@@ -254,13 +254,14 @@ pub fn getex(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn mget(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let mut vals = Vec::with_capacity(a.len() - 1);
-    for k in &a[1..] {
-        vals.push(match c.lookup(k)? {
+    let metas = c.lookup_many(&a[1..])?;
+    let vals: Vec<Option<Vec<u8>>> = metas
+        .into_iter()
+        .map(|m| match m {
             Some(m) if m.kind == Kind::String => Some(m.body),
             _ => None,
-        });
-    }
+        })
+        .collect();
     c.out.array(vals.len());
     for v in &vals {
         c.out.bulk_opt(v.as_deref());
@@ -276,10 +277,12 @@ pub fn mset(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         )));
     }
     let db = c.s.db;
+    let pairs: Vec<(&[u8], Meta)> = a[1..]
+        .chunks(2)
+        .map(|kv| (kv[0].as_slice(), Meta::string(kv[1].clone(), 0)))
+        .collect();
     let mut t = c.sh.store.txn();
-    for kv in a[1..].chunks(2) {
-        t.put(db, &kv[0], Meta::string(kv[1].clone(), 0))?;
-    }
+    t.put_many(db, pairs)?;
     t.commit()?;
     c.ok()
 }
