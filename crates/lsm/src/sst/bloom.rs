@@ -160,6 +160,20 @@ pub fn may_contain(filter: &[u8], h: u64) -> bool {
 mod tests {
     use super::*;
 
+    const GOLDEN: [u64; 3] = [
+        0x5b81_a68a_a25e_565a,
+        0x90cd_7c9d_6742_99c6,
+        0x38df_4052_d695_0fec,
+    ];
+
+    /// Filters on disk hold this function's bits: it must never change.
+    #[test]
+    fn hash64_keeps_the_values_filters_on_disk_were_built_with() {
+        assert_eq!(hash64(b""), GOLDEN[0]);
+        assert_eq!(hash64(b"k"), GOLDEN[1]);
+        assert_eq!(hash64(b"0123456789abcdef!"), GOLDEN[2]);
+    }
+
     #[test]
     fn no_false_negatives_and_about_one_percent_false_positives() {
         let hashes: Vec<u64> = (0..10_000u32).map(|i| hash64(&i.to_le_bytes())).collect();
