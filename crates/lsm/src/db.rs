@@ -1201,6 +1201,27 @@ impl Inner {
     /// step reads, so the cache misses of different keys overlap (a lookup in a cold
     /// table is a chain of them: fence run, block end, restart keys).
     pub(crate) fn get_many_at(&self, keys: &[&[u8]], seq: u64) -> Result<Vec<Option<Vec<u8>>>> {
+        // Groups small enough that what one stage prefetches is still cached when the
+        // next stage reads it; one view for all, so every answer is as of `seq`.
+        const GROUP: usize = 32;
+        let view = self.read_view();
+        let (mems, version) = (&view.mems, &view.version);
+        let tombs = Self::range_tombstones(mems, version);
+        let mut out = Vec::with_capacity(keys.len());
+        for group in keys.chunks(GROUP) {
+            out.extend(Self::get_group(group, seq, mems, version, &tombs)?);
+        }
+        Ok(out)
+    }
+
+    /// [`Inner::get_many_at`] of one group of keys.
+    fn get_group(
+        keys: &[&[u8]],
+        seq: u64,
+        mems: &[Arc<Memtable>],
+        version: &Version,
+        tombs: &[RangeTombstone],
+    ) -> Result<Vec<Option<Vec<u8>>>> {
         struct Probe<'v> {
             target: Vec<u8>,
             hash: u64,
@@ -1211,11 +1232,8 @@ impl Inner {
             at: Option<(&'v Table, usize)>,
             done: bool,
         }
-        let view = self.read_view();
-        let (mems, version) = (&view.mems, &view.version);
-        let tombs = Self::range_tombstones(mems, version);
         let visible = |key: &[u8], entry_seq: u64, v: Vec<u8>| {
-            (!range_del::hidden(&tombs, key, entry_seq, seq)).then_some(v)
+            (!range_del::hidden(tombs, key, entry_seq, seq)).then_some(v)
         };
         let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
         // Every key's candidate files, found once; their filter lines start loading.

@@ -114,8 +114,14 @@ fn run(seed: u64, steps: usize) {
                 );
             }
             75..=79 => {
-                // Several keys at once, one of them maybe twice.
-                let mut ks: Vec<Vec<u8>> = (0..=rng.below(12)).map(|_| key(&mut rng)).collect();
+                // Several keys at once (sometimes more than one group of 32), one of
+                // them maybe twice.
+                let n = if rng.below(4) == 0 {
+                    33 + rng.below(40)
+                } else {
+                    1 + rng.below(12)
+                };
+                let mut ks: Vec<Vec<u8>> = (0..n).map(|_| key(&mut rng)).collect();
                 if rng.below(2) == 0 {
                     ks.push(ks[0].clone());
                 }
