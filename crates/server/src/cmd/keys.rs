@@ -21,11 +21,8 @@ pub fn del(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn exists(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let mut n = 0;
-    for k in &a[1..] {
-        n += i64::from(c.lookup(k)?.is_some());
-    }
-    c.int(n)
+    let n = c.lookup_many(&a[1..])?.iter().filter(|m| m.is_some()).count();
+    c.int(n as i64)
 }
 
 pub fn type_(c: &mut Ctx, a: &[Vec<u8>]) -> R {
