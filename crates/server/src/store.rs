@@ -864,18 +864,21 @@ impl Txn<'_> {
         self.lazy_only = false;
         let phys = self.phys(db);
         let mks: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| metadata_key(phys, k)).collect();
-        let unknown: Vec<&[u8]> = mks
-            .iter()
-            .filter(|mk| self.known_ttl(mk).is_none())
-            .map(Vec::as_slice)
+        let ask: Vec<usize> = (0..mks.len())
+            .filter(|&i| self.known_ttl(&mks[i]).is_none())
             .collect();
-        let mut stored = self.store.db.get_many(&unknown)?.into_iter();
-        for ((key, meta), mk) in pairs.into_iter().zip(mks) {
-            // A key met earlier in `pairs` is in the overlay by now: only the first
-            // occurrence of a key takes its engine answer, in order.
+        let refs: Vec<&[u8]> = ask.iter().map(|&i| mks[i].as_slice()).collect();
+        // The engine's answer for each pair it was asked about, by pair.
+        let mut stored: Vec<Option<Vec<u8>>> = vec![None; pairs.len()];
+        for (i, raw) in ask.into_iter().zip(self.store.db.get_many(&refs)?) {
+            stored[i] = raw;
+        }
+        for (((key, meta), mk), raw) in pairs.into_iter().zip(mks).zip(stored) {
+            // A key named again later in `pairs` is in the overlay by then, and takes
+            // what the first put of it wrote, not the engine's answer.
             let old = match self.known_ttl(&mk) {
                 Some(old) => old,
-                None => Self::stored_ttl(stored.next().flatten())?,
+                None => Self::stored_ttl(raw)?,
             };
             self.put_over(phys, mk, key, meta, old)?;
         }

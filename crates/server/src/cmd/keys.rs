@@ -21,7 +21,11 @@ pub fn del(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn exists(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let n = c.lookup_many(&a[1..])?.iter().filter(|m| m.is_some()).count();
+    let n = c
+        .lookup_many(&a[1..])?
+        .iter()
+        .filter(|m| m.is_some())
+        .count();
     c.int(n as i64)
 }
 
