@@ -344,7 +344,12 @@ impl Table {
         let Some(b) = self.locate(target) else {
             return Ok(Lookup::Absent);
         };
-        self.lookup(self.block_iter_at(b), target, user_key)
+        // Not `block_iter_at`: an iterator over a plain slice, with no variant to
+        // match at each of its reads, for the common single-key path.
+        match self.mapped_block(b)? {
+            Some(block) => self.lookup(BlockIter::new(block), target, user_key),
+            None => self.lookup(self.block_iter_at(b), target, user_key),
+        }
     }
 
     // The stages of `get`, for lookups of many keys that interleave them
@@ -396,7 +401,13 @@ impl Table {
         let (Some(map), Some(&(_, offset, len))) = (&self.map, self.fences.get(b)) else {
             return;
         };
-        let end = (offset + len) as usize;
+        // The handle comes from the file: no arithmetic on it may overflow.
+        let Some(end) = offset
+            .checked_add(len)
+            .and_then(|e| usize::try_from(e).ok())
+        else {
+            return;
+        };
         for back in [4, 68] {
             if let Some(at) = end.checked_sub(back).and_then(|a| map.get(a..end)) {
                 crate::sst::prefetch_line(at);
@@ -404,7 +415,7 @@ impl Table {
         }
     }
 
-    /// An iterator over data block `b` (`b < ` the number of blocks), from the
+    /// An iterator over data block `b` (an index [`Table::locate`] gave), from the
     /// mapping or through the block cache.
     pub(crate) fn block_iter_at(&self, b: usize) -> Result<BlockIter<BlockBytes<'_>>> {
         let block = match self.mapped_block(b)? {
