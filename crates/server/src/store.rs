@@ -409,27 +409,8 @@ impl Store {
     }
 
     fn get_phys(&self, phys: u8, key: &[u8]) -> Result<Option<Meta>> {
-        let mk = metadata_key(phys, key);
-        match self.db.get(&mk)? {
-            None => Ok(None),
-            Some(raw) => {
-                let m = Meta::decode(&raw)?;
-                // The clock only for keys with a TTL (a read of the clock is a good
-                // part of a pipelined GET's cost here).
-                if m.expire == 0 || !m.expired(now_ms()) {
-                    return Ok(Some(m));
-                }
-                // Lazy expiry, as Redis: an expired key met by a read is deleted. When
-                // the write lock is busy (another command, or this thread inside a
-                // transaction) the active-expiry thread deletes it instead.
-                if let Ok(g) = self.write.try_lock() {
-                    let mut t = self.txn_with(g);
-                    t.lazy_expire_phys(phys, key)?;
-                    t.commit()?;
-                }
-                Ok(None)
-            }
-        }
+        let raw = self.db.get(&metadata_key(phys, key))?;
+        self.live(phys, key, raw)
     }
 
     /// [`Store::get`] of each key, with the engine lookups done at once
@@ -439,22 +420,32 @@ impl Store {
         let mks: Vec<Vec<u8>> = keys.iter().map(|k| metadata_key(phys, k)).collect();
         let refs: Vec<&[u8]> = mks.iter().map(Vec::as_slice).collect();
         let raws = self.db.get_many(&refs)?;
-        let mut now = None;
-        let mut out = Vec::with_capacity(keys.len());
-        for (key, raw) in keys.iter().zip(raws) {
-            let Some(raw) = raw else {
-                out.push(None);
-                continue;
-            };
-            let m = Meta::decode(&raw)?;
-            if m.expire != 0 && m.expired(*now.get_or_insert_with(now_ms)) {
-                // The one-key path deletes it (lazy expiry) and answers None.
-                out.push(self.get_phys(phys, key)?);
-            } else {
-                out.push(Some(m));
-            }
+        keys.iter()
+            .zip(raws)
+            .map(|(key, raw)| self.live(phys, key, raw))
+            .collect()
+    }
+
+    /// The metadata of `key` read from the engine (`raw`), if live; an expired key is
+    /// deleted, as Redis's lazy expiry does, and reads as missing.
+    fn live(&self, phys: u8, key: &[u8], raw: Option<Vec<u8>>) -> Result<Option<Meta>> {
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let m = Meta::decode(&raw)?;
+        // The clock only for keys with a TTL (a read of the clock is a good part of a
+        // pipelined GET's cost here).
+        if m.expire == 0 || !m.expired(now_ms()) {
+            return Ok(Some(m));
         }
-        Ok(out)
+        // When the write lock is busy (another command, or this thread inside a
+        // transaction) the active-expiry thread deletes it instead.
+        if let Ok(g) = self.write.try_lock() {
+            let mut t = self.txn_with(g);
+            t.lazy_expire_phys(phys, key)?;
+            t.commit()?;
+        }
+        Ok(None)
     }
 
     /// Key counts of logical database `db`.
