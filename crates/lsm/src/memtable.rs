@@ -189,6 +189,13 @@ impl Memtable {
         }
     }
 
+    /// Does an entry (of any version) have a user key in `[lo, hi]`?
+    pub(crate) fn overlaps(self: &Arc<Self>, lo: &[u8], hi: &[u8]) -> bool {
+        let mut it = self.iter();
+        it.seek(&ikey::first_of(lo));
+        it.valid() && ikey::user_key(it.key()) <= hi
+    }
+
     /// An iterator over all entries (every version).
     pub(crate) fn iter(self: &Arc<Self>) -> MemIter {
         MemIter {

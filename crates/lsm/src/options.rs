@@ -199,6 +199,10 @@ pub struct Stats {
     /// SSTs that compactions dropped unread because one range tombstone hid all of
     /// them.
     pub compaction_files_dropped: u64,
+    /// Bulk loads installed since open ([`crate::Db::bulk_load`]).
+    pub bulk_loads: u64,
+    /// Bytes of SSTs they added.
+    pub bulk_load_bytes: u64,
     /// Last sequence number used.
     pub last_sequence: u64,
     /// Live range tombstones.

@@ -330,8 +330,10 @@ impl Replayed {
         if let Some(v) = e.next_file {
             self.next_file = v;
         }
+        // Sequence numbers never go back (a bulk load's edit may name a larger one
+        // than an edit written after it; see `Db::bulk_load`).
         if let Some(v) = e.last_seq {
-            self.last_seq = v;
+            self.last_seq = self.last_seq.max(v);
         }
         for (_, n) in e.deleted {
             self.files.remove(&n);

@@ -55,27 +55,39 @@ impl BlockBuilder {
         self.buf.len() + 4 * self.restarts.len() + 4
     }
 
+    /// The last key added (kept across [`BlockBuilder::finish`]).
+    pub(crate) fn last_key(&self) -> &[u8] {
+        &self.last_key
+    }
+
     /// Add an entry; keys must arrive in increasing order.
     pub(crate) fn add(&mut self, key: &[u8], value: &[u8]) {
+        let common = common_prefix(&self.last_key, key);
+        self.add_with_common(key, value, common);
+    }
+
+    /// [`BlockBuilder::add`], given the length of the prefix `key` shares with
+    /// [`BlockBuilder::last_key`].
+    pub(crate) fn add_with_common(&mut self, key: &[u8], value: &[u8], common: usize) {
         let since = self.buf.len() - self.restarts.last().map_or(0, |&r| r as usize);
-        let shared = if self.counter < self.interval && since < RESTART_BYTES {
-            self.last_key
-                .iter()
-                .zip(key)
-                .take_while(|(a, b)| a == b)
-                .count()
-        } else {
-            self.restarts.push(self.buf.len() as u32);
-            self.counter = 0;
-            0
-        };
+        // A block's first entry is its first restart point.
+        let shared =
+            if !self.buf.is_empty() && self.counter < self.interval && since < RESTART_BYTES {
+                common
+            } else {
+                if !self.buf.is_empty() {
+                    self.restarts.push(self.buf.len() as u32);
+                }
+                self.counter = 0;
+                0
+            };
         put_varint(&mut self.buf, shared as u64);
         put_varint(&mut self.buf, (key.len() - shared) as u64);
         put_varint(&mut self.buf, value.len() as u64);
         self.buf.extend_from_slice(&key[shared..]);
         self.buf.extend_from_slice(value);
-        self.last_key.truncate(shared);
-        self.last_key.extend_from_slice(&key[shared..]);
+        self.last_key.truncate(common);
+        self.last_key.extend_from_slice(&key[common..]);
         self.counter += 1;
     }
 
@@ -86,11 +98,33 @@ impl BlockBuilder {
             out.extend_from_slice(&r.to_le_bytes());
         }
         out.extend_from_slice(&(self.restarts.len() as u32).to_le_bytes());
-        self.restarts = vec![0];
+        self.restarts.clear();
+        self.restarts.push(0);
         self.counter = 0;
-        self.last_key.clear();
         out
     }
+}
+
+/// Length of the longest common prefix of `a` and `b`, 8 bytes at a time.
+pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a8, b8) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
+    let mut i = 0;
+    for (x, y) in a8.zip(b8) {
+        let (x, y) = (
+            u64::from_le_bytes(x.try_into().unwrap_or_default()),
+            u64::from_le_bytes(y.try_into().unwrap_or_default()),
+        );
+        if x != y {
+            // Little-endian: the first differing byte is the lowest set byte.
+            return i + ((x ^ y).trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
 }
 
 /// Iterator over one block's entries (see the module doc for the format).
