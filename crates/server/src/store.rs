@@ -146,6 +146,9 @@ struct Filter {
     /// were kept, and when. Sub-records of one collection version are adjacent, so one
     /// metadata lookup serves a run of them (see `keeps`).
     last: Mutex<LastDecision>,
+    /// Collection versions whose sub-records are bulk-loaded but whose metadata may not
+    /// be committed yet (`Txn::bulk_sub_records`): kept whatever the metadata says.
+    loading: Arc<Mutex<Vec<u64>>>,
 }
 
 /// See `Filter::last`.
@@ -161,8 +164,9 @@ impl Filter {
     /// `head` (slot and db, 3 bytes) | 0x00 | `user_key` are still reachable.
     ///
     /// A cached "remove" stays true forever: a collection's metadata and the records of
-    /// one of its versions are committed in one batch, versions are never reused, so
-    /// once the metadata no longer names `version` it never will again. A cached "keep"
+    /// one of its versions are committed in one batch (or the records are bulk-loaded
+    /// first, and kept by `loading` until the metadata is committed), versions are
+    /// never reused, so once the metadata no longer names `version` it never will again. A cached "keep"
     /// may have become stale since it was read (the collection deleted since), and
     /// keeping a stale record is harmless while removing a live one is not; the time
     /// bound keeps a stale keep from delaying reclaiming forever.
@@ -199,6 +203,7 @@ impl Filter {
             Ok(None) => false,
             Err(_) => true,
         };
+        let keep = keep || lock(&self.loading).contains(&version);
         last.version = version;
         last.keep = keep;
         last.at = std::time::Instant::now();
@@ -261,6 +266,11 @@ pub struct Store {
     pub db: Arc<Db>,
     /// Collection versions: (next to hand out, reserved bound persisted in the engine).
     versions: Mutex<(u64, u64)>,
+    /// A version bound known to be durable (fsynced) in the engine: no version below it
+    /// is handed out again after a crash.
+    durable_bound: AtomicU64,
+    /// See `Filter::loading`.
+    loading: Arc<Mutex<Vec<u64>>>,
     /// Logical databases served (`databases`).
     n_dbs: usize,
     /// A background compaction (after FLUSHALL) is running.
@@ -300,7 +310,9 @@ impl Store {
         databases: usize,
     ) -> Result<Store> {
         let retired = Arc::new(RwLock::new(vec![false; PHYS_IDS]));
+        let loading = Arc::new(Mutex::new(Vec::new()));
         let filter = Arc::new(Filter {
+            loading: Arc::clone(&loading),
             retired: Arc::clone(&retired),
             db: std::sync::OnceLock::new(),
             last: Mutex::new(LastDecision {
@@ -339,6 +351,9 @@ impl Store {
             // entries, and their data, for when it is raised again.
             n_dbs: databases,
             versions: Mutex::new((versions, versions)),
+            // Recovery leaves everything it read durable (replayed WALs are flushed).
+            durable_bound: AtomicU64::new(versions),
+            loading,
             db,
             compacting: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             write: Mutex::new(Pending::default()),
@@ -472,6 +487,7 @@ impl Store {
             pending: guard,
             lazy_only: true,
             reserved_from: None,
+            loading: None,
             committed: false,
             batch: WriteBatch::new(),
             overlay: FastMap::default(),
@@ -714,6 +730,9 @@ pub struct Txn<'a> {
     /// is dropped without a commit, the reservation is undone so no version is ever
     /// handed out above the persisted bound.
     reserved_from: Option<u64>,
+    /// The version whose sub-records this transaction bulk-loaded (in `Store::loading`
+    /// until the transaction ends).
+    loading: Option<u64>,
     committed: bool,
     batch: WriteBatch,
     /// Metadata read or written by this transaction, by metadata key.
@@ -1044,6 +1063,55 @@ impl Txn<'_> {
         }
     }
 
+    /// Write the sub-records of `version`, a version this transaction just handed out
+    /// to a new collection, straight into an SST ([`Db::bulk_load`]): `fill` gives
+    /// each (field, value) in increasing field order. Answers false when the engine
+    /// refused the file (nothing loaded: write the records the usual way).
+    ///
+    /// The records are in the engine before the metadata that names them, so:
+    /// - the version bound covering `version` is made durable first: otherwise a crash
+    ///   could hand the version out again, to a collection of the same name, which
+    ///   would find these records as its own;
+    /// - the compaction filter keeps them until this transaction ends;
+    /// - the commit applies at once, also inside `defer_commits`, so the metadata is
+    ///   in the engine before the filter stops keeping them.
+    ///
+    /// If the commit never comes (an error, a crash), the records are unreachable and
+    /// compaction drops them.
+    pub fn bulk_sub_records(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        version: u64,
+        fill: impl FnOnce(
+            &mut dyn FnMut(&[u8], &[u8]) -> strata_lsm::Result<()>,
+        ) -> strata_lsm::Result<()>,
+    ) -> Result<bool> {
+        self.lazy_only = false;
+        self.unindexed = true;
+        let bound = lock(&self.store.versions).1;
+        if self.store.durable_bound.load(Ordering::Acquire) <= version {
+            let mut b = WriteBatch::new();
+            b.put(VERSION_KEY, &bound.to_le_bytes());
+            self.store.db.write(WriteOptions { sync: true }, b)?;
+            self.store.durable_bound.fetch_max(bound, Ordering::AcqRel);
+        }
+        if self.loading.is_none() {
+            lock(&self.store.loading).push(version);
+            self.loading = Some(version);
+        }
+        // Every record's key is this prefix and its field.
+        let mut k = strata_dump::records::sub_prefix(self.phys(db), key, version);
+        let prefix = k.len();
+        let mut load = self.store.db.bulk_load()?;
+        fill(&mut |field, value| {
+            k.truncate(prefix);
+            k.extend_from_slice(field);
+            load.put(&k, value)
+        })?;
+        Ok(load.finish()?)
+    }
+
     /// The store (for reads that iterate committed sub-records).
     pub fn store(&self) -> &Store {
         self.store
@@ -1209,6 +1277,9 @@ impl Txn<'_> {
 
 impl Drop for Txn<'_> {
     fn drop(&mut self) {
+        if let Some(v) = self.loading.take() {
+            lock(&self.store.loading).retain(|&l| l != v);
+        }
         if !self.committed {
             if let Some(bound) = self.reserved_from.take() {
                 lock(&self.store.versions).1 = bound;

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{temp_dir, Client, Proc, Reply, BIN};
+use support::{fill_hash, temp_dir, Client, Proc, Reply, BIN};
 
 /// Bytes of the SSTs (WALs are pre-sized, so they are left out).
 fn dir_bytes(d: &std::path::Path) -> u64 {
@@ -165,6 +165,87 @@ fn compaction_keeps_exactly_the_live_version_of_a_recreated_key() {
     let one = dir_bytes(&dir);
     eprintln!("SSTs after compaction: {one} bytes");
     assert!(one < 90_000, "stale versions kept: {one} bytes of SST");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A RESTORE of a big collection goes to the engine as an SST of its records, before
+/// the metadata that names them: the records must survive compactions and restarts,
+/// take later writes, and go away (space and all) once the key is deleted.
+#[test]
+fn bulk_restored_collections_live_and_die_like_written_ones() {
+    const FIELDS: usize = 50_000;
+    let dir = temp_dir("bulk-restore");
+    let mut s = Proc::strata(BIN, Some(&dir), &["--appendfsync", "always"]);
+    let mut c = s.client();
+    fill_hash(&mut c, "src", FIELDS, |i| {
+        format!("value:{i:06}:{}", "x".repeat(40))
+    });
+    let payload = c.cmd(&["DUMP", "src"]).bulk();
+    let sorted = |r: Reply| {
+        let mut v: Vec<Vec<u8>> = r.array().iter().map(Reply::bulk).collect();
+        v.sort();
+        v
+    };
+    let want = sorted(c.cmd(&["HGETALL", "src"]));
+    assert_eq!(
+        c.call(&[b"RESTORE", b"copy", b"0", &payload]),
+        Reply::Status("OK".into())
+    );
+    let info = String::from_utf8(c.cmd(&["INFO", "engine"]).bulk()).unwrap();
+    assert!(info.contains("engine_bulk_loads:1\r\n"), "{info}");
+    assert_eq!(sorted(c.cmd(&["HGETALL", "copy"])), want);
+    assert_eq!(
+        c.cmd(&["HSET", "copy", "field:000010", "changed"]),
+        Reply::Int(0)
+    );
+    assert_eq!(c.cmd(&["HDEL", "copy", "field:000011"]), Reply::Int(1));
+    // Compaction (its filter reads the metadata of every run of records) keeps them.
+    assert_eq!(c.cmd(&["DEL", "src"]), Reply::Int(1));
+    assert_eq!(c.cmd(&["DEBUG", "COMPACT"]), Reply::Status("OK".into()));
+    let check = |c: &mut Client| {
+        assert_eq!(c.cmd(&["HLEN", "copy"]), Reply::Int(FIELDS as i64 - 1));
+        assert_eq!(
+            c.cmd(&["HGET", "copy", "field:000010"]),
+            Reply::Bulk(Some(b"changed".to_vec()))
+        );
+        assert_eq!(c.cmd(&["HGET", "copy", "field:000011"]), Reply::Bulk(None));
+        assert_eq!(
+            c.cmd(&["HGET", "copy", "field:049999"]),
+            Reply::Bulk(Some(
+                format!("value:049999:{}", "x".repeat(40)).into_bytes()
+            ))
+        );
+        assert_eq!(c.cmd(&["HGETALL", "copy"]).array().len(), 2 * (FIELDS - 1));
+    };
+    check(&mut c);
+    // A crash right after: the load and the writes after it are all there.
+    s.kill9();
+    let s = Proc::strata(BIN, Some(&dir), &[]);
+    let mut c = s.client();
+    check(&mut c);
+    assert_eq!(c.cmd(&["EXISTS", "src"]), Reply::Int(0));
+    let full = dir_bytes(&dir);
+    // Deleted, then restored again under the same name: only the new records show,
+    // and compaction gives the old ones' space back.
+    assert_eq!(c.cmd(&["DEL", "copy"]), Reply::Int(1));
+    assert_eq!(
+        c.call(&[b"RESTORE", b"copy", b"0", &payload]),
+        Reply::Status("OK".into())
+    );
+    assert_eq!(c.cmd(&["DEL", "copy"]), Reply::Int(1));
+    assert_eq!(c.cmd(&["DEBUG", "COMPACT"]), Reply::Status("OK".into()));
+    let after = dir_bytes(&dir);
+    eprintln!("SSTs: {full} bytes with the restored hash, {after} after DEL + compaction");
+    assert!(
+        after < full / 10,
+        "space not reclaimed: {full} -> {after} bytes"
+    );
+    assert_eq!(
+        c.call(&[b"RESTORE", b"copy", b"0", &payload]),
+        Reply::Status("OK".into())
+    );
+    assert_eq!(sorted(c.cmd(&["HGETALL", "copy"])), want);
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }

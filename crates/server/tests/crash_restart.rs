@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{temp_dir, Client, Proc, Reply, BIN};
+use support::{fill_hash, temp_dir, Client, Proc, Reply, BIN};
 
 fn get(c: &mut Client, k: &str) -> Reply {
     c.cmd(&["GET", k])
@@ -166,15 +166,7 @@ fn kill9_during_large_restores_restarts_with_whole_keys() {
     let dir = temp_dir("kill9-restore");
     let mut s = Proc::strata(BIN, Some(&dir), &["--appendfsync", "always"]);
     let mut c = s.client();
-    for chunk in 0..FIELDS / 1000 {
-        let mut args = vec!["HSET".to_string(), "src".to_string()];
-        for i in chunk * 1000..(chunk + 1) * 1000 {
-            args.push(format!("field:{i:06}"));
-            args.push(format!("value:{i:06}"));
-        }
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        assert_eq!(c.cmd(&a), Reply::Int(1000));
-    }
+    fill_hash(&mut c, "src", FIELDS, |i| format!("value:{i:06}"));
     let Reply::Bulk(Some(payload)) = c.cmd(&["DUMP", "src"]) else {
         panic!("DUMP of the source hash failed");
     };

@@ -303,15 +303,70 @@ fn build(c: &mut Client) -> Vec<&'static str> {
             .map(|s| s.to_string())
             .chain((0..300).flat_map(|i| [format!("{}", i as f64 / 3.0), format!("m{i}")]))
             .collect(),
+        // Big enough (16k records and up) that Strata's RESTORE loads them as an SST.
+        ["RPUSH", "l:huge"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain((0..20_000).map(|i| format!("e{}", i * 7919 % 20_000)))
+            .collect(),
+        ["SADD", "set:huge"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain((0..20_000).map(|i| format!("member:{}", i * 7919 % 20_000)))
+            .collect(),
+        ["SADD", "set:hugeint"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain((0..20_000).map(|i| format!("{}", (i - 10_000) * 3)))
+            .collect(),
+        ["HSET", "h:huge"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain((0..20_000).flat_map(|i| [format!("field:{i}"), format!("value:{}", i * 31)]))
+            .collect(),
+        ["ZADD", "z:huge"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain((0..10_000).flat_map(|i| {
+                [
+                    format!("{}", (i as f64 - 5000.0) / 7.0),
+                    format!("m{}", i * 7919 % 10_000),
+                ]
+            }))
+            .collect(),
     ];
     for cmd in &cmds {
         let a: Vec<&str> = cmd.iter().map(String::as_str).collect();
         assert!(!matches!(c.cmd(&a), Reply::Error(_)), "{:?}", &cmd[..2]);
     }
     vec![
-        "s:small", "s:int", "s:big", "l:small", "l:big", "set:int", "set:str", "set:big",
-        "h:small", "h:big", "z:small", "z:big",
+        "s:small",
+        "s:int",
+        "s:big",
+        "l:small",
+        "l:big",
+        "set:int",
+        "set:str",
+        "set:big",
+        "h:small",
+        "h:big",
+        "z:small",
+        "z:big",
+        "l:huge",
+        "set:huge",
+        "set:hugeint",
+        "h:huge",
+        "z:huge",
     ]
+}
+
+/// Strata's `engine_bulk_loads` (INFO engine).
+fn bulk_loads(c: &mut Client) -> i64 {
+    let info = String::from_utf8(c.cmd(&["INFO", "engine"]).bulk()).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("engine_bulk_loads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO engine has engine_bulk_loads")
 }
 
 #[test]
@@ -342,6 +397,7 @@ fn payloads_cross_both_ways_for_every_target() {
             );
         }
     }
+    let loads_before = bulk_loads(&mut o);
     for k in &keys {
         // Redis → Strata.
         let p = r.cmd(&["DUMP", k]).bulk();
@@ -360,6 +416,40 @@ fn payloads_cross_both_ways_for_every_target() {
             o.cmd(&["OBJECT", "ENCODING", &dst]),
             r.cmd(&["OBJECT", "ENCODING", k]),
             "{k}: encoding after restore"
+        );
+    }
+    // The five huge keys went in as bulk loads (and read back whole, above).
+    assert_eq!(bulk_loads(&mut o) - loads_before, 5);
+    // Written to after the load, they stay equal to Redis's (the same writes to the
+    // source keys on both servers, and to the restored copies in Strata).
+    let writes: [&[&str]; 7] = [
+        &["HSET", "h:huge", "field:7", "changed", "new-field", "x"],
+        &["HDEL", "h:huge", "field:8"],
+        &["ZADD", "z:huge", "1e9", "m5"],
+        &["ZREM", "z:huge", "m6"],
+        &["LSET", "l:huge", "100", "set"],
+        &["RPUSH", "l:huge", "last"],
+        &["SREM", "set:huge", "member:9"],
+    ];
+    for (on_redis, prefix) in [(false, ""), (true, ""), (false, "from-redis:")] {
+        let c = if on_redis { &mut r } else { &mut o };
+        for w in writes {
+            let key = format!("{prefix}{}", w[1]);
+            let mut a = w.to_vec();
+            a[1] = &key;
+            assert!(!matches!(c.cmd(&a), Reply::Error(_)), "{a:?}");
+        }
+    }
+    for k in ["h:huge", "z:huge", "l:huge", "set:huge"] {
+        assert_eq!(
+            logical(&mut o, format!("from-redis:{k}").as_bytes()),
+            logical(&mut r, k.as_bytes()),
+            "{k} after writes"
+        );
+        assert_eq!(
+            logical(&mut o, k.as_bytes()),
+            logical(&mut r, k.as_bytes()),
+            "{k} after writes"
         );
     }
     // TTL, ABSTTL, REPLACE, BUSYKEY, an ABSTTL in the past.

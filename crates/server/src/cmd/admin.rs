@@ -511,14 +511,16 @@ pub fn info_text(sh: &Shared, sections: &[String]) -> String {
                 let e = sh.store.db.stats();
                 let _ = write!(
                     s,
-                    "# Engine\r\nengine_memtable_bytes:{}\r\nengine_memtable_pool_bytes:{}\r\nengine_immutable_memtables:{}\r\nengine_write_stalls:{}\r\nengine_stall_micros:{}\r\nengine_block_cache_hits:{}\r\nengine_block_cache_misses:{}\r\n",
+                    "# Engine\r\nengine_memtable_bytes:{}\r\nengine_memtable_pool_bytes:{}\r\nengine_immutable_memtables:{}\r\nengine_write_stalls:{}\r\nengine_stall_micros:{}\r\nengine_block_cache_hits:{}\r\nengine_block_cache_misses:{}\r\nengine_bulk_loads:{}\r\nengine_bulk_load_bytes:{}\r\n",
                     e.memtable_bytes,
                     e.memtable_pool_bytes,
                     e.immutable_memtables,
                     e.write_stalls,
                     e.stall_micros,
                     e.block_cache_hits,
-                    e.block_cache_misses
+                    e.block_cache_misses,
+                    e.bulk_loads,
+                    e.bulk_load_bytes
                 );
                 for (i, l) in e.levels.iter().enumerate() {
                     let _ = write!(s, "engine_level{i}:files={},bytes={}\r\n", l.files, l.bytes);

@@ -82,12 +82,17 @@ pub fn write_value(
     write_elements(t, db, key, elements, expire, small_zset_normalizes)
 }
 
+/// Collections of at least this many records are written straight into an SST
+/// (`Txn::bulk_sub_records`) instead of through the WAL and the memtable. Below it the
+/// fixed costs of a file (two fsyncs, a manifest edit) outweigh what it saves.
+const BULK_RECORDS: usize = 16 * 1024;
+
 /// [`write_value`] for a collection.
 fn write_elements(
     t: &mut Txn,
     db: usize,
     key: &[u8],
-    elements: Elements<'_>,
+    mut elements: Elements<'_>,
     expire: u64,
     small_zset_normalizes: bool,
 ) -> Result<(), CmdErr> {
@@ -99,6 +104,7 @@ fn write_elements(
     };
     let mut h = super::coll::fresh(t);
     let version = h.version;
+    let first_index = h.tail;
     let (records, bytes) = match &elements {
         Elements::List(items) => (items.len(), items.iter().map(|e| e.len() + 8).sum()),
         Elements::Set(items) => (items.len(), items.iter().map(|m| m.len()).sum()),
@@ -112,11 +118,10 @@ fn write_elements(
             items.iter().map(|(m, _)| 2 * m.len() + 26).sum(),
         ),
     };
-    t.reserve_sub_records(key, records, bytes);
-    match elements {
+    // The header: count, list bounds, encoding flags.
+    match &mut elements {
         Elements::List(items) => {
-            for e in &items {
-                t.sub_put_new(db, key, version, &h.tail.to_be_bytes(), e);
+            for e in items.iter() {
                 h.tail += 1;
                 h.count += 1;
                 if e.len() > 8192 {
@@ -124,66 +129,107 @@ fn write_elements(
                 }
             }
         }
-        // The records go to the engine in key order: the memtable inserts a run of
-        // increasing keys from its last position instead of descending from the top
-        // each time, which for 100k random fields saves several times what the sort
-        // costs. Payloads are often in order already (intsets; zsets by score), and
-        // the sort finds an ascending or descending input in one pass.
-        Elements::Set(mut items) => {
-            items.sort_unstable();
-            for m in &items {
-                t.sub_put_new(db, key, version, m, b"");
+        Elements::Set(items) => {
+            for m in items.iter() {
                 h.count += 1;
                 super::set::note_member(&mut h, m);
             }
         }
-        Elements::Hash(mut pairs) => {
-            pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            for (f, val) in &pairs {
-                t.sub_put_new(db, key, version, f, val);
+        Elements::Hash(pairs) => {
+            for (f, val) in pairs.iter() {
                 h.count += 1;
                 super::hash::note_sizes(&mut h, f, val);
             }
         }
-        Elements::ZSet(mut items) => {
-            // Member records (0x00 | member), then score-index records (0x01 |
-            // ordered(score) | member), each in key order.
+        Elements::ZSet(items) => {
             let compact = items.len() as u64 <= super::zset::LP_ENTRIES
                 && items.iter().all(|(m, _)| m.len() <= super::zset::LP_VALUE);
             if small_zset_normalizes && compact {
-                for (_, s) in &mut items {
+                for (_, s) in items.iter_mut() {
                     if *s == 0.0 {
                         *s = 0.0;
                     }
                 }
             }
+            for (m, _) in items.iter() {
+                h.count += 1;
+                super::zset::note(&mut h, m);
+            }
+        }
+    }
+    let loaded = records >= BULK_RECORDS
+        && t.bulk_sub_records(db, key, version, |put| {
+            emit_records(&mut elements, first_index, put)
+        })?;
+    if !loaded {
+        t.reserve_sub_records(key, records, bytes);
+        let put = &mut |field: &[u8], value: &[u8]| -> Result<(), CmdErr> {
+            t.sub_put_new(db, key, version, field, value);
+            Ok(())
+        };
+        emit_records(&mut elements, first_index, put)?;
+    }
+    super::coll::save(t, db, key, kind, &h, expire)
+}
+
+/// Takes one sub-record: its field and its value.
+type PutRecord<'a, E> = dyn FnMut(&[u8], &[u8]) -> Result<(), E> + 'a;
+
+/// Give `put` each sub-record (field, value) of `elements`, in key order: a bulk load
+/// needs it, and the memtable inserts a run of increasing keys from its last position
+/// instead of descending from the top each time (for 100k random fields that saves
+/// several times what the sort costs). Payloads are often in order already (intsets;
+/// zsets by score), and the sort finds an ascending or descending input in one pass.
+/// A list's elements get indexes from `first_index` up.
+fn emit_records<E>(
+    elements: &mut Elements<'_>,
+    first_index: u64,
+    put: &mut PutRecord<'_, E>,
+) -> Result<(), E> {
+    match elements {
+        Elements::List(items) => {
+            for (i, e) in (first_index..).zip(items.iter()) {
+                put(&i.to_be_bytes(), e)?;
+            }
+        }
+        Elements::Set(items) => {
+            items.sort_unstable();
+            for m in items.iter() {
+                put(m, b"")?;
+            }
+        }
+        Elements::Hash(pairs) => {
+            pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (f, val) in pairs.iter() {
+                put(f, val)?;
+            }
+        }
+        Elements::ZSet(items) => {
+            // Member records (0x00 | member), then score-index records (0x01 |
+            // ordered(score) | member), each in key order.
             items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let mut field = Vec::new();
-            for (m, s) in &items {
-                let (m, s) = (&m[..], *s);
+            for (m, s) in items.iter() {
                 field.clear();
                 field.push(0);
                 field.extend_from_slice(m);
-                t.sub_put_new(db, key, version, &field, &s.to_bits().to_be_bytes());
-                h.count += 1;
-                super::zset::note(&mut h, m);
+                put(&field, &s.to_bits().to_be_bytes())?;
             }
             // The same list again, now in score-index order (no second list: for 100k
             // members that was 4 MB of fresh memory per RESTORE).
             items.sort_unstable_by(|a, b| {
                 (super::zset::ordered(a.1), &a.0).cmp(&(super::zset::ordered(b.1), &b.0))
             });
-            for (m, s) in &items {
-                let (m, s) = (&m[..], *s);
+            for (m, s) in items.iter() {
                 field.clear();
                 field.push(1);
-                field.extend_from_slice(&super::zset::ordered(s));
+                field.extend_from_slice(&super::zset::ordered(*s));
                 field.extend_from_slice(m);
-                t.sub_put_new(db, key, version, &field, &s.to_bits().to_be_bytes());
+                put(&field, &s.to_bits().to_be_bytes())?;
             }
         }
     }
-    super::coll::save(t, db, key, kind, &h, expire)
+    Ok(())
 }
 
 /// The payload target from `dump-payload-target`.

@@ -11,6 +11,19 @@ pub fn strata(extra: &[&str]) -> Proc {
     Proc::strata(BIN, None, extra)
 }
 
+/// HSET `key` with fields `field:000000`.. of the values `value(i)`, 1,000 per command.
+pub fn fill_hash(c: &mut Client, key: &str, fields: usize, value: impl Fn(usize) -> String) {
+    for chunk in (0..fields).step_by(1000) {
+        let mut args = vec!["HSET".to_string(), key.to_string()];
+        for i in chunk..(chunk + 1000).min(fields) {
+            args.push(format!("field:{i:06}"));
+            args.push(value(i));
+        }
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(c.cmd(&a), Reply::Int((args.len() as i64 - 2) / 2));
+    }
+}
+
 /// Send raw bytes and read one reply's exact bytes.
 pub fn raw(c: &mut Client, req: &[u8]) -> Vec<u8> {
     c.send_raw(req).unwrap();
