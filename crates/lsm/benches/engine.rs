@@ -1,7 +1,7 @@
 //! Criterion micro-benchmarks of the engine's parts: memtable insert (random keys, and
 //! one large collection's members), a large batch under one prefix, block decode,
 //! bloom probe, a point read served from SSTs (block cache warm), and ten random point
-//! reads of a 1M-key database one by one and with `get_many`.
+//! reads of a 1M-key database one by one and with `get_many`, and a forward scan.
 //!
 //! Run: `cargo bench -p strata-lsm`
 
@@ -12,7 +12,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use strata_lsm::bench_support::{
     bloom_build, bloom_may_contain, build_block, hash64, scan_block, Memtable,
 };
-use strata_lsm::{Db, Options};
+use strata_lsm::{Db, IterOptions, Options};
 
 fn key(i: u64) -> Vec<u8> {
     format!("{i:016}").into_bytes()
@@ -211,8 +211,67 @@ fn many_point_reads(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A forward scan of 100k entries from three sources (two L0 files and the memtable),
+/// within bounds: the sources holding disjoint stretches of keys (a large collection
+/// written over time), and interleaved key by key (the worst case for the merge).
+/// DUMP of a large collection, HGETALL, SCAN and compaction's input iterate like this.
+fn scan(c: &mut Criterion) {
+    let mut g = c.benchmark_group("iter");
+    g.throughput(Throughput::Elements(100_000));
+    for interleaved in [false, true] {
+        let dir = std::env::temp_dir().join(format!(
+            "strata-bench-scan-{interleaved}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = Db::open(&dir, Options::default()).expect("open");
+        // A collection's records: a shared 24-byte prefix, then the member.
+        let rec = |i: u64| format!("slot-db-1-key-version-8{:014}", i * 3).into_bytes();
+        for part in 0..3u64 {
+            let keys: Vec<u64> = if interleaved {
+                (part..100_000).step_by(3).collect()
+            } else {
+                (part * 34_000..((part + 1) * 34_000).min(100_000)).collect()
+            };
+            for i in keys {
+                db.put(&rec(i), &i.to_be_bytes()).expect("put");
+            }
+            if part < 2 {
+                db.flush().expect("flush");
+            }
+        }
+        let name = if interleaved {
+            "scan 100k entries, 3 sources interleaved key by key"
+        } else {
+            "scan 100k entries, 3 sources in disjoint stretches"
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut it = db
+                    .iter(IterOptions {
+                        lower: Some(b"slot".to_vec()),
+                        upper: Some(b"slou".to_vec()),
+                        ..Default::default()
+                    })
+                    .expect("iter");
+                let (mut n, mut bytes) = (0u64, 0usize);
+                while it.valid() {
+                    n += 1;
+                    bytes += it.key().len() + it.value().len();
+                    it.advance();
+                }
+                black_box((n, bytes))
+            })
+        });
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    scan,
     many_point_reads,
     memtable_insert,
     batch_one_prefix,

@@ -27,6 +27,9 @@ pub struct DbIterator {
     valid: bool,
     err: Option<Error>,
     started: bool,
+    /// A run of the merged iterator (`InternalIterator::run_bound`) that ends below
+    /// `upper` (0: none): its entries need no bound check.
+    below_upper: u64,
     _version: Arc<Version>,
 }
 
@@ -50,6 +53,7 @@ impl DbIterator {
             valid: false,
             err: None,
             started: false,
+            below_upper: 0,
             _version: version,
         };
         it.start();
@@ -159,8 +163,21 @@ impl DbIterator {
                     return self.stop();
                 }
             };
-            if self.upper.as_deref().is_some_and(|u| p.user_key >= u) {
-                return self.stop();
+            if let Some(u) = self.upper.as_deref() {
+                // Inside a run already known to end below the bound, no comparison.
+                let run = self.inner.run_id();
+                if run == 0 || run != self.below_upper {
+                    if p.user_key >= u {
+                        return self.stop();
+                    }
+                    if run != 0 {
+                        if let Some((bound, r)) = self.inner.run_bound() {
+                            if ikey::user_key(bound) < u {
+                                self.below_upper = r;
+                            }
+                        }
+                    }
+                }
             }
             if p.seq > self.seq || (skip && p.user_key == self.key.as_slice()) {
                 self.inner.next();

@@ -25,7 +25,23 @@ pub(crate) trait InternalIterator: Send {
     fn value(&self) -> &[u8];
     /// The first error met, if any; an iterator that met one becomes invalid.
     fn status(&self) -> Result<()>;
+    /// For a forward iterator: a key that no entry from the current one to the end of
+    /// the current *run* is above, and the run's number (unique in the process). A
+    /// table iterator's run is its current data block, whose index key is the block's
+    /// last key. While `run_bound` names the same run the bound holds. None: no bound
+    /// known (the default).
+    fn run_bound(&self) -> Option<(&[u8], u64)> {
+        None
+    }
+    /// The current run's number, as `run_bound` gives it, without the bound: cheap
+    /// enough for every step. 0: no run.
+    fn run_id(&self) -> u64 {
+        0
+    }
 }
+
+/// Numbers runs ([`InternalIterator::run_bound`]) uniquely across iterators.
+static NEXT_RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Merges children into one ordered stream (ties: the earlier child first, so put
 /// newer sources first).
@@ -43,6 +59,11 @@ pub(crate) struct MergingIterator {
     /// The heap position (1 or 2) of the better of the top's children, None with
     /// fewer than two valid children; stale once the top sifts down.
     runner_up: Option<usize>,
+    /// (child, run): the top child's current run ends before the runner-up's key, so
+    /// the child stays on top, without comparisons, while it steps through that run
+    /// (a forward merge of sources holding disjoint stretches of keys, as a large
+    /// collection's records in a few L0 files are, costs no comparison per step).
+    free_run: Option<(usize, u64)>,
     forward: bool,
 }
 
@@ -52,6 +73,7 @@ impl MergingIterator {
             heap: Vec::with_capacity(children.len()),
             children,
             runner_up: None,
+            free_run: None,
             forward: true,
         }
     }
@@ -103,11 +125,13 @@ impl MergingIterator {
             self.sift_down(i);
         }
         self.runner_up = self.better_child(0);
+        self.free_run = None;
     }
 
     /// After only the top child moved: drop it if it ended; keep it on top while it
     /// still comes before the runner-up, else sift it down.
     fn repick(&mut self) {
+        self.free_run = None;
         let Some(&top) = self.heap.first() else {
             return;
         };
@@ -123,6 +147,17 @@ impl MergingIterator {
             Some(r) if self.heap_before(r, 0) => {
                 self.sift_down(0);
                 self.runner_up = self.better_child(0);
+            }
+            // The top stays: if its whole run comes before the runner-up, the steps
+            // through the rest of the run need no comparison. (Tested only when the
+            // top stays, so merges whose sources interleave key by key pay nothing.)
+            Some(r) if self.forward => {
+                let runner = self.children[self.heap[r]].key();
+                if let Some((bound, run)) = self.children[top].run_bound() {
+                    if ikey::compare(bound, runner) == Ordering::Less {
+                        self.free_run = Some((top, run));
+                    }
+                }
             }
             _ => {}
         }
@@ -162,6 +197,11 @@ impl InternalIterator for MergingIterator {
     fn next(&mut self) {
         if let Some(i) = self.current() {
             self.children[i].next();
+            if let Some((child, run)) = self.free_run {
+                if child == i && self.children[i].run_id() == run {
+                    return;
+                }
+            }
             self.repick();
         }
     }
@@ -176,6 +216,15 @@ impl InternalIterator for MergingIterator {
     }
     fn value(&self) -> &[u8] {
         self.current().map_or(&[], |i| self.children[i].value())
+    }
+    fn run_bound(&self) -> Option<(&[u8], u64)> {
+        // Only while the top runs free: the merged entries until its run ends are its.
+        let (child, run) = self.free_run?;
+        self.children[child].run_bound().filter(|&(_, r)| r == run)
+    }
+    fn run_id(&self) -> u64 {
+        // `next` keeps `free_run` current: it ends when the top's run does.
+        self.free_run.map_or(0, |(_, r)| r)
     }
     fn status(&self) -> Result<()> {
         for c in &self.children {
@@ -194,6 +243,10 @@ where
     index: Box<dyn InternalIterator>,
     open: F,
     data: Option<Box<dyn InternalIterator>>,
+    /// The number of the run (see `run_bound`) `data` is.
+    run: u64,
+    /// `data` has runs of its own (a level's table iterator has blocks).
+    data_runs: bool,
     err: Option<crate::Error>,
 }
 
@@ -206,6 +259,8 @@ where
             index,
             open,
             data: None,
+            run: 0,
+            data_runs: false,
             err: None,
         }
     }
@@ -216,7 +271,11 @@ where
             return;
         }
         match (self.open)(self.index.value()) {
-            Ok(d) => self.data = Some(d),
+            Ok(d) => {
+                self.data_runs = d.run_id() != 0;
+                self.data = Some(d);
+                self.run = NEXT_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             Err(e) => self.err = Some(e),
         }
     }
@@ -327,6 +386,23 @@ where
     }
     fn value(&self) -> &[u8] {
         self.data.as_ref().map_or(&[], |d| d.value())
+    }
+    fn run_bound(&self) -> Option<(&[u8], u64)> {
+        // The second level's own runs when it has them (a level's file has blocks),
+        // else the index entry: the largest key of the block or file being read.
+        let d = self
+            .data
+            .as_ref()
+            .filter(|d| d.valid() && self.err.is_none())?;
+        d.run_bound()
+            .or_else(|| self.index.valid().then(|| (self.index.key(), self.run)))
+    }
+    fn run_id(&self) -> u64 {
+        match &self.data {
+            Some(d) if self.data_runs => d.run_id(),
+            Some(_) => self.run,
+            None => 0,
+        }
     }
     fn status(&self) -> Result<()> {
         if let Some(e) = &self.err {
