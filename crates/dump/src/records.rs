@@ -424,6 +424,9 @@ fn dump_large_zset(
     };
     let prefix = sub_prefix(phys, key, h.version);
     let (lo, hi) = zset_index_bounds(&prefix);
+    // Sized from the first member: a large sorted set's members are often of one
+    // length (a guess: the buffers still grow when it is short).
+    let first_len = |it: &DbIterator| it.key().len().saturating_sub(prefix.len() + 9);
     // Forward (a reverse engine iterator costs more per step than this copy): the
     // members into one buffer, then pushed from the last.
     let mut it = src.iter(IterOptions {
@@ -432,8 +435,9 @@ fn dump_large_zset(
         ..Default::default()
     })?;
     let n = prefix.len();
-    let mut bytes = Vec::new();
-    let mut ends: Vec<(usize, f64)> = Vec::with_capacity(h.count.min(1 << 20) as usize);
+    let count = h.count.min(1 << 20) as usize;
+    let mut bytes = Vec::with_capacity(count * first_len(&it));
+    let mut ends: Vec<(usize, f64)> = Vec::with_capacity(count);
     while it.valid() {
         if let (Some(member), Ok(bits)) = (it.key().get(n + 9..), <[u8; 8]>::try_from(it.value())) {
             bytes.extend_from_slice(member);
@@ -442,6 +446,8 @@ fn dump_large_zset(
         it.advance();
     }
     it.status()?;
+    // Per member: its bytes, a length of at most 5 bytes, an 8-byte score.
+    w.reserve(bytes.len() + 13 * ends.len());
     for i in (0..ends.len()).rev() {
         let start = if i == 0 { 0 } else { ends[i - 1].0 };
         w.push(&bytes[start..ends[i].0], ends[i].1);

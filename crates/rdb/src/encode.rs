@@ -443,6 +443,12 @@ impl ZSetDump {
         Some(ZSetDump(Streamed::new(ZSET_2, len, 16, target, cfg)))
     }
 
+    /// Make room for `bytes` more bytes of payload (a caller that knows the members'
+    /// total length saves the buffer's growth by doubling: copies and fresh pages).
+    pub fn reserve(&mut self, bytes: usize) {
+        self.0.out.reserve(bytes);
+    }
+
     /// The next member (descending order). Members beyond the announced length are
     /// ignored, and make [`ZSetDump::finish`] fail.
     pub fn push(&mut self, member: &[u8], score: f64) {
