@@ -35,7 +35,7 @@ use crate::memtable::{Lookup, Memtable};
 use crate::options::{IterOptions, LevelStats, Options, Stats, SyncPolicy, WriteOptions};
 use crate::range_del::{self, RangeTombstone};
 use crate::skiplist::ChunkPool;
-use crate::sst::builder::TableBuilder;
+use crate::sst::builder::{Built, TableBuilder};
 use crate::sst::table::Table;
 use crate::version::{NewFile, Replayed, Version, VersionEdit, NUM_LEVELS, UNKNOWN_SEQ};
 use crate::DbIterator;
@@ -403,19 +403,14 @@ impl Db {
         // The L0 slowdown and stop rules apply, as to a write: each load adds an L0 file.
         inner.make_room_for_write()?;
         let seq = inner.last_seq.load(Ordering::Acquire) + 1;
-        let number = inner.alloc_file();
-        let path = inner.dir.join(file_name(number, "sst"));
-        let builder =
-            TableBuilder::create(&path, inner.opts.block_size, inner.opts.bloom_bits_per_key)?;
+        let first_number = inner.alloc_file();
+        let main = BulkPart::create(inner, first_number, seq, first_number)?;
         Ok(BulkLoad {
             inner,
             _write: write,
             seq,
-            number,
-            path,
-            builder: Some(builder),
-            ikey: Vec::new(),
-            installed: false,
+            first_number,
+            main: Some(main),
         })
     }
 
@@ -483,29 +478,64 @@ pub struct BulkLoad<'a> {
     inner: &'a Inner,
     _write: MutexGuard<'a, ()>,
     seq: u64,
+    /// The file number allocated when the load began (its first file's).
+    first_number: u64,
+    /// The load's own file, which `put` fills (taken by `finish_with`).
+    main: Option<BulkPart>,
+}
+
+/// One file of a bulk load: the load's own, or one made by [`BulkLoad::part`] to be
+/// filled on another thread. Dropped without being installed, it removes its file.
+pub struct BulkPart {
+    /// The load it belongs to (its first file number).
+    load: u64,
+    seq: u64,
     number: u64,
     path: PathBuf,
-    /// None once finished.
+    /// None once sealed, or after an error.
     builder: Option<TableBuilder>,
+    /// The finished file (`seal`); None if it had no entries.
+    built: Option<Built>,
+    sealed: bool,
     /// The internal key being added (reused).
     ikey: Vec<u8>,
     installed: bool,
 }
 
-impl BulkLoad<'_> {
+impl BulkPart {
+    fn create(inner: &Inner, load: u64, seq: u64, number: u64) -> Result<BulkPart> {
+        let path = inner.dir.join(file_name(number, "sst"));
+        let builder =
+            TableBuilder::create(&path, inner.opts.block_size, inner.opts.bloom_bits_per_key)?;
+        Ok(BulkPart {
+            load,
+            seq,
+            number,
+            path,
+            builder: Some(builder),
+            built: None,
+            sealed: false,
+            ikey: Vec::new(),
+            installed: false,
+        })
+    }
+
     /// Add `key` = `value`. Keys must be strictly increasing; a key at or below the
     /// previous one is refused (`Error::InvalidArgument`) and the load can only be
     /// dropped.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let Some(b) = self.builder.as_mut() else {
-            return Err(Error::InvalidArgument("bulk load already finished".into()));
+            return Err(Error::InvalidArgument(
+                "bulk load file already sealed".into(),
+            ));
         };
         self.ikey.clear();
         ikey::encode_into(&mut self.ikey, key, self.seq, ikey::Kind::Value);
         let r = b.add_new_key(&self.ikey, value);
         if r.is_err() {
-            // Out of order, or the file could not be written: the load is over.
+            // Out of order, or the file could not be written: the file is over.
             self.builder = None;
+            self.sealed = true;
         }
         r
     }
@@ -520,71 +550,162 @@ impl BulkLoad<'_> {
         self.len() == 0
     }
 
-    /// Write out the file and add it to the database. `Ok(false)`: its key range meets
-    /// a memtable (or an L0 file flushed since the load began), so nothing was loaded
-    /// (see [`Db::bulk_load`]). A load with no entries loads nothing and answers true.
-    pub fn finish(mut self) -> Result<bool> {
+    /// Finish the file and fsync it (no more `put`s). Optional: `finish` seals the
+    /// files not sealed yet; a part sealed on the thread that filled it fsyncs there,
+    /// beside the others.
+    pub fn seal(&mut self) -> Result<()> {
+        if self.sealed {
+            return Ok(());
+        }
+        self.sealed = true;
         let Some(b) = self.builder.take() else {
-            return Err(Error::InvalidArgument("bulk load already finished".into()));
+            return Ok(());
         };
-        if b.entries() == 0 {
-            return Ok(true);
+        if b.entries() > 0 {
+            self.built = Some(b.finish()?);
         }
-        let inner = self.inner;
-        let built = b.finish()?;
-        let (lo, hi) = (
-            ikey::user_key(&built.smallest),
-            ikey::user_key(&built.largest),
-        );
-        let clash = {
-            let st = lock(&inner.state);
-            // Writes wait for this load, and L0 files newer than it can only come from
-            // flushes of memtables older than it: these are the only places an older
-            // value of a loaded key could shadow it.
-            st.view.mems.iter().any(|m| m.overlaps(lo, hi))
-                || st.version.levels[0]
-                    .iter()
-                    .any(|f| f.number > self.number && f.overlaps(Some(lo), Some(hi)))
-        };
-        if clash {
-            return Ok(false);
-        }
-        let edit = VersionEdit {
-            last_seq: Some(self.seq),
-            new_files: vec![NewFile {
-                level: 0,
-                number: self.number,
-                size: built.size,
-                smallest: built.smallest,
-                largest: built.largest,
-                max_seq: self.seq,
-            }],
-            ..Default::default()
-        };
-        // Installed first, visible after: a reader between the two reads below `seq`.
-        if let Err(e) = inner.log_and_apply(edit, false) {
-            // The manifest may or may not hold the edit: no more writes until reopened.
-            inner.set_background_error(&e);
-            return Err(e);
-        }
-        self.installed = true;
-        inner.last_seq.store(self.seq, Ordering::Release);
-        inner.counters.bulk_loads.fetch_add(1, Ordering::Relaxed);
-        inner
-            .counters
-            .bulk_load_bytes
-            .fetch_add(built.size, Ordering::Relaxed);
-        Ok(true)
+        Ok(())
     }
 }
 
-impl Drop for BulkLoad<'_> {
+impl Drop for BulkPart {
     fn drop(&mut self) {
         if !self.installed {
             // Close the file (if still building) before removing it.
             self.builder = None;
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+impl BulkLoad<'_> {
+    /// Add `key` = `value` to the load's own file. Keys must be strictly increasing;
+    /// a key at or below the previous one is refused (`Error::InvalidArgument`) and
+    /// the load can only be dropped.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        match self.main.as_mut() {
+            Some(m) => m.put(key, value),
+            None => Err(Error::InvalidArgument("bulk load already finished".into())),
+        }
+    }
+
+    /// Entries added to the load's own file so far.
+    pub fn len(&self) -> u64 {
+        self.main.as_ref().map_or(0, BulkPart::len)
+    }
+
+    /// No entry added to the load's own file yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Another file of this load, to be filled (on another thread, say) with keys of
+    /// a range no other file of the load touches, and handed to
+    /// [`BulkLoad::finish_with`]. Its entries get the load's sequence number.
+    pub fn part(&mut self) -> Result<BulkPart> {
+        BulkPart::create(
+            self.inner,
+            self.first_number,
+            self.seq,
+            self.inner.alloc_file(),
+        )
+    }
+
+    /// Write out the file and add it to the database. `Ok(false)`: its key range meets
+    /// a memtable (or an L0 file flushed since the load began), so nothing was loaded
+    /// (see [`Db::bulk_load`]). A load with no entries loads nothing and answers true.
+    pub fn finish(self) -> Result<bool> {
+        self.finish_with(Vec::new())
+    }
+
+    /// [`BulkLoad::finish`] of the load's own file and `parts`, all or nothing: one
+    /// manifest edit adds every file. Files whose key ranges overlap are refused
+    /// (`Error::InvalidArgument`, nothing loaded), as are parts of another load.
+    pub fn finish_with(mut self, parts: Vec<BulkPart>) -> Result<bool> {
+        let inner = self.inner;
+        let mut files = parts;
+        files.extend(self.main.take());
+        if files.iter().any(|f| f.load != self.first_number) {
+            return Err(Error::InvalidArgument("a part of another bulk load".into()));
+        }
+        for f in &mut files {
+            f.seal()?;
+        }
+        // The files with entries, with their user-key ranges, in key order.
+        let mut loaded: Vec<(Vec<u8>, Vec<u8>, &mut BulkPart)> = files
+            .iter_mut()
+            .filter_map(|f| {
+                let b = f.built.as_ref()?;
+                let range = (
+                    ikey::user_key(&b.smallest).to_vec(),
+                    ikey::user_key(&b.largest).to_vec(),
+                );
+                Some((range.0, range.1, f))
+            })
+            .collect();
+        loaded.sort_by(|a, b| a.0.cmp(&b.0));
+        if loaded.windows(2).any(|w| w[0].1 >= w[1].0) {
+            return Err(Error::InvalidArgument(
+                "the files of a bulk load overlap".into(),
+            ));
+        }
+        if loaded.is_empty() {
+            return Ok(true);
+        }
+        let clash = {
+            let st = lock(&inner.state);
+            // Writes wait for this load, and L0 files newer than it can only come from
+            // flushes of memtables older than it: these are the only places an older
+            // value of a loaded key could shadow it.
+            loaded.iter().any(|(lo, hi, _)| {
+                st.view.mems.iter().any(|m| m.overlaps(lo, hi))
+                    || st.version.levels[0]
+                        .iter()
+                        .any(|l| l.number > self.first_number && l.overlaps(Some(lo), Some(hi)))
+            })
+        };
+        if clash {
+            return Ok(false);
+        }
+        let mut edit = VersionEdit {
+            last_seq: Some(self.seq),
+            ..Default::default()
+        };
+        let mut bytes = 0;
+        for (f, b) in loaded
+            .iter()
+            .filter_map(|(_, _, f)| Some((f, f.built.as_ref()?)))
+        {
+            bytes += b.size;
+            edit.new_files.push(NewFile {
+                level: 0,
+                number: f.number,
+                size: b.size,
+                smallest: b.smallest.clone(),
+                largest: b.largest.clone(),
+                max_seq: self.seq,
+            });
+        }
+        // Installed first, visible after: a reader between the two reads below `seq`.
+        if let Err(e) = inner.log_and_apply(edit, false) {
+            // The manifest may or may not hold the edit: no more writes until reopened
+            // (and the files stay, in case it does).
+            for (_, _, f) in &mut loaded {
+                f.installed = true;
+            }
+            inner.set_background_error(&e);
+            return Err(e);
+        }
+        for (_, _, f) in &mut loaded {
+            f.installed = true;
+        }
+        inner.last_seq.store(self.seq, Ordering::Release);
+        inner.counters.bulk_loads.fetch_add(1, Ordering::Relaxed);
+        inner
+            .counters
+            .bulk_load_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
+        Ok(true)
     }
 }
 

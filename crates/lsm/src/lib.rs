@@ -48,7 +48,7 @@ mod version;
 mod testutil;
 
 pub use batch::WriteBatch;
-pub use db::{BulkLoad, Db, Snapshot};
+pub use db::{BulkLoad, BulkPart, Db, Snapshot};
 pub use db_iter::DbIterator;
 pub use error::{Error, Result};
 pub use options::{

@@ -129,6 +129,75 @@ fn out_of_order_or_dropped_loads_leave_nothing() {
     assert_eq!(db.get(b"b").unwrap(), Some(b"written".to_vec()));
 }
 
+#[test]
+fn parts_filled_on_other_threads_load_together_or_not_at_all() {
+    let dir = TempDir::new("bulk-parts");
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let files = ssts(dir.path());
+    let mut load = db.bulk_load().unwrap();
+    let mut parts = vec![load.part().unwrap(), load.part().unwrap()];
+    std::thread::scope(|s| {
+        for (n, part) in parts.iter_mut().enumerate() {
+            s.spawn(move || {
+                for i in 0..3000u32 {
+                    part.put(format!("p{n}-{i:05}").as_bytes(), b"v").unwrap();
+                }
+                part.seal().unwrap();
+            });
+        }
+    });
+    for i in 0..3000u32 {
+        load.put(format!("main-{i:05}").as_bytes(), b"m").unwrap();
+    }
+    // An empty part is no file.
+    parts.push(load.part().unwrap());
+    assert!(load.finish_with(parts).unwrap());
+    assert_eq!(ssts(dir.path()), files + 3);
+    assert_eq!(db.stats().bulk_loads, 1);
+    assert_eq!(all(&db).len(), 9000);
+    drop(db);
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(db.get(b"p1-02999").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(all(&db).len(), 9000);
+
+    // Parts whose ranges overlap: refused, nothing loaded, no file left.
+    let files = ssts(dir.path());
+    let mut load = db.bulk_load().unwrap();
+    let mut part = load.part().unwrap();
+    load.put(b"q1", b"x").unwrap();
+    load.put(b"q3", b"x").unwrap();
+    part.put(b"q2", b"y").unwrap();
+    assert!(matches!(
+        load.finish_with(vec![part]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(ssts(dir.path()), files);
+    assert_eq!(db.get(b"q1").unwrap(), None);
+
+    // A part of a load that was dropped does not join the next load.
+    let mut load = db.bulk_load().unwrap();
+    let mut stray = load.part().unwrap();
+    stray.put(b"s", b"x").unwrap();
+    drop(load);
+    let load = db.bulk_load().unwrap();
+    assert!(matches!(
+        load.finish_with(vec![stray]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(ssts(dir.path()), files);
+
+    // One part a memtable could shadow: the whole load is refused.
+    db.put(b"r5", b"memtable").unwrap();
+    let mut load = db.bulk_load().unwrap();
+    let mut part = load.part().unwrap();
+    load.put(b"a", b"x").unwrap();
+    part.put(b"r1", b"y").unwrap();
+    part.put(b"r9", b"y").unwrap();
+    assert!(!load.finish_with(vec![part]).unwrap());
+    assert_eq!(db.get(b"a").unwrap(), None);
+    assert_eq!(ssts(dir.path()), files);
+}
+
 /// Loads of fresh key ranges mixed with writes, deletes, flushes and compactions (tiny
 /// tables: many levels, manifest rewrites) agree with a map, also across reopens.
 #[test]

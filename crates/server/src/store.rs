@@ -1064,9 +1064,11 @@ impl Txn<'_> {
     }
 
     /// Write the sub-records of `version`, a version this transaction just handed out
-    /// to a new collection, straight into an SST ([`Db::bulk_load`]): `fill` gives
-    /// each (field, value) in increasing field order. Answers false when the engine
-    /// refused the file (nothing loaded: write the records the usual way).
+    /// to a new collection, straight into SSTs ([`Db::bulk_load`]): `fill` gets
+    /// `files` writers and gives each its share of the records, in increasing field
+    /// order, the shares' field ranges disjoint (it may fill them on several threads).
+    /// Answers false when the engine refused the files (nothing loaded: write the
+    /// records the usual way).
     ///
     /// The records are in the engine before the metadata that names them, so:
     /// - the version bound covering `version` is made durable first: otherwise a crash
@@ -1083,9 +1085,8 @@ impl Txn<'_> {
         db: usize,
         key: &[u8],
         version: u64,
-        fill: impl FnOnce(
-            &mut dyn FnMut(&[u8], &[u8]) -> strata_lsm::Result<()>,
-        ) -> strata_lsm::Result<()>,
+        files: usize,
+        fill: impl FnOnce(&mut [SubRecordFile]) -> strata_lsm::Result<()>,
     ) -> Result<bool> {
         self.lazy_only = false;
         self.unindexed = true;
@@ -1100,16 +1101,18 @@ impl Txn<'_> {
             lock(&self.store.loading).push(version);
             self.loading = Some(version);
         }
-        // Every record's key is this prefix and its field.
-        let mut k = strata_dump::records::sub_prefix(self.phys(db), key, version);
-        let prefix = k.len();
+        let prefix = strata_dump::records::sub_prefix(self.phys(db), key, version);
         let mut load = self.store.db.bulk_load()?;
-        fill(&mut |field, value| {
-            k.truncate(prefix);
-            k.extend_from_slice(field);
-            load.put(&k, value)
-        })?;
-        Ok(load.finish()?)
+        let mut writers = Vec::with_capacity(files);
+        for _ in 0..files {
+            writers.push(SubRecordFile {
+                part: load.part()?,
+                key: prefix.clone(),
+                prefix: prefix.len(),
+            });
+        }
+        fill(&mut writers)?;
+        Ok(load.finish_with(writers.into_iter().map(|w| w.part).collect())?)
     }
 
     /// The store (for reads that iterate committed sub-records).
@@ -1272,6 +1275,29 @@ impl Txn<'_> {
         if let Some(bound) = self.reserved_from.take() {
             p.reserved_from.get_or_insert(bound);
         }
+    }
+}
+
+/// One file of a collection version's bulk-loaded sub-records
+/// ([`Txn::bulk_sub_records`]); it may be filled on another thread.
+pub struct SubRecordFile {
+    part: strata_lsm::BulkPart,
+    /// The record key being written: the version's prefix, then the field.
+    key: Vec<u8>,
+    prefix: usize,
+}
+
+impl SubRecordFile {
+    /// The next record (fields strictly increasing).
+    pub fn put(&mut self, field: &[u8], value: &[u8]) -> strata_lsm::Result<()> {
+        self.key.truncate(self.prefix);
+        self.key.extend_from_slice(field);
+        self.part.put(&self.key, value)
+    }
+
+    /// Finish and fsync the file (else the commit of the load does it).
+    pub fn seal(&mut self) -> strata_lsm::Result<()> {
+        self.part.seal()
     }
 }
 
