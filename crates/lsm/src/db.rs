@@ -497,6 +497,9 @@ pub struct BulkPart {
     /// The finished file (`seal`); None if it had no entries.
     built: Option<Built>,
     sealed: bool,
+    /// A `put` or the seal failed: the file is incomplete, and the load fails.
+    failed: bool,
+    entries: u64,
     /// The internal key being added (reused).
     ikey: Vec<u8>,
     installed: bool,
@@ -515,6 +518,8 @@ impl BulkPart {
             builder: Some(builder),
             built: None,
             sealed: false,
+            failed: false,
+            entries: 0,
             ikey: Vec::new(),
             installed: false,
         })
@@ -532,17 +537,21 @@ impl BulkPart {
         self.ikey.clear();
         ikey::encode_into(&mut self.ikey, key, self.seq, ikey::Kind::Value);
         let r = b.add_new_key(&self.ikey, value);
-        if r.is_err() {
-            // Out of order, or the file could not be written: the file is over.
-            self.builder = None;
-            self.sealed = true;
+        match r {
+            Ok(()) => self.entries += 1,
+            Err(_) => {
+                // Out of order, or the file could not be written: the file is over,
+                // and so is the load (`seal` and `finish_with` report it).
+                self.builder = None;
+                self.failed = true;
+            }
         }
         r
     }
 
     /// Entries added so far.
     pub fn len(&self) -> u64 {
-        self.builder.as_ref().map_or(0, TableBuilder::entries)
+        self.entries
     }
 
     /// No entry added yet.
@@ -554,6 +563,11 @@ impl BulkPart {
     /// files not sealed yet; a part sealed on the thread that filled it fsyncs there,
     /// beside the others.
     pub fn seal(&mut self) -> Result<()> {
+        if self.failed {
+            return Err(Error::InvalidArgument(
+                "a write to this bulk load file failed".into(),
+            ));
+        }
         if self.sealed {
             return Ok(());
         }
@@ -562,7 +576,13 @@ impl BulkPart {
             return Ok(());
         };
         if b.entries() > 0 {
-            self.built = Some(b.finish()?);
+            match b.finish() {
+                Ok(built) => self.built = Some(built),
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }

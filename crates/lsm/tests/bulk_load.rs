@@ -117,6 +117,17 @@ fn out_of_order_or_dropped_loads_leave_nothing() {
         Err(Error::InvalidArgument(_))
     ));
     drop(load);
+    // A part that failed fails the load, even if its error was ignored.
+    let mut load = db.bulk_load().unwrap();
+    let mut part = load.part().unwrap();
+    load.put(b"a", b"1").unwrap();
+    part.put(b"y", b"1").unwrap();
+    let _ = part.put(b"x", b"1");
+    assert!(matches!(
+        load.finish_with(vec![part]),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(db.get(b"a").unwrap(), None);
     let mut load = db.bulk_load().unwrap();
     load.put(b"x", b"1").unwrap();
     drop(load);
