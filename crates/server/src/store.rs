@@ -166,7 +166,8 @@ impl Filter {
     /// A cached "remove" stays true forever: a collection's metadata and the records of
     /// one of its versions are committed in one batch (or the records are bulk-loaded
     /// first, and kept by `loading` until the metadata is committed), versions are
-    /// never reused, so once the metadata no longer names `version` it never will again. A cached "keep"
+    /// never reused, so once the metadata no longer names `version` it never will
+    /// again. A cached "keep"
     /// may have become stale since it was read (the collection deleted since), and
     /// keeping a stale record is harmless while removing a live one is not; the time
     /// bound keeps a stale keep from delaying reclaiming forever.
