@@ -157,9 +157,20 @@ fn write_elements(
             }
         }
     }
-    let loaded = records >= BULK_RECORDS
+    let bulk = records >= BULK_RECORDS;
+    if bulk {
+        // In key order (a sorted set: by member), before the load takes the engine's
+        // write lock: other writers wait only for the files to be written.
+        match &mut elements {
+            Elements::List(_) => {}
+            Elements::Set(items) => items.sort_unstable(),
+            Elements::Hash(pairs) => pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0)),
+            Elements::ZSet(items) => items.sort_unstable_by(|a, b| a.0.cmp(&b.0)),
+        }
+    }
+    let loaded = bulk
         && t.bulk_sub_records(db, key, version, 2, |files| {
-            bulk_emit(&mut elements, first_index, files)
+            bulk_emit(&elements, first_index, files)
         })?;
     if !loaded {
         t.reserve_sub_records(key, records, bytes);
@@ -194,12 +205,12 @@ fn by_score(a: &(Str<'_>, f64), b: &(Str<'_>, f64)) -> std::cmp::Ordering {
     (super::zset::ordered(a.1), &a.0).cmp(&(super::zset::ordered(b.1), &b.0))
 }
 
-/// Give the two files of a bulk load their records: the records in key order, split
-/// into two contiguous halves (for a sorted set, its member records and its
-/// score-index records), each half written and fsynced on its own thread (the
-/// helper is `strata-bulk-load`), so a big RESTORE takes about half the time.
+/// Give the two files of a bulk load their records: `elements`, sorted by key (a
+/// sorted set by member), split into two contiguous halves of records (for a sorted
+/// set, its member records and its score-index records), each half written and
+/// fsynced on its own thread (the helper is `strata-bulk-load`).
 fn bulk_emit(
-    elements: &mut Elements<'_>,
+    elements: &Elements<'_>,
     first_index: u64,
     files: &mut [SubRecordFile],
 ) -> strata_lsm::Result<()> {
@@ -208,13 +219,6 @@ fn bulk_emit(
             "a bulk RESTORE writes two files".into(),
         ));
     };
-    // Sorting first: the halves are then fixed, and only read.
-    match elements {
-        Elements::List(_) => {}
-        Elements::Set(items) => items.sort_unstable(),
-        Elements::Hash(pairs) => pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0)),
-        Elements::ZSet(items) => items.sort_unstable_by(|a, b| a.0.cmp(&b.0)),
-    }
     // Fill one file, then seal it (its fsync, on its own thread too).
     fn run(
         f: &mut SubRecordFile,
@@ -223,7 +227,7 @@ fn bulk_emit(
         fill(f)?;
         f.seal()
     }
-    let (a, b) = match &*elements {
+    let (a, b) = match elements {
         Elements::List(items) => {
             let (lo, hi) = items.split_at(items.len() / 2);
             let mid = first_index + lo.len() as u64;
