@@ -245,7 +245,8 @@ where
     data: Option<Box<dyn InternalIterator>>,
     /// The number of the run (see `run_bound`) `data` is.
     run: u64,
-    /// `data` has runs of its own (a level's table iterator has blocks).
+    /// `data` has runs of its own (a level's table iterator has blocks); noted each
+    /// time `data` is positioned.
     data_runs: bool,
     err: Option<crate::Error>,
 }
@@ -272,8 +273,8 @@ where
         }
         match (self.open)(self.index.value()) {
             Ok(d) => {
-                self.data_runs = d.run_id() != 0;
                 self.data = Some(d);
+                self.data_runs = false;
                 self.run = NEXT_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             Err(e) => self.err = Some(e),
@@ -300,6 +301,7 @@ where
             self.load();
             if let Some(d) = self.data.as_mut() {
                 d.seek_to_first();
+                self.data_runs = d.run_id() != 0;
             }
         }
     }
@@ -320,6 +322,7 @@ where
             self.load();
             if let Some(d) = self.data.as_mut() {
                 d.seek_to_last();
+                self.data_runs = d.run_id() != 0;
             }
         }
     }
@@ -337,6 +340,7 @@ where
         self.load();
         if let Some(d) = self.data.as_mut() {
             d.seek_to_first();
+            self.data_runs = d.run_id() != 0;
         }
         self.skip_forward();
     }
@@ -345,6 +349,7 @@ where
         self.load();
         if let Some(d) = self.data.as_mut() {
             d.seek_to_last();
+            self.data_runs = d.run_id() != 0;
         }
         self.skip_backward();
     }
@@ -353,6 +358,7 @@ where
         self.load();
         if let Some(d) = self.data.as_mut() {
             d.seek(target);
+            self.data_runs = d.run_id() != 0;
         }
         self.skip_forward();
     }
@@ -366,6 +372,7 @@ where
         self.load();
         if let Some(d) = self.data.as_mut() {
             d.seek_for_prev(target);
+            self.data_runs = d.run_id() != 0;
         }
         self.skip_backward();
     }
@@ -389,13 +396,17 @@ where
     }
     fn run_bound(&self) -> Option<(&[u8], u64)> {
         // The second level's own runs when it has them (a level's file has blocks),
-        // else the index entry: the largest key of the block or file being read.
+        // else the index entry: the largest key of the block or file being read. The
+        // same choice as `run_id`'s, so the two always name the same run.
         let d = self
             .data
             .as_ref()
             .filter(|d| d.valid() && self.err.is_none())?;
-        d.run_bound()
-            .or_else(|| self.index.valid().then(|| (self.index.key(), self.run)))
+        if self.data_runs {
+            d.run_bound()
+        } else {
+            self.index.valid().then(|| (self.index.key(), self.run))
+        }
     }
     fn run_id(&self) -> u64 {
         match &self.data {

@@ -85,6 +85,8 @@ fn merges_of_runs_and_interleaved_sources_keep_order_and_newest_values() {
         }
         db.flush().unwrap();
     }
+    // The first two files' range compacted into L1: a level iterator takes part too.
+    db.compact_range(Some(&k(0)), Some(&k(1999))).unwrap();
     // Interleaved, in [2000, 3000) only (the rest stays pure runs): every 5th key,
     // overwriting some run keys and filling some gaps; then deletes of every 11th, and
     // writes left in the memtable.
