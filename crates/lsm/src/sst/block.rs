@@ -343,6 +343,25 @@ mod tests {
     use super::*;
     use crate::ikey::{encode, Kind};
 
+    #[test]
+    fn common_prefix_matches_a_byte_by_byte_count() {
+        let slow = |a: &[u8], b: &[u8]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        for len_a in 0..20usize {
+            for len_b in 0..20usize {
+                let a: Vec<u8> = (0..len_a as u8).collect();
+                // b equals a up to `diff`, then differs (or is longer/shorter).
+                for diff in 0..=len_b {
+                    let mut b: Vec<u8> = (0..len_b as u8).collect();
+                    if diff < len_b {
+                        b[diff] ^= 0x80;
+                    }
+                    assert_eq!(common_prefix(&a, &b), slow(&a, &b), "{a:?} {b:?}");
+                    assert_eq!(common_prefix(&b, &a), slow(&b, &a), "{b:?} {a:?}");
+                }
+            }
+        }
+    }
+
     fn build(n: u32) -> (Arc<[u8]>, Vec<Vec<u8>>) {
         let mut b = BlockBuilder::new(4);
         let keys: Vec<Vec<u8>> = (0..n)
