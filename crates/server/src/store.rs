@@ -1359,6 +1359,64 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Bulk-loaded sub-records are in the engine before their metadata: the version
+    /// bound is durable first, and the compaction filter keeps them while the load's
+    /// transaction lives, and afterwards only if the metadata names their version.
+    #[test]
+    fn bulk_loaded_records_wait_for_their_metadata() {
+        let (s, dir) = open("bulk");
+        let filter = Filter {
+            retired: Arc::new(RwLock::new(vec![false; PHYS_IDS])),
+            db: std::sync::OnceLock::new(),
+            last: Mutex::new(LastDecision {
+                meta_key: Vec::new(),
+                version: 0,
+                keep: true,
+                at: std::time::Instant::now(),
+            }),
+            loading: Arc::clone(&s.loading),
+        };
+        let _ = filter.db.set(Arc::downgrade(&s.db));
+        let phys = s.phys(0);
+        let fill = |files: &mut [SubRecordFile]| {
+            files[0].put(b"f1", b"v1")?;
+            files[1].put(b"f2", b"v2")
+        };
+        // Loaded, never committed.
+        let mut t = s.txn();
+        let v = t.new_version();
+        assert!(t.bulk_sub_records(0, b"big", v, 2, fill).unwrap());
+        let bound = s.db.get(VERSION_KEY).unwrap().unwrap();
+        assert!(u64::from_le_bytes(bound.try_into().unwrap()) > v);
+        assert_eq!(*lock(&s.loading), vec![v]);
+        let rec = sub_key(phys, b"big", v, b"f1");
+        assert_eq!(filter.filter(0, &rec, b"v1"), Decision::Keep);
+        drop(t);
+        assert!(lock(&s.loading).is_empty());
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        assert_eq!(filter.filter(0, &rec, b"v1"), Decision::Remove);
+        // Loaded and committed: kept for good.
+        let mut t = s.txn();
+        let w = t.new_version();
+        assert!(t.bulk_sub_records(0, b"big", w, 2, fill).unwrap());
+        let h = Coll {
+            flags: 0,
+            version: w,
+            count: 2,
+            head: LIST_MIDDLE,
+            tail: LIST_MIDDLE,
+        };
+        t.put(0, b"big", Meta::coll(Kind::Hash, &h, 0)).unwrap();
+        t.commit().unwrap();
+        assert!(lock(&s.loading).is_empty());
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        let rec = sub_key(phys, b"big", w, b"f2");
+        assert_eq!(filter.filter(0, &rec, b"v2"), Decision::Keep);
+        assert_eq!(s.db.get(&rec).unwrap(), Some(b"v2".to_vec()));
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn flushdb_swapdb_and_expiry() {
         let (s, dir) = open("flush");
