@@ -160,6 +160,21 @@ struct LastDecision {
 }
 
 impl Filter {
+    /// A filter that reads the metadata through `db` once that is set.
+    fn new(retired: Arc<RwLock<Vec<bool>>>, loading: Arc<Mutex<Vec<u64>>>) -> Filter {
+        Filter {
+            retired,
+            db: std::sync::OnceLock::new(),
+            last: Mutex::new(LastDecision {
+                meta_key: Vec::new(),
+                version: 0,
+                keep: true,
+                at: std::time::Instant::now(),
+            }),
+            loading,
+        }
+    }
+
     /// Whether the sub-records of `version` of the collection whose metadata key is
     /// `head` (slot and db, 3 bytes) | 0x00 | `user_key` are still reachable.
     ///
@@ -312,17 +327,7 @@ impl Store {
     ) -> Result<Store> {
         let retired = Arc::new(RwLock::new(vec![false; PHYS_IDS]));
         let loading = Arc::new(Mutex::new(Vec::new()));
-        let filter = Arc::new(Filter {
-            loading: Arc::clone(&loading),
-            retired: Arc::clone(&retired),
-            db: std::sync::OnceLock::new(),
-            last: Mutex::new(LastDecision {
-                meta_key: Vec::new(),
-                version: 0,
-                keep: true,
-                at: std::time::Instant::now(),
-            }),
-        });
+        let filter = Arc::new(Filter::new(Arc::clone(&retired), Arc::clone(&loading)));
         opts.compaction_filter = Some(Arc::clone(&filter) as Arc<dyn CompactionFilter>);
         let db = Arc::new(Db::open(dir, opts)?);
         let _ = filter.db.set(Arc::downgrade(&db));
@@ -1365,17 +1370,10 @@ mod tests {
     #[test]
     fn bulk_loaded_records_wait_for_their_metadata() {
         let (s, dir) = open("bulk");
-        let filter = Filter {
-            retired: Arc::new(RwLock::new(vec![false; PHYS_IDS])),
-            db: std::sync::OnceLock::new(),
-            last: Mutex::new(LastDecision {
-                meta_key: Vec::new(),
-                version: 0,
-                keep: true,
-                at: std::time::Instant::now(),
-            }),
-            loading: Arc::clone(&s.loading),
-        };
+        let filter = Filter::new(
+            Arc::new(RwLock::new(vec![false; PHYS_IDS])),
+            Arc::clone(&s.loading),
+        );
         let _ = filter.db.set(Arc::downgrade(&s.db));
         let phys = s.phys(0);
         let fill = |files: &mut [SubRecordFile]| {
