@@ -36,10 +36,16 @@ pub(crate) struct Table {
     fence_keys: Vec<u8>,
     /// ...and per block: (end of its key in `fence_keys`, offset, length).
     fences: Vec<(usize, u64, u64)>,
-    /// Bytes every fence's user key starts with (the table's common prefix)...
+    /// Bytes the user keys of the fences `common_range` start with: the common prefix
+    /// of the table's middle three quarters of fences (a table of one collection's
+    /// records and a few other keys at its ends still gets the collection's long
+    /// prefix)...
     fence_common: Vec<u8>,
+    /// ...the fences that have it (contiguous: the fences are sorted)...
+    common_range: (usize, usize),
     /// ...and per fence the next 8 bytes of its user key as a big-endian u64 (missing
-    /// bytes 0): a point lookup binary-searches this dense array first and compares
+    /// bytes 0; 0 for the fences before `common_range`, `u64::MAX` after it, which
+    /// keeps the array sorted): a point lookup binary-searches this dense array first and compares
     /// whole keys only among fences that share the target's prefix.
     fence_prefix: Vec<u64>,
     /// Every `SAMPLE`th entry of `fence_prefix`: a few KiB that stay in the CPU cache,
@@ -147,6 +153,7 @@ impl Table {
             fence_keys: Vec::new(),
             fences: Vec::new(),
             fence_common: Vec::new(),
+            common_range: (0, 0),
             fence_prefix: Vec::new(),
             fence_sample: Vec::new(),
             filter: Vec::new(),
@@ -198,14 +205,26 @@ impl Table {
             it.next();
         }
         it.status()?;
-        if let Some(last) = self.fences.len().checked_sub(1) {
-            let a = ikey::user_key(self.fence_key(0));
+        let n = self.fences.len();
+        if n > 0 {
+            // Every fence between two sorted fences shares their common prefix.
+            let (first, last) = (n / 8, n - 1 - n / 8);
+            let a = ikey::user_key(self.fence_key(first));
             let b = ikey::user_key(self.fence_key(last));
-            let n = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-            self.fence_common = a[..n].to_vec();
+            let len = crate::sst::block::common_prefix(a, b);
+            self.fence_common = a[..len].to_vec();
+            let has = |i: usize| ikey::user_key(self.fence_key(i)).starts_with(&self.fence_common);
+            let lo = (0..first).rev().take_while(|&i| has(i)).count();
+            let hi = (last + 1..n).take_while(|&i| has(i)).count();
+            self.common_range = (first - lo, last + 1 + hi);
         }
-        self.fence_prefix = (0..self.fences.len())
-            .map(|i| prefix_after(ikey::user_key(self.fence_key(i)), self.fence_common.len()))
+        let (from, to) = self.common_range;
+        self.fence_prefix = (0..n)
+            .map(|i| match i {
+                i if i < from => 0,
+                i if i >= to => u64::MAX,
+                i => prefix_after(ikey::user_key(self.fence_key(i)), self.fence_common.len()),
+            })
             .collect();
         self.fence_sample = self.fence_prefix.iter().step_by(SAMPLE).copied().collect();
         Ok(())
@@ -222,15 +241,17 @@ impl Table {
         // compared only in between.
         let user = ikey::user_key(target);
         let c = self.fence_common.len();
+        let (from, to) = self.common_range;
         let (mut lo, mut hi) = match user.get(..c).map(|head| head.cmp(&self.fence_common)) {
             Some(std::cmp::Ordering::Equal) => equal_run(
                 &self.fence_prefix,
                 &self.fence_sample,
                 prefix_after(user, c),
             ),
-            Some(std::cmp::Ordering::Greater) => return self.fences.len(),
-            // Shorter than the common prefix, or below it.
-            _ if user < self.fence_common.as_slice() => return 0,
+            // Above every fence with the prefix: the answer is at or after them.
+            Some(std::cmp::Ordering::Greater) => (to, self.fences.len()),
+            // Shorter than the common prefix, or below it: at or before them.
+            _ if user < self.fence_common.as_slice() => (0, from),
             _ => (0, self.fences.len()),
         };
         while lo < hi {
@@ -594,6 +615,13 @@ mod tests {
             (0..3000u32)
                 .map(|i| format!("{:x}", i * 7).into_bytes())
                 .collect(),
+            // One collection's long prefix in the middle, other keys at both ends (the
+            // common prefix is the middle's, not the first and last keys').
+            (0..40u32)
+                .map(|i| format!("a{i}").into_bytes())
+                .chain((0..3000u32).map(|i| format!("coll:profile:long:{i:08}").into_bytes()))
+                .chain((0..40u32).map(|i| format!("z{i}").into_bytes()))
+                .collect(),
         ];
         for (n, mut keys) in shapes.into_iter().enumerate() {
             keys.sort();
@@ -608,6 +636,11 @@ mod tests {
             for mmap in [true, false] {
                 let t = Table::open(&path, 1, cache.clone(), mmap).unwrap();
                 assert!(t.fences.len() > 50, "{} blocks", t.fences.len());
+                if n == 3 {
+                    assert!(t.fence_common.starts_with(b"coll:profile:long:0000"));
+                    let (from, to) = t.common_range;
+                    assert!(from > 0 && to < t.fences.len(), "{from}..{to}");
+                }
                 for k in &keys {
                     let h = bloom::hash64(k);
                     match t.get(&seek_key(k, 1 << 40), k, h).unwrap() {
@@ -622,6 +655,12 @@ mod tests {
                     b"user:profile:".to_vec(),
                     b"user:profile:99999999".to_vec(),
                     b"zzz".to_vec(),
+                    b"b".to_vec(),
+                    b"coll".to_vec(),
+                    b"coll:profile:long:".to_vec(),
+                    b"coll:profile:long:99999999".to_vec(),
+                    b"coll:profile:long:\xff".to_vec(),
+                    b"y".to_vec(),
                     vec![0xff; 20],
                 ];
                 absent.extend(keys.iter().map(|k| [k.as_slice(), b"\x00"].concat()));
