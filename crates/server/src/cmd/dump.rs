@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use std::borrow::Cow;
@@ -300,27 +301,24 @@ where
     A: FnOnce() -> strata_lsm::Result<()>,
     B: FnOnce() -> strata_lsm::Result<()> + Send,
 {
+    // `b` waits here for whichever thread takes it: the helper, or this one when the
+    // helper could not be started.
+    let slot = Mutex::new(Some(b));
+    let take = || lock(&slot).take();
     std::thread::scope(|s| {
         let helper = std::thread::Builder::new()
             .name("strata-bulk-load".into())
-            .spawn_scoped(s, b);
-        match helper {
-            Ok(h) => {
-                let ra = a();
-                let rb = h.join().unwrap_or_else(|_| {
-                    Err(strata_lsm::Error::InvalidArgument(
-                        "the bulk load helper panicked".into(),
-                    ))
-                });
-                (ra, rb)
-            }
-            Err(_) => (
-                a(),
+            .spawn_scoped(s, || take().map_or(Ok(()), |b| b()));
+        let ra = a();
+        let rb = match helper {
+            Ok(h) => h.join().unwrap_or_else(|_| {
                 Err(strata_lsm::Error::InvalidArgument(
-                    "no helper thread".into(),
-                )),
-            ),
-        }
+                    "the bulk load helper panicked".into(),
+                ))
+            }),
+            Err(_) => take().map_or(Ok(()), |b| b()),
+        };
+        (ra, rb)
     })
 }
 
@@ -729,4 +727,27 @@ fn migrate_run(sh: &Shared, db: usize, m: &MigrateArgs) -> Result<String, CmdErr
         };
     }
     Err("IOERR error or timeout writing to target instance".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_runs_each_side_once_and_reports_each_result() {
+        let (a, b) = (Mutex::new(0), Mutex::new(0));
+        let (ra, rb) = both(
+            || {
+                *lock(&a) += 1;
+                Ok(())
+            },
+            || {
+                *lock(&b) += 1;
+                Err(strata_lsm::Error::InvalidArgument("b failed".into()))
+            },
+        );
+        assert!(ra.is_ok());
+        assert!(matches!(rb, Err(strata_lsm::Error::InvalidArgument(_))));
+        assert_eq!((*lock(&a), *lock(&b)), (1, 1));
+    }
 }
