@@ -84,9 +84,8 @@ impl TableBuilder {
 
     fn add_inner(&mut self, ikey_bytes: &[u8], value: &[u8], must_follow: bool) -> Result<()> {
         if ikey_bytes.len() < ikey::TRAILER {
-            return Err(Error::InvalidArgument(
-                "internal key without a trailer".into(),
-            ));
+            // Only a corrupt input table can hand a compaction such a key.
+            return Err(Error::corrupt("internal key shorter than its trailer"));
         }
         // One pass over the previous key serves the block's prefix compression, the
         // filter's "new user key" test and the order check.
