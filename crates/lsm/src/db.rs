@@ -492,11 +492,10 @@ pub struct BulkPart {
     seq: u64,
     number: u64,
     path: PathBuf,
-    /// None once sealed, or after an error.
+    /// None once sealed, or after an error (`failed` tells which).
     builder: Option<TableBuilder>,
     /// The finished file (`seal`); None if it had no entries.
     built: Option<Built>,
-    sealed: bool,
     /// A `put` or the seal failed: the file is incomplete, and the load fails.
     failed: bool,
     entries: u64,
@@ -517,7 +516,6 @@ impl BulkPart {
             path,
             builder: Some(builder),
             built: None,
-            sealed: false,
             failed: false,
             entries: 0,
             ikey: Vec::new(),
@@ -568,10 +566,7 @@ impl BulkPart {
                 "a write to this bulk load file failed".into(),
             ));
         }
-        if self.sealed {
-            return Ok(());
-        }
-        self.sealed = true;
+        // Already sealed: nothing left to do.
         let Some(b) = self.builder.take() else {
             return Ok(());
         };
