@@ -27,7 +27,7 @@
 //! engine, and readers that bypass transactions never miss a write they must see.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -94,6 +94,65 @@ pub struct Pending {
     deltas: FastMap<u8, Counts>,
     /// The persisted version bound before the pending writes reserved a block.
     reserved_from: Option<u64>,
+    /// The pending batch holds sub-record writes that are not in `subs`
+    /// (`Txn::sub_write_unread`).
+    unread: bool,
+    /// Sub-records read ahead of a run of pops (`Txn::sub_get_run`).
+    ahead: ReadAhead,
+}
+
+/// Most sub-records one read-ahead keeps, and the bytes of values after which it stops.
+const READ_AHEAD_RECORDS: usize = 128;
+const READ_AHEAD_BYTES: usize = 64 << 10;
+
+/// Sub-records of one collection version read from the engine ahead of the reads that
+/// want them (a list's pops, one element after the other): one scan instead of a point
+/// lookup per pop. Behind the write lock, like the pending writes. Invariant: an entry
+/// holds the engine's value of its key, and no write to that key has been made since it
+/// was read (every sub-record write forgets the key it writes; a write this cannot see
+/// clears it all).
+#[derive(Default)]
+struct ReadAhead {
+    /// Sub-record key prefix (one collection version) of the last run read.
+    prefix: Vec<u8>,
+    /// The direction `run` was read in.
+    forward: bool,
+    /// (engine key, value), all under `prefix`, in the order they were read.
+    run: VecDeque<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ReadAhead {
+    /// Where `key` is or would be in `run`.
+    fn find(&self, key: &[u8]) -> std::result::Result<usize, usize> {
+        if self.forward {
+            self.run.binary_search_by(|(k, _)| k.as_slice().cmp(key))
+        } else {
+            self.run.binary_search_by(|(k, _)| key.cmp(k))
+        }
+    }
+
+    /// The value read ahead for `key`, handed out once.
+    fn take(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        if self.run.front().is_some_and(|(k, _)| k == key) {
+            return self.run.pop_front().map(|(_, v)| v);
+        }
+        let i = self.find(key).ok()?;
+        self.run.remove(i).map(|(_, v)| v)
+    }
+
+    /// A write of `key` is coming.
+    fn forget(&mut self, key: &[u8]) {
+        if !self.run.is_empty() && key.starts_with(&self.prefix) {
+            if let Ok(i) = self.find(key) {
+                self.run.remove(i);
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.prefix.clear();
+        self.run.clear();
+    }
 }
 
 /// Logical → physical database ids and retired ids.
@@ -499,6 +558,7 @@ impl Store {
             overlay: FastMap::default(),
             deferred,
             unindexed: false,
+            unread: false,
             subs: FastMap::default(),
             deltas: FastMap::default(),
             now: now_ms(),
@@ -535,6 +595,7 @@ impl Store {
             }
         }
         p.subs.clear();
+        p.unread = false;
         self.has_pending.store(false, Ordering::Release);
         if !p.batch.is_empty() {
             // The pending batch keeps its buffer across writes (no regrowth per loop
@@ -748,6 +809,9 @@ pub struct Txn<'a> {
     deferred: bool,
     /// Wrote sub-records that are not in `subs` (`sub_put_new`).
     unindexed: bool,
+    /// Wrote sub-records that are not in `subs` (`sub_write_unread`, which
+    /// `sub_put_new` calls too): a read-ahead would not know to skip them.
+    unread: bool,
     /// Sub-records written by this transaction (None = deleted), by engine key.
     subs: FastMap<Vec<u8>, Option<Vec<u8>>>,
     deltas: FastMap<u8, Counts>,
@@ -986,24 +1050,114 @@ impl Txn<'_> {
         version: u64,
         field: &[u8],
     ) -> Result<Option<Vec<u8>>> {
-        let phys = self.phys(db);
-        sub_key_into(&mut self.key_buf, phys, key, version, field);
-        let k = self.key_buf.as_slice();
-        if let Some(v) = self.subs.get(k) {
-            return Ok(v.clone());
-        }
-        if let Some(v) = self.pending.subs.get(k) {
-            return Ok(v.clone());
+        if let Some(v) = self.remembered_sub(db, key, version, field) {
+            return Ok(v);
         }
         // Not remembered: while the write lock is held the engine changes only through
         // this transaction's commit, and its own writes are in `subs`.
-        Ok(self.store.db.get(k)?)
+        Ok(self.store.db.get(&self.key_buf)?)
+    }
+
+    /// A sub-record as this transaction's writes or the pending writes leave it (None
+    /// when neither wrote it); its key is left in `key_buf`.
+    fn remembered_sub(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        version: u64,
+        field: &[u8],
+    ) -> Option<Option<Vec<u8>>> {
+        let phys = self.phys(db);
+        sub_key_into(&mut self.key_buf, phys, key, version, field);
+        let k = self.key_buf.as_slice();
+        self.subs
+            .get(k)
+            .or_else(|| self.pending.subs.get(k))
+            .cloned()
+    }
+
+    /// [`Txn::sub_get`] of a record that is one of a run read in field order
+    /// (`forward`) or in reverse, one after the other, each read once: a list's pops.
+    /// The first such read of a collection version is a point lookup; from the second
+    /// on, one engine scan reads this record and up to `READ_AHEAD_RECORDS` after it,
+    /// and the reads that follow take them from memory (`ReadAhead`). A record read
+    /// ahead is handed out once.
+    pub fn sub_get_run(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        version: u64,
+        field: &[u8],
+        forward: bool,
+    ) -> Result<Option<Vec<u8>>> {
+        if let Some(v) = self.remembered_sub(db, key, version, field) {
+            return Ok(v);
+        }
+        let k = self.key_buf.as_slice();
+        let prefix = &k[..k.len() - field.len()];
+        let ahead = &mut self.pending.ahead;
+        if ahead.prefix != prefix {
+            // A run starts (or reads of several collections alternate): no scan yet.
+            ahead.clear();
+            ahead.prefix.extend_from_slice(prefix);
+            return Ok(self.store.db.get(k)?);
+        }
+        if ahead.forward == forward {
+            if let Some(v) = ahead.take(k) {
+                return Ok(Some(v));
+            }
+        }
+        ahead.run.clear();
+        ahead.forward = forward;
+        if self.unread || self.pending.unread {
+            // Unapplied writes the scan could not skip: the engine's values of their
+            // keys are stale.
+            return Ok(self.store.db.get(k)?);
+        }
+        let (lower, upper) = if forward {
+            (k.to_vec(), prefix_end(prefix))
+        } else {
+            let mut after = k.to_vec();
+            after.push(0);
+            (prefix.to_vec(), after)
+        };
+        let mut it = self.store.db.iter(IterOptions {
+            lower: Some(lower),
+            upper: Some(upper),
+            reverse: !forward,
+            ..Default::default()
+        })?;
+        let mut found = None;
+        let (mut records, mut bytes) = (0, 0);
+        while it.valid() && records <= READ_AHEAD_RECORDS && bytes < READ_AHEAD_BYTES {
+            let (rk, rv) = (it.key(), it.value());
+            if rk == k {
+                found = Some(rv.to_vec());
+            } else if !self.subs.contains_key(rk) && !self.pending.subs.contains_key(rk) {
+                // (A key written since is not kept: its engine value is stale.)
+                (self.pending.ahead.run).push_back((rk.to_vec(), rv.to_vec()));
+                bytes += rv.len();
+            }
+            records += 1;
+            it.advance();
+        }
+        it.status()?;
+        Ok(found)
+    }
+
+    /// A sub-record's key, built in `key_buf`: a command reads a record before it
+    /// writes it, so the key's prefix (and its slot hash) is there already.
+    fn owned_sub_key(&mut self, db: usize, key: &[u8], version: u64, field: &[u8]) -> Vec<u8> {
+        let phys = self.phys(db);
+        sub_key_into(&mut self.key_buf, phys, key, version, field);
+        self.key_buf.clone()
     }
 
     /// Write a sub-record.
     pub fn sub_put(&mut self, db: usize, key: &[u8], version: u64, field: &[u8], value: &[u8]) {
         self.lazy_only = false;
-        let k = sub_key(self.phys(db), key, version, field);
+        let k = self.owned_sub_key(db, key, version, field);
+        self.pending.ahead.forget(&k);
         self.batch.put(&k, value);
         self.subs.insert(k, Some(value.to_vec()));
     }
@@ -1044,7 +1198,8 @@ impl Txn<'_> {
     /// Delete a sub-record.
     pub fn sub_del(&mut self, db: usize, key: &[u8], version: u64, field: &[u8]) {
         self.lazy_only = false;
-        let k = sub_key(self.phys(db), key, version, field);
+        let k = self.owned_sub_key(db, key, version, field);
+        self.pending.ahead.forget(&k);
         self.batch.delete(&k);
         self.subs.insert(k, None);
     }
@@ -1061,8 +1216,10 @@ impl Txn<'_> {
         value: Option<&[u8]>,
     ) {
         self.lazy_only = false;
+        self.unread = true;
         let phys = self.phys(db);
         sub_key_into(&mut self.key_buf, phys, key, version, field);
+        self.pending.ahead.forget(&self.key_buf);
         match value {
             Some(v) => self.batch.put(&self.key_buf, v),
             None => self.batch.delete(&self.key_buf),
@@ -1107,6 +1264,7 @@ impl Txn<'_> {
             lock(&self.store.loading).push(version);
             self.loading = Some(version);
         }
+        self.pending.ahead.clear();
         let prefix = strata_dump::records::sub_prefix(self.phys(db), key, version);
         let mut load = self.store.db.bulk_load()?;
         let mut writers = Vec::with_capacity(files);
@@ -1130,6 +1288,7 @@ impl Txn<'_> {
     /// retired (invisible at once, dropped by compaction).
     pub fn flush_db(&mut self, db: usize) -> Result<()> {
         self.lazy_only = false;
+        self.pending.ahead.clear();
         let mut map = self
             .map_changed
             .clone()
@@ -1182,6 +1341,7 @@ impl Txn<'_> {
     /// deletions.
     pub fn flush_all(&mut self) {
         self.lazy_only = false;
+        self.pending.ahead.clear();
         self.batch.delete_range(&[0, 0], &SLOTS_END);
         let mut end = EXPIRE_PREFIX.to_vec();
         end[1] += 1;
@@ -1273,6 +1433,7 @@ impl Txn<'_> {
             }
         }
         p.subs.extend(self.subs.drain());
+        p.unread |= self.unread;
         for (phys, d) in self.deltas.drain() {
             let e = p.deltas.entry(phys).or_default();
             e.keys += d.keys;
@@ -1411,6 +1572,57 @@ mod tests {
         let rec = sub_key(phys, b"big", w, b"f2");
         assert_eq!(filter.filter(0, &rec, b"v2"), Decision::Keep);
         assert_eq!(s.db.get(&rec).unwrap(), Some(b"v2".to_vec()));
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A run of reads (`sub_get_run`) is read ahead from the engine, but never hands
+    /// out a record's engine value when a write of it is pending: one kept in the
+    /// pending sub-records is skipped by the scan, and one that is not (an unread
+    /// write) stops the scan altogether.
+    #[test]
+    fn read_ahead_never_hands_out_a_stale_record() {
+        let (s, dir) = open("ahead");
+        let field = |i: u32| format!("f{i:03}").into_bytes();
+        let old = |i: u32| format!("v{i}").into_bytes();
+        let mut t = s.txn();
+        let (v, w) = (t.new_version(), t.new_version());
+        for version in [v, w] {
+            for i in 0..100 {
+                t.sub_put(0, b"l", version, &field(i), &old(i));
+            }
+        }
+        t.commit().unwrap();
+        let run = |version: u64, from: u32, to: u32| {
+            let mut t = s.txn();
+            let got: Vec<_> = (to..=from)
+                .rev()
+                .map(|i| t.sub_get_run(0, b"l", version, &field(i), false).unwrap())
+                .collect();
+            got
+        };
+        defer_commits(|| {
+            // A pending write kept in the pending sub-records.
+            let mut t = s.txn();
+            t.sub_put(0, b"l", v, &field(50), b"new");
+            t.commit().unwrap();
+            assert_eq!(run(v, 99, 98), vec![Some(old(99)), Some(old(98))]);
+            s.flush_pending().unwrap();
+            assert_eq!(
+                run(v, 51, 49),
+                vec![Some(old(51)), Some(b"new".to_vec()), Some(old(49))]
+            );
+            // A pending write that is not.
+            let mut t = s.txn();
+            t.sub_write_unread(0, b"l", w, &field(40), Some(b"new"));
+            t.commit().unwrap();
+            assert_eq!(run(w, 99, 98), vec![Some(old(99)), Some(old(98))]);
+            s.flush_pending().unwrap();
+            assert_eq!(
+                run(w, 41, 39),
+                vec![Some(old(41)), Some(b"new".to_vec()), Some(old(39))]
+            );
+        });
         drop(s);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -728,3 +728,105 @@ fn found_edge_cases_match_real_redis() {
         }
     }
 }
+
+/// A command of the pop-run sequences: two long lists popped from either end, most
+/// often several times in a row (the server reads a run of pops ahead), with every
+/// other list write, a sorted-set write and deletion mixed in.
+fn pop_run_command(r: &mut Rng, n: &mut u64) -> Vec<String> {
+    let k = format!("q{}", r.below(2));
+    // A new element, or one named recently (a pivot, an element to remove).
+    fn elem(r: &mut Rng, n: &mut u64) -> String {
+        *n += 1;
+        match r.below(16) {
+            // Large elements: a read-ahead stops at its byte budget.
+            0 => format!("e{n}{}", "y".repeat(3000)),
+            _ => format!("e{n}"),
+        }
+    }
+    let recent = |r: &mut Rng, n: u64| format!("e{}", n.saturating_sub(r.below(20)));
+    let count = |r: &mut Rng| (1 + r.below(6)).to_string();
+    let s = |x: &str| x.to_string();
+    match r.below(24) {
+        0..=7 => vec![s("RPOP"), k],
+        8..=10 => vec![s("LPOP"), k],
+        11 => vec![s("RPOP"), k, count(r)],
+        12 => vec![s("LPOP"), k, count(r)],
+        13 | 14 => {
+            let mut c = vec![s(pick(r, &["RPUSH", "LPUSH"])), k];
+            let most = if r.below(4) == 0 { 300 } else { 4 };
+            let len = 1 + r.below(most);
+            for _ in 0..len {
+                c.push(elem(r, n));
+            }
+            c
+        }
+        15 => vec![s("LSET"), k, idx(r), elem(r, n)],
+        16 => {
+            let side = s(pick(r, &["BEFORE", "AFTER"]));
+            let pivot = recent(r, *n);
+            vec![s("LINSERT"), k, side, pivot, elem(r, n)]
+        }
+        17 => vec![s("LREM"), k, idx(r), recent(r, *n)],
+        18 => vec![s("LTRIM"), k, idx(r), (100 + r.below(200)).to_string()],
+        19 => vec![s("RPOPLPUSH"), s("q0"), s("q1")],
+        20 => {
+            let (from, to) = (
+                s(pick(r, &["LEFT", "RIGHT"])),
+                s(pick(r, &["LEFT", "RIGHT"])),
+            );
+            vec![s("LMOVE"), s("q1"), s("q0"), from, to]
+        }
+        21 => vec![s("ZADD"), s("z"), r.below(9).to_string(), elem(r, n)],
+        22 => vec![s("LINDEX"), k, idx(r)],
+        _ => match r.below(8) {
+            0 => vec![s("DEL"), k],
+            _ => vec![s("LLEN"), k],
+        },
+    }
+}
+
+/// Runs of pops (read ahead by the server) among every kind of list write, one command
+/// at a time and in pipelines (whose writes are still pending when later pops read),
+/// equal Redis's replies and leave the same lists.
+#[test]
+fn list_pop_runs_match_real_redis() {
+    let redis = Proc::start(&[]);
+    let ours = strata(&[]);
+    for seed in seeds(&[17, 59]) {
+        let mut r = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+        let mut next_elem = 0u64;
+        let mut a = redis.client();
+        let mut b = ours.client();
+        for c in [&mut a, &mut b] {
+            c.cmd(&["FLUSHALL"]);
+        }
+        let mut step = 0;
+        while step < 4000 {
+            let n = if r.below(3) == 0 {
+                1
+            } else {
+                1 + r.below(64) as usize
+            };
+            let batch: Vec<Vec<String>> = (0..n)
+                .map(|_| pop_run_command(&mut r, &mut next_elem))
+                .collect();
+            for cmd in &batch {
+                let args: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
+                a.send(&args);
+                b.send(&args);
+            }
+            for (i, cmd) in batch.iter().enumerate() {
+                let (x, y) = (a.read(), b.read());
+                if std::env::var_os("DIFF_TRACE").is_some() {
+                    eprintln!("{}: {cmd:?} -> {x:?}", step + i);
+                }
+                assert_eq!(x, y, "seed {seed} step {}: {cmd:?}", step + i);
+            }
+            step += n;
+        }
+        for k in ["q0", "q1"] {
+            let args: [&[u8]; 4] = [b"LRANGE", k.as_bytes(), b"0", b"-1"];
+            assert_eq!(a.call(&args), b.call(&args), "seed {seed} {k}");
+        }
+    }
+}

@@ -95,7 +95,10 @@ pub fn pop(t: &mut Txn, db: usize, key: &[u8], n: u64, left: bool) -> Result<Vec
     let mut out = Vec::new();
     for _ in 0..n.min(h.count) {
         let p = if left { h.head } else { h.tail - 1 };
-        let v = t.sub_get(db, key, h.version, &pos(p))?.unwrap_or_default();
+        // Pops come one element after the other from one end: read ahead.
+        let v = t
+            .sub_get_run(db, key, h.version, &pos(p), left)?
+            .unwrap_or_default();
         t.sub_del(db, key, h.version, &pos(p));
         if left {
             h.head += 1;
