@@ -57,6 +57,33 @@ fn memtable_insert(c: &mut Criterion) {
             BatchSize::LargeInput,
         );
     });
+    // A pipelined loop iteration's writes (`redis-benchmark -P 16 -c 50`): batches of
+    // 800 keys of random slots (the server's key layout: 2-byte slot first), 60k in all.
+    g.bench_function("apply 60k random keys in batches of 800", |b| {
+        let batches: Vec<strata_lsm::WriteBatch> = (0..75u64)
+            .map(|j| {
+                let mut batch = strata_lsm::WriteBatch::new();
+                for i in 0..800u64 {
+                    let m = (j * 800 + i).wrapping_mul(0x9e37_79b9_7f4a_7c15) % 1_000_000;
+                    let slot = (m.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 50) as u16;
+                    let mut k = slot.to_be_bytes().to_vec();
+                    k.extend_from_slice(format!("\x00\x00key:{m:012}").as_bytes());
+                    batch.put(&k, &[b'v'; 100]);
+                }
+                batch
+            })
+            .collect();
+        b.iter_batched(
+            Memtable::default,
+            |m| {
+                for (j, batch) in batches.iter().enumerate() {
+                    m.apply(j as u64 * 800 + 1, batch);
+                }
+                m
+            },
+            BatchSize::LargeInput,
+        );
+    });
     g.finish();
 }
 

@@ -80,6 +80,13 @@ pub mod bench_support {
         pub fn insert(&self, seq: u64, key: &[u8], value: &[u8]) {
             self.0.add(seq, crate::ikey::Kind::Value, key, value);
         }
+
+        /// Insert a batch's operations, the first with sequence number `seq`, as a
+        /// write does.
+        pub fn apply(&self, seq: u64, batch: &crate::WriteBatch) {
+            let ops = crate::batch::ops(batch.body()).map_while(Result::ok);
+            self.0.writer().apply_ops(seq, ops, batch.count() as usize);
+        }
     }
 
     /// A data block holding `entries` (user keys in increasing order, all at seq 1).
