@@ -484,6 +484,7 @@ impl Table {
         };
         let table = Arc::clone(self);
         let mapped = fill_cache && self.map.is_some();
+        let mut chunk = Chunk::default();
         Box::new(TwoLevelIterator::new(
             Box::new(index),
             move |handle: &[u8]| {
@@ -506,10 +507,111 @@ impl Table {
                         Box::new(BlockIter::new(block).map_err(|e| e.in_file(&table.path))?);
                     return Ok(it);
                 }
+                if !fill_cache {
+                    let mut r = Reader::new(handle);
+                    let (offset, len) = (r.varint()?, r.varint()?);
+                    let it: Box<dyn InternalIterator> =
+                        Box::new(table.chunked_block(&mut chunk, offset, len)?);
+                    return Ok(it);
+                }
                 let it: Box<dyn InternalIterator> = Box::new(table.block_iter(handle, fill_cache)?);
                 Ok(it)
             },
         ))
+    }
+
+    /// The data block at `offset` (`len` bytes before its trailer), CRC-checked, for a
+    /// scan that skips the block cache: from `c` when it holds it; a block right after
+    /// the last one read refills `c` from there, with the blocks that follow (up to
+    /// `CHUNK_BYTES`); any other block is read alone.
+    fn chunked_block(&self, c: &mut Chunk, offset: u64, len: u64) -> Result<BlockIter<ChunkBlock>> {
+        let too_large = || Error::corrupt_at(&self.path, offset, "block length too large");
+        let need = usize::try_from(len)
+            .ok()
+            .and_then(|n| n.checked_add(BLOCK_TRAILER))
+            .ok_or_else(too_large)?;
+        let held = offset
+            .checked_sub(c.at)
+            .and_then(|s| usize::try_from(s).ok())
+            .filter(|&s| s.checked_add(need).is_some_and(|e| e <= c.buf.len()));
+        let start = match held {
+            Some(s) => s,
+            None => {
+                // The data blocks end where the last one's trailer does.
+                let data_end = self.fences.last().map_or(0, |&(_, o, l)| {
+                    o.saturating_add(l).saturating_add(BLOCK_TRAILER as u64)
+                });
+                let room = usize::try_from(data_end.saturating_sub(offset)).unwrap_or(usize::MAX);
+                let want = if offset == c.next {
+                    room.min(CHUNK_BYTES).max(need)
+                } else {
+                    need
+                };
+                // The buffer is reused when no block of the last chunk is still held.
+                let mut buf = Arc::get_mut(&mut c.buf)
+                    .map(std::mem::take)
+                    .unwrap_or_default();
+                buf.resize(want, 0);
+                let read = self.file.read_exact_at(&mut buf, offset);
+                let read = match read {
+                    // A chunk past the file's end (a bad index): the block alone.
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && want > need => {
+                        buf.truncate(need);
+                        self.file.read_exact_at(&mut buf, offset)
+                    }
+                    other => other,
+                };
+                c.buf = Arc::new(buf);
+                c.at = offset;
+                read.map_err(|e| {
+                    c.buf = Arc::default();
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        Error::corrupt_at(&self.path, offset, "block runs past the end of the file")
+                    } else {
+                        Error::io(format!("read {} at {offset}", self.path.display()), e)
+                    }
+                })?;
+                0
+            }
+        };
+        let body = self
+            .checked_body(&c.buf[start..start + need], offset)?
+            .len();
+        c.next = offset + need as u64;
+        let block = ChunkBlock {
+            buf: Arc::clone(&c.buf),
+            start,
+            end: start + body,
+        };
+        BlockIter::new(block).map_err(|e| e.in_file(&self.path))
+    }
+}
+
+/// Consecutive data blocks a scan that skips the block cache (compaction) reads with
+/// one `pread` (`Table::chunked_block`): a 4 KiB block per system call cost compaction
+/// about an eighth of its time.
+const CHUNK_BYTES: usize = 256 << 10;
+
+/// What `Table::chunked_block` last read: `buf` holds the file's bytes from `at`.
+#[derive(Default)]
+struct Chunk {
+    at: u64,
+    buf: Arc<Vec<u8>>,
+    /// Where the last block handed out ends (its trailer included).
+    next: u64,
+}
+
+/// A checked data block inside a `Chunk`'s buffer, which it keeps alive.
+struct ChunkBlock {
+    buf: Arc<Vec<u8>>,
+    start: usize,
+    end: usize,
+}
+
+impl AsRef<[u8]> for ChunkBlock {
+    fn as_ref(&self) -> &[u8] {
+        // Bounds were checked by `chunked_block` when this was made.
+        self.buf.get(self.start..self.end).unwrap_or(&[])
     }
 }
 
@@ -589,6 +691,91 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A scan that skips the cache reads consecutive blocks a chunk at a time: a full
+    /// scan, scans from seeks (a block read alone, then chunks), a block still held
+    /// when the chunk after it is read, and a corrupt block all behave as reads of
+    /// single blocks do.
+    #[test]
+    fn chunked_scans_read_what_block_reads_read() {
+        let dir = TempDir::new("chunks");
+        let path = dir.path().join("1.sst");
+        let key = |i: u32| format!("key{i:07}").into_bytes();
+        let value = |i: u32| vec![(i % 251) as u8; 100 + (i % 50) as usize];
+        let n = 9000u32;
+        let mut b = TableBuilder::create(&path, 4096, 10).unwrap();
+        for i in 0..n {
+            b.add(&encode(&key(i), 1, Kind::Value), &value(i)).unwrap();
+        }
+        b.finish().unwrap();
+        let cache = Arc::new(BlockCache::new(1 << 20));
+        for mmap in [true, false] {
+            let t = Arc::new(Table::open(&path, 1, cache.clone(), mmap).unwrap());
+            let data_end = t.fences.last().map(|&(_, o, l)| o + l).unwrap();
+            assert!(
+                data_end > 3 * CHUNK_BYTES as u64,
+                "{data_end} bytes of blocks"
+            );
+            let mut it = t.iter(false);
+            it.seek_to_first();
+            for i in 0..n {
+                assert!(it.valid(), "entry {i}");
+                assert_eq!(ikey::user_key(it.key()), key(i).as_slice());
+                assert_eq!(it.value(), value(i).as_slice());
+                it.next();
+            }
+            assert!(!it.valid() && it.status().is_ok());
+            for start in [4321u32, 17, 8990, 2500, 2501, 6000] {
+                it.seek(&seek_key(&key(start), 1));
+                for i in start..n.min(start + 700) {
+                    assert_eq!(ikey::user_key(it.key()), key(i).as_slice(), "from {start}");
+                    assert_eq!(it.value(), value(i).as_slice());
+                    it.next();
+                }
+            }
+            // A block kept across the read of the next chunk keeps its bytes.
+            let mut chunk = Chunk::default();
+            let (_, o0, l0) = t.fences[0];
+            let mut first = t.chunked_block(&mut chunk, o0, l0).unwrap();
+            assert_eq!(
+                chunk.buf.len(),
+                CHUNK_BYTES,
+                "the first block came with a chunk"
+            );
+            let past = t
+                .fences
+                .iter()
+                .position(|&(_, o, _)| o >= CHUNK_BYTES as u64)
+                .unwrap();
+            for &(_, o, l) in &t.fences[1..=past] {
+                t.chunked_block(&mut chunk, o, l).unwrap();
+            }
+            assert!(chunk.at > 0, "a second chunk was read");
+            first.seek_to_first();
+            assert_eq!(ikey::user_key(first.key()), key(0).as_slice());
+            assert_eq!(first.value(), value(0).as_slice());
+        }
+        // A flipped byte in a block far into the file: the scan stops with an error
+        // naming the file, as a scan through the cache does.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let t = Table::open(&path, 1, cache.clone(), false).unwrap();
+        let (_, o, _) = t.fences[t.fences.len() / 2];
+        drop(t);
+        bytes[o as usize + 10] ^= 0x20;
+        std::fs::write(&path, &bytes).unwrap();
+        let t = Arc::new(Table::open(&path, 2, cache, false).unwrap());
+        let mut it = t.iter(false);
+        it.seek_to_first();
+        let mut seen = 0;
+        while it.valid() {
+            seen += 1;
+            it.next();
+        }
+        let err = it.status().unwrap_err();
+        assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("1.sst"), "{err}");
+        assert!(seen > 0 && seen < n as usize, "{seen}");
     }
 
     /// The fence search (common prefix, then 8-byte prefixes, then whole keys) finds
