@@ -101,7 +101,7 @@ pub struct Pending {
     ahead: ReadAhead,
 }
 
-/// Most sub-records one read-ahead keeps, and the bytes of values after which it stops.
+/// Most sub-records one read-ahead keeps, and most bytes of their values.
 const READ_AHEAD_RECORDS: usize = 128;
 const READ_AHEAD_BYTES: usize = 64 << 10;
 
@@ -1129,10 +1129,14 @@ impl Txn<'_> {
         })?;
         let mut found = None;
         let (mut records, mut bytes) = (0, 0);
-        while it.valid() && records <= READ_AHEAD_RECORDS && bytes < READ_AHEAD_BYTES {
+        while it.valid() && records <= READ_AHEAD_RECORDS {
             let (rk, rv) = (it.key(), it.value());
             if rk == k {
                 found = Some(rv.to_vec());
+            } else if bytes + rv.len() > READ_AHEAD_BYTES {
+                // Large elements are not held ahead (a 512 MB one would double the
+                // memory a pop needs).
+                break;
             } else if !self.subs.contains_key(rk) && !self.pending.subs.contains_key(rk) {
                 // (A key written since is not kept: its engine value is stale.)
                 (self.pending.ahead.run).push_back((rk.to_vec(), rv.to_vec()));

@@ -177,7 +177,7 @@ impl Table {
         }
         t.index = t.read_raw(field(0), field(1))?.into();
         t.filter = t.read_raw(field(2), field(3))?;
-        t.decode_fences().map_err(|e| e.in_file(path))?;
+        t.decode_fences(foot_at).map_err(|e| e.in_file(path))?;
         if mmap {
             // SAFETY: invariant 1: the file is never written, truncated or replaced while
             // a Table for it exists. A media error while reading a mapped page raises
@@ -194,12 +194,21 @@ impl Table {
 
     /// Decode the index block into `fences` (checked once here, so point reads can
     /// binary-search plain slices instead of decoding varints at every probe).
-    fn decode_fences(&mut self) -> Result<()> {
+    /// Every data block must end (its trailer included) by `limit`, the footer's
+    /// offset: no read is sized by a length the file cannot hold.
+    fn decode_fences(&mut self, limit: u64) -> Result<()> {
         let mut it = BlockIter::new(self.index.clone())?;
         it.seek_to_first();
         while it.valid() {
             let mut r = Reader::new(it.value());
             let (offset, len) = (r.varint()?, r.varint()?);
+            if offset
+                .checked_add(len)
+                .and_then(|e| e.checked_add(BLOCK_TRAILER as u64))
+                .is_none_or(|e| e > limit)
+            {
+                return Err(Error::corrupt("data block handle outside the file"));
+            }
             self.fence_keys.extend_from_slice(it.key());
             self.fences.push((self.fence_keys.len(), offset, len));
             it.next();
@@ -691,6 +700,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A data block handle the file cannot hold (possible only in a crafted table: the
+    /// index is CRC-checked) is refused at open, before any read is sized by it.
+    #[test]
+    fn data_block_handles_must_lie_in_the_file() {
+        let dir = TempDir::new("handles");
+        let path = dir.path().join("1.sst");
+        let mut b = TableBuilder::create(&path, 256, 10).unwrap();
+        for i in 0..200u32 {
+            b.add(
+                &encode(format!("k{i:04}").as_bytes(), 1, Kind::Value),
+                &[7; 50],
+            )
+            .unwrap();
+        }
+        b.finish().unwrap();
+        let cache = Arc::new(BlockCache::new(1 << 20));
+        let mut t = Table::open(&path, 1, cache, false).unwrap();
+        let (_, o, l) = *t.fences.last().unwrap();
+        let end = o + l + BLOCK_TRAILER as u64;
+        for limit in [end, end + 1] {
+            t.fences.clear();
+            t.fence_keys.clear();
+            assert!(t.decode_fences(limit).is_ok());
+        }
+        t.fences.clear();
+        t.fence_keys.clear();
+        let err = t.decode_fences(end - 1).unwrap_err();
+        assert!(err.to_string().contains("outside the file"), "{err}");
     }
 
     /// A scan that skips the cache reads consecutive blocks a chunk at a time: a full
