@@ -99,7 +99,26 @@ pub struct Pending {
     unread: bool,
     /// Sub-records read ahead of a run of pops (`Txn::sub_get_run`).
     ahead: ReadAhead,
+    /// The last transaction's emptied maps and key buffer, for the next one.
+    spare: Spare,
 }
+
+/// A transaction's maps and key buffer, kept between transactions (`Pending::spare`):
+/// most commands would otherwise allocate each anew, and the key buffer still holds the
+/// last sub-record key, whose prefix the next command on the same key reuses
+/// (`sub_key_into`).
+#[derive(Default)]
+struct Spare {
+    overlay: FastMap<Vec<u8>, Slot>,
+    subs: FastMap<Vec<u8>, Option<Vec<u8>>>,
+    deltas: FastMap<u8, Counts>,
+    key_buf: Vec<u8>,
+}
+
+/// Spare maps with room for more entries than this, or a key buffer larger than
+/// `SPARE_KEY_BYTES`, are dropped instead of kept.
+const SPARE_ENTRIES: usize = 1024;
+const SPARE_KEY_BYTES: usize = 4096;
 
 /// Most sub-records one read-ahead keeps, and most bytes of their values.
 const READ_AHEAD_RECORDS: usize = 128;
@@ -547,6 +566,7 @@ impl Store {
                 eprintln!("applying pending writes: {e}");
             }
         }
+        let spare = std::mem::take(&mut guard.spare);
         Txn {
             store: self,
             pending: guard,
@@ -555,15 +575,15 @@ impl Store {
             loading: None,
             committed: false,
             batch: WriteBatch::new(),
-            overlay: FastMap::default(),
+            overlay: spare.overlay,
             deferred,
             unindexed: false,
             unread: false,
-            subs: FastMap::default(),
-            deltas: FastMap::default(),
+            subs: spare.subs,
+            deltas: spare.deltas,
             now: now_ms(),
             map_changed: None,
-            key_buf: Vec::new(),
+            key_buf: spare.key_buf,
             phys_cache: std::cell::Cell::new(None),
         }
     }
@@ -1488,6 +1508,26 @@ impl Drop for Txn<'_> {
                 eprintln!("lazy expiry: {e}");
             }
         }
+        let mut spare = Spare {
+            overlay: std::mem::take(&mut self.overlay),
+            subs: std::mem::take(&mut self.subs),
+            deltas: std::mem::take(&mut self.deltas),
+            key_buf: std::mem::take(&mut self.key_buf),
+        };
+        // (Empty after a commit; an abandoned transaction's writes are discarded.)
+        spare.overlay.clear();
+        spare.subs.clear();
+        spare.deltas.clear();
+        if spare.overlay.capacity() > SPARE_ENTRIES {
+            spare.overlay = FastMap::default();
+        }
+        if spare.subs.capacity() > SPARE_ENTRIES {
+            spare.subs = FastMap::default();
+        }
+        if spare.key_buf.capacity() > SPARE_KEY_BYTES {
+            spare.key_buf = Vec::new();
+        }
+        self.pending.spare = spare;
     }
 }
 
@@ -1576,6 +1616,28 @@ mod tests {
         let rec = sub_key(phys, b"big", w, b"f2");
         assert_eq!(filter.filter(0, &rec, b"v2"), Decision::Keep);
         assert_eq!(s.db.get(&rec).unwrap(), Some(b"v2".to_vec()));
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A transaction's maps go to the next one (`Spare`), but what an abandoned
+    /// transaction wrote does not: neither its metadata, nor its sub-records, nor its
+    /// key counts.
+    #[test]
+    fn an_abandoned_transactions_writes_do_not_reach_the_next() {
+        let (s, dir) = open("spare");
+        let mut t = s.txn();
+        let v = t.new_version();
+        t.put(0, b"k", Meta::string(b"1".to_vec(), 0)).unwrap();
+        t.sub_put(0, b"h", v, b"f", b"x");
+        drop(t);
+        let mut t = s.txn();
+        assert!(t.get(0, b"k").unwrap().is_none());
+        assert_eq!(t.sub_get(0, b"h", v, b"f").unwrap(), None);
+        t.put(0, b"j", Meta::string(b"2".to_vec(), 0)).unwrap();
+        t.commit().unwrap();
+        assert_eq!(s.counts(0).keys, 1);
+        assert!(s.get(0, b"k").unwrap().is_none());
         drop(s);
         let _ = std::fs::remove_dir_all(&dir);
     }
