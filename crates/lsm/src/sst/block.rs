@@ -91,6 +91,16 @@ impl BlockBuilder {
         self.counter += 1;
     }
 
+    /// Hand back a finished block's buffer once its bytes are written: the next block
+    /// is built in it, instead of in a buffer grown from nothing by doubling (a few
+    /// reallocations and copies per 4 KiB block).
+    pub(crate) fn recycle(&mut self, mut used: Vec<u8>) {
+        if self.buf.is_empty() && self.buf.capacity() < used.capacity() {
+            used.clear();
+            self.buf = used;
+        }
+    }
+
     /// Finish the block and return its bytes; the builder is reset.
     pub(crate) fn finish(&mut self) -> Vec<u8> {
         let mut out = std::mem::take(&mut self.buf);
@@ -342,6 +352,31 @@ impl<D: AsRef<[u8]> + Send> InternalIterator for BlockIter<D> {
 mod tests {
     use super::*;
     use crate::ikey::{encode, Kind};
+
+    /// A block built in a recycled buffer has the bytes of one built in a fresh one.
+    #[test]
+    fn recycled_buffers_build_the_same_blocks() {
+        let entries = |from: u32| {
+            (from..from + 60).map(|i| {
+                (
+                    encode(format!("k{i:05}").as_bytes(), 1, Kind::Value),
+                    vec![i as u8; 70],
+                )
+            })
+        };
+        let mut reused = BlockBuilder::new(16);
+        for round in 0..4u32 {
+            let mut fresh = BlockBuilder::new(16);
+            for (k, v) in entries(round * 100) {
+                reused.add(&k, &v);
+                fresh.add(&k, &v);
+            }
+            let block = reused.finish();
+            assert_eq!(block, fresh.finish(), "round {round}");
+            reused.recycle(block);
+            assert!(reused.is_empty() && reused.buf.capacity() > 0);
+        }
+    }
 
     #[test]
     fn common_prefix_matches_a_byte_by_byte_count() {

@@ -170,6 +170,7 @@ impl TableBuilder {
         }
         let block = self.data.finish();
         let (at, len) = self.write_block(&block)?;
+        self.data.recycle(block);
         let mut handle = Vec::with_capacity(10);
         put_varint(&mut handle, at);
         put_varint(&mut handle, len);
