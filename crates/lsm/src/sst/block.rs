@@ -93,9 +93,13 @@ impl BlockBuilder {
 
     /// Hand back a finished block's buffer once its bytes are written: the next block
     /// is built in it, instead of in a buffer grown from nothing by doubling (a few
-    /// reallocations and copies per 4 KiB block).
+    /// reallocations and copies per 4 KiB block). The buffer of a block over 1 MiB (one
+    /// huge value) is not kept.
     pub(crate) fn recycle(&mut self, mut used: Vec<u8>) {
-        if self.buf.is_empty() && self.buf.capacity() < used.capacity() {
+        if self.buf.is_empty()
+            && self.buf.capacity() < used.capacity()
+            && used.capacity() <= 1 << 20
+        {
             used.clear();
             self.buf = used;
         }
