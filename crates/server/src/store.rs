@@ -1134,38 +1134,43 @@ impl Txn<'_> {
             // keys are stale.
             return Ok(self.store.db.get(k)?);
         }
+        // This record, then the run after it (before it, in reverse).
+        let prefix_len = prefix.len();
+        let mut rk = prefix.to_vec();
+        let mut after = field.to_vec();
+        after.push(0);
         let (lower, upper) = if forward {
-            (k.to_vec(), prefix_end(prefix))
+            (Some(field), None)
         } else {
-            let mut after = k.to_vec();
-            after.push(0);
-            (prefix.to_vec(), after)
+            (None, Some(after.as_slice()))
         };
-        let mut it = self.store.db.iter(IterOptions {
-            lower: Some(lower),
-            upper: Some(upper),
-            reverse: !forward,
-            ..Default::default()
-        })?;
+        let phys = self.phys(db);
+        let (store, subs, pending) = (self.store, &self.subs, &mut self.pending);
         let mut found = None;
         let (mut records, mut bytes) = (0, 0);
-        while it.valid() && records <= READ_AHEAD_RECORDS {
-            let (rk, rv) = (it.key(), it.value());
-            if rk == k {
-                found = Some(rv.to_vec());
-            } else if bytes + rv.len() > READ_AHEAD_BYTES {
-                // Large elements are not held ahead (a 512 MB one would double the
-                // memory a pop needs).
-                break;
-            } else if !self.subs.contains_key(rk) && !self.pending.subs.contains_key(rk) {
-                // (A key written since is not kept: its engine value is stale.)
-                (self.pending.ahead.run).push_back((rk.to_vec(), rv.to_vec()));
-                bytes += rv.len();
+        store.sub_scan(phys, key, version, lower, upper, !forward, |f, v| {
+            if records > READ_AHEAD_RECORDS {
+                return false;
             }
             records += 1;
-            it.advance();
-        }
-        it.status()?;
+            if f == field {
+                found = Some(v.to_vec());
+                return true;
+            }
+            if bytes + v.len() > READ_AHEAD_BYTES {
+                // Large elements are not held ahead (a 512 MB one would double the
+                // memory a pop needs).
+                return false;
+            }
+            rk.truncate(prefix_len);
+            rk.extend_from_slice(f);
+            // (A key written since is not kept: its engine value is stale.)
+            if !subs.contains_key(&rk) && !pending.subs.contains_key(&rk) {
+                pending.ahead.run.push_back((rk.clone(), v.to_vec()));
+                bytes += v.len();
+            }
+            true
+        })?;
         Ok(found)
     }
 
