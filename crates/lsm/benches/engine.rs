@@ -59,20 +59,20 @@ fn memtable_insert(c: &mut Criterion) {
     });
     // A pipelined loop iteration's writes (`redis-benchmark -P 16 -c 50`): batches of
     // 800 keys of random slots (the server's key layout: 2-byte slot first), 60k in all.
+    let batches: Vec<strata_lsm::WriteBatch> = (0..75u64)
+        .map(|j| {
+            let mut batch = strata_lsm::WriteBatch::new();
+            for i in 0..800u64 {
+                let m = (j * 800 + i).wrapping_mul(0x9e37_79b9_7f4a_7c15) % 1_000_000;
+                let slot = (m.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 50) as u16;
+                let mut k = slot.to_be_bytes().to_vec();
+                k.extend_from_slice(format!("\x00\x00key:{m:012}").as_bytes());
+                batch.put(&k, &[b'v'; 100]);
+            }
+            batch
+        })
+        .collect();
     g.bench_function("apply 60k random keys in batches of 800", |b| {
-        let batches: Vec<strata_lsm::WriteBatch> = (0..75u64)
-            .map(|j| {
-                let mut batch = strata_lsm::WriteBatch::new();
-                for i in 0..800u64 {
-                    let m = (j * 800 + i).wrapping_mul(0x9e37_79b9_7f4a_7c15) % 1_000_000;
-                    let slot = (m.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 50) as u16;
-                    let mut k = slot.to_be_bytes().to_vec();
-                    k.extend_from_slice(format!("\x00\x00key:{m:012}").as_bytes());
-                    batch.put(&k, &[b'v'; 100]);
-                }
-                batch
-            })
-            .collect();
         b.iter_batched(
             Memtable::default,
             |m| {
@@ -83,6 +83,16 @@ fn memtable_insert(c: &mut Criterion) {
             },
             BatchSize::LargeInput,
         );
+    });
+    // What a flush reads: the same memtable of 60k keys, in key order (nodes lie in the
+    // arena in insertion order, so each step is a jump).
+    g.throughput(Throughput::Elements(60_000));
+    let full = Memtable::default();
+    for (j, batch) in batches.iter().enumerate() {
+        full.apply(j as u64 * 800 + 1, batch);
+    }
+    g.bench_function("scan 60k random keys in key order", |b| {
+        b.iter(|| black_box(full.scan()));
     });
     g.finish();
 }

@@ -66,12 +66,12 @@ pub mod bench_support {
 
     use crate::iter::InternalIterator;
 
-    /// A memtable, for the insert benchmark.
-    pub struct Memtable(crate::memtable::Memtable);
+    /// A memtable, for the insert and scan benchmarks.
+    pub struct Memtable(std::sync::Arc<crate::memtable::Memtable>);
 
     impl Default for Memtable {
         fn default() -> Self {
-            Memtable(crate::memtable::Memtable::new(0, None))
+            Memtable(std::sync::Arc::new(crate::memtable::Memtable::new(0, None)))
         }
     }
 
@@ -86,6 +86,22 @@ pub mod bench_support {
         pub fn apply(&self, seq: u64, batch: &crate::WriteBatch) {
             let ops = crate::batch::ops(batch.body()).map_while(Result::ok);
             self.0.writer().apply_ops(seq, ops, batch.count() as usize);
+        }
+
+        /// Visit every entry in key order, as a flush does, hashing each user key for a
+        /// filter; returns a checksum of what was read.
+        pub fn scan(&self) -> u64 {
+            let mut it = self.0.iter();
+            let mut sum = 0u64;
+            it.seek_to_first();
+            while it.valid() {
+                let k = it.key();
+                sum = sum
+                    .wrapping_add(crate::sst::bloom::hash64(crate::ikey::user_key(k)))
+                    .wrapping_add(it.value().len() as u64);
+                it.next();
+            }
+            sum
         }
     }
 

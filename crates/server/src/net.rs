@@ -431,6 +431,7 @@ impl Loop {
             }
             ran = true;
             let flow = cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args);
+            c.parser.recycle(args);
             match flow {
                 Flow::Continue { wrote } => self.wrote |= wrote,
                 Flow::Close => c.closing = true,
