@@ -44,8 +44,11 @@ impl Default for WriteBatch {
 impl WriteBatch {
     /// An empty batch.
     pub fn new() -> Self {
-        Self::with_capacity(64)
+        Self::with_capacity(Self::NEW_ROOM)
     }
+
+    /// Bytes of operations a [`WriteBatch::new`] batch has room for.
+    pub const NEW_ROOM: usize = 64;
 
     /// An empty batch with room for about `bytes` of operations.
     pub fn with_capacity(bytes: usize) -> Self {

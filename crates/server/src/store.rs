@@ -103,22 +103,26 @@ pub struct Pending {
     spare: Spare,
 }
 
-/// A transaction's maps and key buffer, kept between transactions (`Pending::spare`):
-/// most commands would otherwise allocate each anew, and the key buffer still holds the
-/// last sub-record key, whose prefix the next command on the same key reuses
-/// (`sub_key_into`).
+/// A transaction's maps, key buffer and write batch, kept between transactions
+/// (`Pending::spare`): most commands would otherwise allocate each anew (and grow the
+/// batch by reallocation), and the key buffer still holds the last sub-record key, whose
+/// prefix the next command on the same key reuses (`sub_key_into`).
 #[derive(Default)]
 struct Spare {
     overlay: FastMap<Vec<u8>, Slot>,
     subs: FastMap<Vec<u8>, Option<Vec<u8>>>,
     deltas: FastMap<u8, Counts>,
     key_buf: Vec<u8>,
+    /// Empty; `None` rather than a fresh batch, which would allocate.
+    batch: Option<WriteBatch>,
 }
 
 /// Spare maps with room for more entries than this, or a key buffer larger than
 /// `SPARE_KEY_BYTES`, are dropped instead of kept.
 const SPARE_ENTRIES: usize = 1024;
 const SPARE_KEY_BYTES: usize = 4096;
+/// A transaction's write batch of a larger capacity is dropped instead of kept.
+const SPARE_BATCH_BYTES: usize = 64 << 10;
 
 /// Most sub-records one read-ahead keeps, and most bytes of their values.
 const READ_AHEAD_RECORDS: usize = 128;
@@ -574,7 +578,7 @@ impl Store {
             reserved_from: None,
             loading: None,
             committed: false,
-            batch: WriteBatch::new(),
+            batch: spare.batch.unwrap_or_default(),
             overlay: spare.overlay,
             deferred,
             unindexed: false,
@@ -1518,11 +1522,20 @@ impl Drop for Txn<'_> {
             subs: std::mem::take(&mut self.subs),
             deltas: std::mem::take(&mut self.deltas),
             key_buf: std::mem::take(&mut self.key_buf),
+            batch: None,
         };
         // (Empty after a commit; an abandoned transaction's writes are discarded.)
         spare.overlay.clear();
         spare.subs.clear();
         spare.deltas.clear();
+        // Only a batch that grew past a new one's room is worth keeping (taking it
+        // costs a new one's allocation).
+        let grown = self.batch.capacity() > WriteBatch::NEW_ROOM;
+        if grown && self.batch.capacity() <= SPARE_BATCH_BYTES {
+            let mut batch = std::mem::take(&mut self.batch);
+            batch.clear();
+            spare.batch = Some(batch);
+        }
         if spare.overlay.capacity() > SPARE_ENTRIES {
             spare.overlay = FastMap::default();
         }
@@ -1634,7 +1647,8 @@ mod tests {
         let mut t = s.txn();
         let v = t.new_version();
         t.put(0, b"k", Meta::string(b"1".to_vec(), 0)).unwrap();
-        t.sub_put(0, b"h", v, b"f", b"x");
+        // A value large enough that the batch grows, and is kept for the next one.
+        t.sub_put(0, b"h", v, b"f", &[b'x'; 100]);
         drop(t);
         let mut t = s.txn();
         assert!(t.get(0, b"k").unwrap().is_none());
@@ -1643,6 +1657,7 @@ mod tests {
         t.commit().unwrap();
         assert_eq!(s.counts(0).keys, 1);
         assert!(s.get(0, b"k").unwrap().is_none());
+        assert_eq!(s.txn().sub_get(0, b"h", v, b"f").unwrap(), None);
         drop(s);
         let _ = std::fs::remove_dir_all(&dir);
     }
