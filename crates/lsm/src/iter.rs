@@ -509,6 +509,33 @@ mod tests {
     /// sorted union, a tie first from the earlier child.
     #[test]
     fn merging_yields_the_sorted_union_in_both_directions() {
+        check_merge(|r| format!("k{:05}", r % 3000).into_bytes());
+    }
+
+    /// The same with user keys of 0 to 12 bytes over a small alphabet with zero bytes
+    /// (keys that are prefixes of others, a key and itself followed by zeros), half of
+    /// them behind one 10-byte prefix: a comparison that shortcuts on a key's first
+    /// bytes (tried for the merge, docs/decisions.md) must keep this order.
+    #[test]
+    fn merging_by_key_prefixes_keeps_the_order() {
+        check_merge(|r| {
+            let len = (r % 13) as usize;
+            let mut k: Vec<u8> = (0..len)
+                .map(|i| [0u8, b'a', b'b'][((r >> (4 + 2 * i)) % 3) as usize])
+                .collect();
+            if (r >> 40).is_multiple_of(2) {
+                let mut shared = b"collection".to_vec();
+                shared.append(&mut k);
+                k = shared;
+            }
+            k
+        });
+    }
+
+    /// Merge 13 children (empty ones, one holding most keys, the same internal key in
+    /// two children) of keys made by `user_key` from random numbers, and check the
+    /// merge forward, in reverse and from seeks against the sorted union.
+    fn check_merge(user_key: impl Fn(u64) -> Vec<u8>) {
         let mut rng = 99u64;
         let mut children: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 13];
         let mut all = Vec::new();
@@ -521,7 +548,7 @@ mod tests {
             } else {
                 (rng % 12) as usize + 1
             };
-            let k = encode(format!("k{:05}", rng % 3000).as_bytes(), n, Kind::Value);
+            let k = encode(&user_key(rng), n, Kind::Value);
             children[child].push(k.clone());
             all.push((k.clone(), child));
             if n.is_multiple_of(97) && child != 12 {
