@@ -923,10 +923,11 @@ impl Txn<'_> {
             meta: m,
             dirty: self.deferred,
         };
-        match self.overlay.get_mut(&mk) {
-            Some(s) => *s = slot,
-            None => {
-                self.overlay.insert(mk, slot);
+        // One hash of the key (a lookup, then an insert, would hash it twice).
+        match self.overlay.entry(mk) {
+            std::collections::hash_map::Entry::Occupied(mut e) => *e.get_mut() = slot,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(slot);
             }
         }
     }
@@ -968,21 +969,23 @@ impl Txn<'_> {
         self.lazy_only = false;
         let phys = self.phys(db);
         let mks: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| metadata_key(phys, k)).collect();
-        let ask: Vec<usize> = (0..mks.len())
-            .filter(|&i| self.known_ttl(&mks[i]).is_none())
-            .collect();
+        let known: Vec<Option<Option<bool>>> = mks.iter().map(|mk| self.known_ttl(mk)).collect();
+        let ask: Vec<usize> = (0..mks.len()).filter(|&i| known[i].is_none()).collect();
         let refs: Vec<&[u8]> = ask.iter().map(|&i| mks[i].as_slice()).collect();
         // The engine's answer for each pair it was asked about, by pair.
         let mut stored: Vec<Option<Vec<u8>>> = vec![None; pairs.len()];
         for (i, raw) in ask.into_iter().zip(self.store.db.get_many(&refs)?) {
             stored[i] = raw;
         }
-        for (((key, meta), mk), raw) in pairs.into_iter().zip(mks).zip(stored) {
+        let has_ttl = |m: &Option<Meta>| m.as_ref().map(|o| o.expire != 0);
+        for ((((key, meta), mk), raw), known) in pairs.into_iter().zip(mks).zip(stored).zip(known) {
             // A key named again later in `pairs` is in the overlay by then, and takes
-            // what the first put of it wrote, not the engine's answer.
-            let old = match self.known_ttl(&mk) {
-                Some(old) => old,
-                None => Self::stored_ttl(raw)?,
+            // what the first put of it wrote; a key not in the overlay is as the first
+            // pass found it.
+            let old = match (self.overlay.get(&mk), known) {
+                (Some(slot), _) => has_ttl(&slot.meta),
+                (None, Some(old)) => old,
+                (None, None) => Self::stored_ttl(raw)?,
             };
             self.put_over(phys, mk, key, meta, old)?;
         }
