@@ -538,8 +538,7 @@ mod tests {
     fn recycled_buffers_carry_nothing_into_the_next_request() {
         let mut p = Parser::default();
         let mut pos = 0;
-        let input = b"*3\r\n$4\r\nHSET\r\n$9\r\nlong-key!\r\n$300\r\n".to_vec();
-        let mut input = input;
+        let mut input = b"*3\r\n$4\r\nHSET\r\n$9\r\nlong-key!\r\n$300\r\n".to_vec();
         input.extend_from_slice(&[b'v'; 300]);
         input.extend_from_slice(b"\r\n*2\r\n$3\r\nGET\r\n$0\r\n\r\n*1\r\n$2\r\nxy\r\n");
         let first = p.next(&input, &mut pos, LIM).unwrap().unwrap();
