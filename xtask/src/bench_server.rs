@@ -117,6 +117,7 @@ fn has_children(pid: u32) -> bool {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return false;
     };
+    let parent = pid.to_string();
     dir.flatten()
         .filter(|e| {
             e.file_name()
@@ -129,7 +130,7 @@ fn has_children(pid: u32) -> bool {
                 // The parent pid is the second field after the command name.
                 stat.rsplit_once(')')
                     .and_then(|(_, r)| r.split_whitespace().nth(1))
-                    .is_some_and(|ppid| ppid == pid.to_string())
+                    .is_some_and(|ppid| ppid == parent)
             })
         })
 }

@@ -79,6 +79,13 @@ struct Slot {
     dirty: bool,
 }
 
+impl Slot {
+    /// Whether the key exists (Some) and has a TTL.
+    fn ttl_state(&self) -> Option<bool> {
+        self.meta.as_ref().map(|m| m.expire != 0)
+    }
+}
+
 /// A transaction batch this large moves into the pending writes instead of being copied
 /// (`merge_into_pending`), and a RESTORE this large borrows the pending batch's buffer.
 const BIG_BATCH: usize = 64 << 10;
@@ -977,13 +984,12 @@ impl Txn<'_> {
         for (i, raw) in ask.into_iter().zip(self.store.db.get_many(&refs)?) {
             stored[i] = raw;
         }
-        let has_ttl = |m: &Option<Meta>| m.as_ref().map(|o| o.expire != 0);
         for ((((key, meta), mk), raw), known) in pairs.into_iter().zip(mks).zip(stored).zip(known) {
             // A key named again later in `pairs` is in the overlay by then, and takes
             // what the first put of it wrote; a key not in the overlay is as the first
             // pass found it.
             let old = match (self.overlay.get(&mk), known) {
-                (Some(slot), _) => has_ttl(&slot.meta),
+                (Some(slot), _) => slot.ttl_state(),
                 (None, Some(old)) => old,
                 (None, None) => Self::stored_ttl(raw)?,
             };
@@ -997,10 +1003,9 @@ impl Txn<'_> {
     /// Only that matters to a put: no copy of the old body (and no overlay entry for
     /// the old value, which the put replaces).
     fn known_ttl(&self, mk: &[u8]) -> Option<Option<bool>> {
-        let has_ttl = |m: &Option<Meta>| m.as_ref().map(|o| o.expire != 0);
         match self.overlay.get(mk) {
-            Some(slot) => Some(has_ttl(&slot.meta)),
-            None => self.pending.metas.get(mk).map(|slot| has_ttl(&slot.meta)),
+            Some(slot) => Some(slot.ttl_state()),
+            None => self.pending.metas.get(mk).map(Slot::ttl_state),
         }
     }
 
