@@ -1,7 +1,7 @@
 //! Criterion micro-benchmarks of the engine's parts: memtable insert (random keys, and
 //! one large collection's members), a large batch under one prefix, block decode,
 //! bloom probe, a point read served from SSTs (block cache warm), and ten random point
-//! reads of a 1M-key database one by one and with `get_many`, forward scans (a
+//! reads of a 1M-key database one by one, with `get_many` and with `get_many_with`, forward scans (a
 //! collection's records from three sources; random keys from eight L0 files), and a
 //! memtable scan in key order.
 //!
@@ -241,6 +241,17 @@ fn many_point_reads(c: &mut Criterion) {
             |keys| {
                 let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
                 black_box(db.get_many(&refs).expect("get_many"))
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    // What MSET asks: one byte of each record, read in place.
+    g.bench_function("10 random point reads of 1M keys, get_many_with", |b| {
+        b.iter_batched(
+            &mut ten,
+            |keys| {
+                let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+                black_box(db.get_many_with(&refs, |v| v[0]).expect("get_many_with"))
             },
             BatchSize::SmallInput,
         )

@@ -350,6 +350,19 @@ impl Db {
             .get_many_at(keys, self.inner.last_seq.load(Ordering::Acquire))
     }
 
+    /// [`Db::get_many`] for a caller that needs only part of each value: `read` sees
+    /// each found value in place (no copy of it is made, nothing is allocated for it)
+    /// and the answer holds what it returned. `read` runs once per key found, in no
+    /// particular order.
+    pub fn get_many_with<V>(
+        &self,
+        keys: &[&[u8]],
+        read: impl FnMut(&[u8]) -> V,
+    ) -> Result<Vec<Option<V>>> {
+        self.inner
+            .get_many_with_at(keys, self.inner.last_seq.load(Ordering::Acquire), read)
+    }
+
     /// A snapshot of the current state.
     pub fn snapshot(&self) -> Snapshot {
         let mut snaps = lock(&self.inner.snapshots);
@@ -1498,6 +1511,17 @@ impl Inner {
     /// step reads, so the cache misses of different keys overlap (a lookup in a cold
     /// table is a chain of them: fence run, block end, restart keys).
     pub(crate) fn get_many_at(&self, keys: &[&[u8]], seq: u64) -> Result<Vec<Option<Vec<u8>>>> {
+        self.get_many_with_at(keys, seq, <[u8]>::to_vec)
+    }
+
+    /// [`Inner::get_many_at`] that hands each found value to `read` in place (no copy
+    /// of it is made) and answers what `read` made of it.
+    pub(crate) fn get_many_with_at<V>(
+        &self,
+        keys: &[&[u8]],
+        seq: u64,
+        mut read: impl FnMut(&[u8]) -> V,
+    ) -> Result<Vec<Option<V>>> {
         // Groups small enough that what one stage prefetches is still cached when the
         // next stage reads it; one view for all, so every answer is as of `seq`.
         const GROUP: usize = 32;
@@ -1506,21 +1530,24 @@ impl Inner {
         let tombs = Self::range_tombstones(mems, version);
         let mut out = Vec::with_capacity(keys.len());
         for group in keys.chunks(GROUP) {
-            out.extend(Self::get_group(group, seq, mems, version, &tombs)?);
+            Self::get_group(group, seq, mems, version, &tombs, &mut read, &mut out)?;
         }
         Ok(out)
     }
 
-    /// [`Inner::get_many_at`] of one group of keys.
-    fn get_group(
+    /// [`Inner::get_many_with_at`] of one group of keys, its answers appended to `out`.
+    fn get_group<V>(
         keys: &[&[u8]],
         seq: u64,
         mems: &[Arc<Memtable>],
         version: &Version,
         tombs: &[RangeTombstone],
-    ) -> Result<Vec<Option<Vec<u8>>>> {
+        read: &mut impl FnMut(&[u8]) -> V,
+        out: &mut Vec<Option<V>>,
+    ) -> Result<()> {
         struct Probe<'v> {
-            target: Vec<u8>,
+            /// This key's seek key is `targets[target.0..target.1]`.
+            target: (usize, usize),
             hash: u64,
             /// This key's candidate files are `cands[next..end]`, newest first.
             next: usize,
@@ -1529,10 +1556,12 @@ impl Inner {
             at: Option<(&'v Table, usize)>,
             done: bool,
         }
-        let visible = |key: &[u8], entry_seq: u64, v: Vec<u8>| {
-            (!range_del::hidden(tombs, key, entry_seq, seq)).then_some(v)
-        };
-        let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+        let hidden = |key: &[u8], entry_seq: u64| range_del::hidden(tombs, key, entry_seq, seq);
+        let first = out.len();
+        out.extend(keys.iter().map(|_| None));
+        let out = &mut out[first..];
+        // Every key's seek key, in one buffer (one allocation for the group).
+        let mut targets = Vec::with_capacity(keys.iter().map(|k| k.len() + ikey::TRAILER).sum());
         // Every key's candidate files, found once; their filter lines start loading.
         let mut cands: Vec<&Table> = Vec::with_capacity(keys.len() * 4);
         let mut probes: Vec<Probe<'_>> = keys
@@ -1544,8 +1573,10 @@ impl Inner {
                     f.table.prefetch_filter(hash);
                     cands.push(&f.table);
                 }
+                let start = targets.len();
+                ikey::push_seek_key(&mut targets, key, seq);
                 Probe {
-                    target: ikey::seek_key(key, seq),
+                    target: (start, targets.len()),
                     hash,
                     next,
                     end: cands.len(),
@@ -1554,10 +1585,11 @@ impl Inner {
                 }
             })
             .collect();
-        for ((key, p), slot) in keys.iter().zip(&mut probes).zip(&mut out) {
+        let target = |(start, end): (usize, usize)| &targets[start..end];
+        for ((key, p), slot) in keys.iter().zip(&mut probes).zip(out.iter_mut()) {
             for m in mems {
-                match m.get(&p.target, key) {
-                    Lookup::Found(s, v) => *slot = visible(key, s, v),
+                match m.get_with(target(p.target), key, &mut *read) {
+                    Lookup::Found(s, v) => *slot = (!hidden(key, s)).then_some(v),
                     Lookup::Deleted(_) => {}
                     Lookup::Absent => continue,
                 }
@@ -1582,12 +1614,12 @@ impl Inner {
                 p.done = p.at.is_none();
             }
             if probes.iter().all(|p| p.done) {
-                return Ok(out);
+                return Ok(());
             }
             // The data block; its place in the file starts loading...
             for p in probes.iter_mut().filter(|p| !p.done) {
                 if let Some((t, b)) = &mut p.at {
-                    match t.locate(&p.target) {
+                    match t.locate(target(p.target)) {
                         Some(block) => {
                             *b = block;
                             t.prefetch_fence(block);
@@ -1617,14 +1649,14 @@ impl Inner {
             let active = keys
                 .iter()
                 .zip(&mut probes)
-                .zip(&mut out)
+                .zip(out.iter_mut())
                 .filter(|((_, p), _)| !p.done);
             for (((key, p), slot), it) in active.zip(blocks.drain(..)) {
                 let (Some((t, _)), Some(it)) = (p.at, it) else {
                     continue;
                 };
-                match t.lookup(it, &p.target, key)? {
-                    Lookup::Found(s, v) => *slot = visible(key, s, v),
+                match t.lookup_with(it, target(p.target), key, &mut *read)? {
+                    Lookup::Found(s, v) => *slot = (!hidden(key, s)).then_some(v),
                     Lookup::Deleted(_) => {}
                     Lookup::Absent => continue,
                 }

@@ -55,9 +55,14 @@ pub(crate) fn encode(user_key: &[u8], seq: u64, kind: Kind) -> Vec<u8> {
 /// newest version with sequence number `<= seq`.
 pub(crate) fn seek_key(user_key: &[u8], seq: u64) -> Vec<u8> {
     let mut v = Vec::with_capacity(user_key.len() + TRAILER);
-    v.extend_from_slice(user_key);
-    v.extend_from_slice(&trailer(seq, SEEK_KIND));
+    push_seek_key(&mut v, user_key, seq);
     v
+}
+
+/// [`seek_key`] appended to `out`.
+pub(crate) fn push_seek_key(out: &mut Vec<u8>, user_key: &[u8], seq: u64) {
+    out.extend_from_slice(user_key);
+    out.extend_from_slice(&trailer(seq, SEEK_KIND));
 }
 
 /// The key that sorts before every version of `user_key`.

@@ -87,9 +87,9 @@ impl KeyFilter {
 
 /// What a point lookup found in one source.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Lookup {
-    /// The newest visible version is a value.
-    Found(u64, Vec<u8>),
+pub(crate) enum Lookup<V = Vec<u8>> {
+    /// The newest visible version is a value (or what a reader made of it).
+    Found(u64, V),
     /// The newest visible version is a deletion.
     Deleted(u64),
     /// No visible version here.
@@ -171,6 +171,17 @@ impl Memtable {
     /// The newest version of `key` visible at the sequence number `target` was built for
     /// (`target = ikey::seek_key(key, seq)`).
     pub(crate) fn get(&self, target: &[u8], key: &[u8]) -> Lookup {
+        self.get_with(target, key, <[u8]>::to_vec)
+    }
+
+    /// [`Memtable::get`] that hands a found value to `read` in place instead of
+    /// copying it.
+    pub(crate) fn get_with<V>(
+        &self,
+        target: &[u8],
+        key: &[u8],
+        read: impl FnOnce(&[u8]) -> V,
+    ) -> Lookup<V> {
         if !self.filter.may_contain(key) {
             return Lookup::Absent;
         }
@@ -182,7 +193,7 @@ impl Memtable {
         let (k, v) = unsafe { (node_key(node), node_value(node)) };
         match ikey::parse(k) {
             Ok(p) if p.user_key == key => match p.kind {
-                Kind::Value => Lookup::Found(p.seq, v.to_vec()),
+                Kind::Value => Lookup::Found(p.seq, read(v)),
                 Kind::Delete => Lookup::Deleted(p.seq),
             },
             _ => Lookup::Absent,

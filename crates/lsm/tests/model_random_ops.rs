@@ -128,6 +128,15 @@ fn run(seed: u64, steps: usize) {
                 let refs: Vec<&[u8]> = ks.iter().map(Vec::as_slice).collect();
                 let want: Vec<_> = ks.iter().map(|k| model.get(k).cloned()).collect();
                 assert_eq!(d.get_many(&refs).unwrap(), want, "seed {seed} step {step}");
+                // The in-place reader sees the same values (here: their length and
+                // last byte), and nothing for a key without one.
+                let peek = |v: &[u8]| (v.len(), v.last().copied());
+                let want_peeks: Vec<_> = want.iter().map(|v| v.as_deref().map(peek)).collect();
+                assert_eq!(
+                    d.get_many_with(&refs, peek).unwrap(),
+                    want_peeks,
+                    "seed {seed} step {step} get_many_with"
+                );
                 if let Some((snap, m)) = snapshots.last() {
                     let want: Vec<_> = ks.iter().map(|k| m.get(k).cloned()).collect();
                     assert_eq!(snap.get_many(&refs).unwrap(), want, "snapshot get_many");

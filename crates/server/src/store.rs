@@ -979,10 +979,15 @@ impl Txn<'_> {
         let known: Vec<Option<Option<bool>>> = mks.iter().map(|mk| self.known_ttl(mk)).collect();
         let ask: Vec<usize> = (0..mks.len()).filter(|&i| known[i].is_none()).collect();
         let refs: Vec<&[u8]> = ask.iter().map(|&i| mks[i].as_slice()).collect();
-        // The engine's answer for each pair it was asked about, by pair.
-        let mut stored: Vec<Option<Vec<u8>>> = vec![None; pairs.len()];
-        for (i, raw) in ask.into_iter().zip(self.store.db.get_many(&refs)?) {
-            stored[i] = raw;
+        // The engine's answer for each pair it was asked about, by pair: only whether
+        // the key has a TTL is read from each record.
+        let mut stored: Vec<Option<Result<bool>>> = (0..pairs.len()).map(|_| None).collect();
+        let answers = self
+            .store
+            .db
+            .get_many_with(&refs, |raw| Meta::decode_expire(raw).map(|e| e != 0))?;
+        for (i, ttl) in ask.into_iter().zip(answers) {
+            stored[i] = ttl;
         }
         for ((((key, meta), mk), raw), known) in pairs.into_iter().zip(mks).zip(stored).zip(known) {
             // A key named again later in `pairs` is in the overlay by then, and takes
@@ -991,7 +996,7 @@ impl Txn<'_> {
             let old = match (self.overlay.get(&mk), known) {
                 (Some(slot), _) => slot.ttl_state(),
                 (None, Some(old)) => old,
-                (None, None) => Self::stored_ttl(raw)?,
+                (None, None) => raw.transpose()?,
             };
             self.put_over(phys, mk, key, meta, old)?;
         }

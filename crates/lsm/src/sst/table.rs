@@ -467,6 +467,18 @@ impl Table {
         target: &[u8],
         user_key: &[u8],
     ) -> Result<Lookup> {
+        self.lookup_with(data, target, user_key, <[u8]>::to_vec)
+    }
+
+    /// [`Table::lookup`] that hands a found value to `read` in place instead of
+    /// copying it.
+    pub(crate) fn lookup_with<D: AsRef<[u8]> + Send, V>(
+        &self,
+        data: Result<BlockIter<D>>,
+        target: &[u8],
+        user_key: &[u8],
+        read: impl FnOnce(&[u8]) -> V,
+    ) -> Result<Lookup<V>> {
         let mut data = data.map_err(|e| e.in_file(&self.path))?;
         data.seek(target);
         if !data.valid() {
@@ -480,7 +492,7 @@ impl Table {
             return Ok(Lookup::Absent);
         }
         Ok(match p.kind {
-            ikey::Kind::Value => Lookup::Found(p.seq, data.value().to_vec()),
+            ikey::Kind::Value => Lookup::Found(p.seq, read(data.value())),
             ikey::Kind::Delete => Lookup::Deleted(p.seq),
         })
     }
