@@ -251,6 +251,11 @@ impl Server {
         let opts = strata_lsm::Options {
             memtable_budget: config.memtable_budget as usize,
             block_cache_bytes: config.block_cache_size as usize,
+            // Every write looks its key up (exact DBSIZE and expires counts), and a key
+            // absent from the database probes every L0 file's filter: 16 bits per key
+            // make a false positive, and its block read, 12 times rarer than 10
+            // (docs/decisions.md, "The server's filters use 16 bits per key").
+            bloom_bits_per_key: 16,
             sync: match config.appendfsync {
                 Fsync::No => strata_lsm::SyncPolicy::No,
                 // `always` is EverySec plus a sync_wal per event-loop iteration.

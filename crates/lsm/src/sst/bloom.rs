@@ -190,6 +190,20 @@ mod tests {
     }
 
     #[test]
+    fn sixteen_bits_per_key_cut_false_positives_about_tenfold() {
+        // The server's setting (docs/decisions.md): a key looked up while absent probes
+        // every L0 file's filter, and each false positive costs a block read.
+        let hashes: Vec<u64> = (0..100_000u32).map(|i| hash64(&i.to_le_bytes())).collect();
+        let f = build(&hashes, 16);
+        assert!(hashes.iter().all(|&h| may_contain(&f, h)));
+        let fp = (100_000..1_100_000u32)
+            .filter(|i| may_contain(&f, hash64(&i.to_le_bytes())))
+            .count();
+        eprintln!("16 bits per key, blocked: {fp} false positives of 1000000");
+        assert!(fp < 2_000, "{fp} of 1000000");
+    }
+
+    #[test]
     fn tiny_and_malformed_filters() {
         // One key, no keys: still whole blocks, no false negative.
         let h = hash64(b"k");
