@@ -353,7 +353,8 @@ impl Db {
     /// [`Db::get_many`] for a caller that needs only part of each value: `read` sees
     /// each found value in place (no copy of it is made, nothing is allocated for it)
     /// and the answer holds what it returned. `read` runs once per key found, in no
-    /// particular order.
+    /// particular order (also for a value a range deletion hides; that answer is then
+    /// dropped).
     pub fn get_many_with<V>(
         &self,
         keys: &[&[u8]],
