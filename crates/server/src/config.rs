@@ -102,7 +102,7 @@ impl Default for Config {
             timeout: 0,
             appendfsync: Fsync::EverySec,
             appendonly: true,
-            memtable_budget: 32 << 20,
+            memtable_budget: 16 << 20,
             block_cache_size: 64 << 20,
             proto_max_bulk_len: 512 << 20,
             client_query_buffer_limit: 1 << 30,
