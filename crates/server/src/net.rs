@@ -30,7 +30,7 @@ const OUT_HIGH_WATER: usize = 1 << 20;
 /// the others on its loop.
 const READ_BUDGET: usize = 1 << 20;
 /// The longest a loop with nothing to do polls without sleeping (see [`Spin`]).
-const SPIN_MAX: Duration = Duration::from_micros(10);
+const SPIN_MAX: Duration = Duration::from_micros(5);
 
 /// Polls for events, spinning for a while before it sleeps when requests are coming
 /// in densely.
