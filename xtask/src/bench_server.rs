@@ -95,6 +95,12 @@ struct Cpu {
     children: f64,
 }
 
+impl Cpu {
+    fn total(self) -> f64 {
+        self.own + self.children
+    }
+}
+
 fn cpu_secs(pid: u32) -> Cpu {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return Cpu::default();
@@ -300,7 +306,7 @@ fn bench(s: &Server, test: &Test, pipeline: u32, requests: u64) -> Option<Sample
         rps: *f.first()?,
         p50: *f.get(3)?,
         p99: *f.get(5)?,
-        cpu_us: (cpu.own + cpu.children - cpu0.own - cpu0.children) * 1e6 / requests as f64,
+        cpu_us: (cpu.total() - cpu0.total()) * 1e6 / requests as f64,
         child_cpu_us: (cpu.children - cpu0.children) * 1e6 / requests as f64,
     })
 }
@@ -309,12 +315,11 @@ fn bench(s: &Server, test: &Test, pipeline: u32, requests: u64) -> Option<Sample
 /// no child (an AOF rewrite) is left (at most 60 s); its CPU seconds then.
 fn settle(pid: u32) -> Cpu {
     let t0 = Instant::now();
-    let total = |c: Cpu| c.own + c.children;
     let mut last = cpu_secs(pid);
     while t0.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(300));
         let now = cpu_secs(pid);
-        if total(now) - total(last) < 0.01 && !has_children(pid) {
+        if now.total() - last.total() < 0.01 && !has_children(pid) {
             return now;
         }
         last = now;

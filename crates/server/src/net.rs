@@ -275,8 +275,7 @@ pub(crate) fn event_loop(
                     d.min(Duration::from_millis(100))
                 })
         };
-        let res = spin.poll(&mut lp.poll, &mut events, wait);
-        if let Err(e) = res {
+        if let Err(e) = spin.poll(&mut lp.poll, &mut events, wait) {
             if e.kind() != ErrorKind::Interrupted {
                 eprintln!("poll: {e}");
             }

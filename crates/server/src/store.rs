@@ -931,12 +931,7 @@ impl Txn<'_> {
             dirty: self.deferred,
         };
         // One hash of the key (a lookup, then an insert, would hash it twice).
-        match self.overlay.entry(mk) {
-            std::collections::hash_map::Entry::Occupied(mut e) => *e.get_mut() = slot,
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(slot);
-            }
-        }
+        self.overlay.insert(mk, slot);
     }
 
     /// The live metadata of `key` in logical db `db`. An expired key met here is
@@ -977,26 +972,32 @@ impl Txn<'_> {
         let phys = self.phys(db);
         let mks: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| metadata_key(phys, k)).collect();
         let known: Vec<Option<Option<bool>>> = mks.iter().map(|mk| self.known_ttl(mk)).collect();
-        let ask: Vec<usize> = (0..mks.len()).filter(|&i| known[i].is_none()).collect();
-        let refs: Vec<&[u8]> = ask.iter().map(|&i| mks[i].as_slice()).collect();
-        // The engine's answer for each pair it was asked about, by pair: only whether
-        // the key has a TTL is read from each record.
-        let mut stored: Vec<Option<Result<bool>>> = (0..pairs.len()).map(|_| None).collect();
-        let answers = self
+        // The engine is asked about the keys the first pass did not know, in order; only
+        // whether the key has a TTL is read from each record.
+        let refs: Vec<&[u8]> = mks
+            .iter()
+            .zip(&known)
+            .filter(|(_, k)| k.is_none())
+            .map(|(mk, _)| mk.as_slice())
+            .collect();
+        let mut answers = self
             .store
             .db
-            .get_many_with(&refs, |raw| Meta::decode_expire(raw).map(|e| e != 0))?;
-        for (i, ttl) in ask.into_iter().zip(answers) {
-            stored[i] = ttl;
-        }
-        for ((((key, meta), mk), raw), known) in pairs.into_iter().zip(mks).zip(stored).zip(known) {
+            .get_many_with(&refs, |raw| Meta::decode_expire(raw).map(|e| e != 0))?
+            .into_iter();
+        for (((key, meta), mk), known) in pairs.into_iter().zip(mks).zip(known) {
+            let stored = if known.is_none() {
+                answers.next().flatten()
+            } else {
+                None
+            };
             // A key named again later in `pairs` is in the overlay by then, and takes
             // what the first put of it wrote; a key not in the overlay is as the first
             // pass found it.
             let old = match (self.overlay.get(&mk), known) {
                 (Some(slot), _) => slot.ttl_state(),
                 (None, Some(old)) => old,
-                (None, None) => raw.transpose()?,
+                (None, None) => stored.transpose()?,
             };
             self.put_over(phys, mk, key, meta, old)?;
         }
