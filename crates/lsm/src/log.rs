@@ -38,8 +38,8 @@ const FIRST: u8 = 2;
 const MIDDLE: u8 = 3;
 const LAST: u8 = 4;
 
-/// A record at least this long is written straight from the caller's bytes
-/// (`LogWriter::write_record_direct`).
+/// A record at least this long (or at least the writer's buffer limit, when it has
+/// one) is written straight from the caller's bytes (`LogWriter::write_record_direct`).
 const DIRECT_RECORD: usize = 1 << 20;
 /// Slices per `writev` call (Linux's `IOV_MAX`).
 const MAX_IOVECS: usize = 1024;
@@ -87,7 +87,13 @@ impl LogWriter {
             size: 0,
             buf: Vec::with_capacity(BLOCK.max(buffer_limit)),
             buffer_limit,
-            direct_min: DIRECT_RECORD,
+            // A record that fills the buffer by itself is not copied into it: the
+            // buffer keeps its size, and a new log's buffer does not regrow (and fault
+            // in fresh pages) to a large batch's size.
+            direct_min: match buffer_limit {
+                0 => DIRECT_RECORD,
+                n => n.min(DIRECT_RECORD),
+            },
         })
     }
 
@@ -135,7 +141,6 @@ impl LogWriter {
     /// without copying megabytes into `buf` first. The bytes on disk are those the
     /// buffered path writes.
     fn write_record_direct(&mut self, parts: &[&[u8]], total: usize) -> Result<()> {
-        self.flush()?;
         const ZEROS: [u8; HEADER] = [0; HEADER];
         const TYPE_BYTES: [[u8; 1]; 5] = [[0], [FULL], [FIRST], [MIDDLE], [LAST]];
         /// Padding before a fragment, its header, where its data starts, its length.
@@ -161,7 +166,11 @@ impl LogWriter {
             });
             written += (pad + HEADER + n) as u64;
         });
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frags.len() * 4);
+        // The buffered records go first, in the same `writev`.
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frags.len() * 4 + 1);
+        if !self.buf.is_empty() {
+            slices.push(IoSlice::new(&self.buf));
+        }
         for f in &frags {
             if f.pad > 0 {
                 slices.push(IoSlice::new(&ZEROS[..f.pad]));
@@ -186,6 +195,7 @@ impl LogWriter {
             };
             IoSlice::advance_slices(&mut rest, n);
         }
+        self.buf.clear();
         self.size += written;
         Ok(())
     }
@@ -498,6 +508,42 @@ mod tests {
         let (direct, records, want) = write_with("direct.log", DIRECT_RECORD);
         assert!(buffered == direct, "the two paths wrote different bytes");
         assert_eq!(records, want);
+    }
+
+    /// A buffered writer takes a record at least its buffer's size around the buffer
+    /// (one `writev` with what the buffer holds): the bytes are the buffered path's,
+    /// and the buffer never grows past its size.
+    #[test]
+    fn records_that_fill_the_buffer_skip_it() {
+        let d = crate::testutil::TempDir::new("log-fill");
+        let write_with = |name: &str, direct_min: Option<usize>| {
+            let path = d.path().join(name);
+            let mut w = LogWriter::create_buffered(&path, 64 << 10, 0).unwrap();
+            if let Some(m) = direct_min {
+                w.direct_min = m;
+            }
+            let cap = w.buf.capacity();
+            let mut want = Vec::new();
+            for i in 0..40usize {
+                let len = [10, 70_000, 65_536, 65_535, 300_000, 1][i % 6] + i;
+                let rec: Vec<u8> = (0..len).map(|j| (j * 7 + i) as u8).collect();
+                w.add_record(&rec).unwrap();
+                want.push(rec);
+            }
+            w.sync().unwrap();
+            let grown = w.buf.capacity() > cap;
+            (
+                std::fs::read(&path).unwrap(),
+                read_all(&path).unwrap(),
+                want,
+                grown,
+            )
+        };
+        let (buffered, _, _, _) = write_with("buffered.log", Some(usize::MAX));
+        let (direct, records, want, grown) = write_with("direct.log", None);
+        assert!(buffered == direct, "the two paths wrote different bytes");
+        assert_eq!(records, want);
+        assert!(!grown, "the buffer grew");
     }
 
     #[test]
