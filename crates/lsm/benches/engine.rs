@@ -96,6 +96,9 @@ fn memtable_insert(c: &mut Criterion) {
     g.bench_function("scan 60k random keys in key order", |b| {
         b.iter(|| black_box(full.scan()));
     });
+    g.bench_function("scan 60k random keys in key order, in lanes", |b| {
+        b.iter(|| black_box(full.scan_in_lanes()));
+    });
     g.finish();
 }
 

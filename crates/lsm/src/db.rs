@@ -802,17 +802,12 @@ fn write_l0(
     mem: &Arc<Memtable>,
     number: u64,
 ) -> Result<Option<NewFile>> {
-    let mut it = mem.iter();
-    it.seek_to_first();
-    if !it.valid() {
+    if !mem.has_entries() {
         return Ok(None);
     }
     let path = dir.join(file_name(number, "sst"));
     let mut b = TableBuilder::create(&path, opts.block_size, opts.bloom_bits_per_key)?;
-    while it.valid() {
-        b.add(it.key(), it.value())?;
-        it.next();
-    }
+    mem.for_each_entry(|k, v| b.add(k, v))?;
     let built = b.finish()?;
     Ok(Some(NewFile {
         level: 0,

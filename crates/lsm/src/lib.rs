@@ -103,6 +103,19 @@ pub mod bench_support {
             }
             sum
         }
+
+        /// [`Memtable::scan`] by the flush's walk (`Memtable::for_each_entry`: the
+        /// lists of several buckets side by side).
+        pub fn scan_in_lanes(&self) -> u64 {
+            let mut sum = 0u64;
+            let _ = self.0.for_each_entry(|k, v| {
+                sum = sum
+                    .wrapping_add(crate::sst::bloom::hash64(crate::ikey::user_key(k)))
+                    .wrapping_add(v.len() as u64);
+                Ok::<(), ()>(())
+            });
+            sum
+        }
     }
 
     /// A data block holding `entries` (user keys in increasing order, all at seq 1).

@@ -131,6 +131,11 @@ impl Memtable {
         self.list.is_empty() && !self.has_range_tombstones()
     }
 
+    /// True when at least one entry (not only range tombstones) was added.
+    pub(crate) fn has_entries(&self) -> bool {
+        !self.list.is_empty()
+    }
+
     /// Add one entry (a batch should use [`Memtable::writer`]: one lock for all).
     pub(crate) fn add(&self, seq: u64, kind: Kind, key: &[u8], value: &[u8]) {
         self.writer().add(seq, kind, key, value);
@@ -205,6 +210,19 @@ impl Memtable {
         let mut it = self.iter();
         it.seek(&ikey::first_of(lo));
         it.valid() && ikey::user_key(it.key()) <= hi
+    }
+
+    /// Every entry (every version) in order, as `f(internal key, value)`: what
+    /// [`Memtable::iter`] yields, read with the cache misses of several buckets'
+    /// lists overlapped (a flush's pass).
+    pub(crate) fn for_each_entry<E>(
+        &self,
+        mut f: impl FnMut(&[u8], &[u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        // SAFETY: the walk hands over published nodes of this list, which lives (and
+        // keeps its arena) as long as `self`.
+        self.list
+            .for_each_in_order(|n| unsafe { f(node_key(n), node_value(n)) })
     }
 
     /// An iterator over all entries (every version).

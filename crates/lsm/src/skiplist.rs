@@ -594,6 +594,116 @@ impl SkipList {
         self.first_from(0)
     }
 
+    /// Every node in order, handed to `f` (which may stop the walk with an error): a
+    /// flush's read of the whole list. Walking one list is a chain of cache misses,
+    /// one per node, each waiting for the last. This walks up to `LANES` runs of the
+    /// bottom level side by side, one step of each in turn, so that their misses
+    /// overlap; then it hands over their nodes in order, loading each a few nodes
+    /// ahead. A run is a bucket's list, or, in a bucket with an index, the nodes from
+    /// one index entry to the next (about four), so one large bucket is walked in
+    /// parallel too.
+    pub(crate) fn for_each_in_order<E>(
+        &self,
+        mut f: impl FnMut(NodePtr) -> Result<(), E>,
+    ) -> Result<(), E> {
+        const LANES: usize = 32;
+        const AHEAD: usize = 16;
+        const BUCKETS_PER_ROUND: usize = 32;
+        struct Lane {
+            at: NodePtr,
+            stop: NodePtr,
+            nodes: Vec<NodePtr>,
+        }
+        let load = |n: NodePtr| {
+            // A node's header, tower and key, and the rest of a short value.
+            for line in 0..4 {
+                crate::sst::prefetch(n.wrapping_add(64 * line));
+            }
+        };
+        let mut heads: Vec<NodePtr> = Vec::with_capacity(BUCKETS_PER_ROUND);
+        // Runs: (first node, the node after the last or null); the first may be that
+        // node already (an empty run).
+        let mut runs: Vec<(NodePtr, NodePtr)> = Vec::new();
+        let mut lanes: Vec<Lane> = (0..LANES)
+            .map(|_| Lane {
+                at: ptr::null_mut(),
+                stop: ptr::null_mut(),
+                nodes: Vec::new(),
+            })
+            .collect();
+        let mut order: Vec<NodePtr> = Vec::new();
+        let mut from = 0;
+        loop {
+            heads.clear();
+            while heads.len() < BUCKETS_PER_ROUND {
+                let Some(b) = self.nonempty_from(from) else {
+                    break;
+                };
+                let head = self.head(b);
+                crate::sst::prefetch(head.wrapping_add(HEADER));
+                crate::sst::prefetch(head.wrapping_add(HEAD_INDEX));
+                heads.push(head);
+                from = b + 1;
+            }
+            if heads.is_empty() {
+                return Ok(());
+            }
+            runs.clear();
+            for &head in &heads {
+                let first = self.next(head, 0);
+                // SAFETY: a published index lives as long as the list (`Writer::indexes`).
+                match unsafe { self.index_of(head).as_ref() } {
+                    None => runs.push((first, ptr::null_mut())),
+                    Some(index) => {
+                        let mut at = first;
+                        for &n in &index.nodes {
+                            runs.push((at, n));
+                            at = n;
+                        }
+                        runs.push((at, ptr::null_mut()));
+                    }
+                }
+            }
+            for chunk in runs.chunks(LANES) {
+                let lanes = &mut lanes[..chunk.len()];
+                let mut active = 0;
+                for (&(first, stop), lane) in chunk.iter().zip(lanes.iter_mut()) {
+                    lane.nodes.clear();
+                    lane.at = first;
+                    lane.stop = stop;
+                    if !first.is_null() && first != stop {
+                        crate::sst::prefetch(first.wrapping_add(HEADER));
+                        active += 1;
+                    }
+                }
+                while active > 0 {
+                    for lane in lanes.iter_mut() {
+                        if lane.at.is_null() || lane.at == lane.stop {
+                            continue;
+                        }
+                        lane.nodes.push(lane.at);
+                        lane.at = self.next(lane.at, 0);
+                        if lane.at.is_null() || lane.at == lane.stop {
+                            active -= 1;
+                        } else {
+                            crate::sst::prefetch(lane.at.wrapping_add(HEADER));
+                        }
+                    }
+                }
+                order.clear();
+                for lane in lanes.iter() {
+                    order.extend_from_slice(&lane.nodes);
+                }
+                for (i, &n) in order.iter().enumerate() {
+                    if let Some(&ahead) = order.get(i + AHEAD) {
+                        load(ahead);
+                    }
+                    f(n)?;
+                }
+            }
+        }
+    }
+
     pub(crate) fn seek_ge(&self, key: &[u8]) -> NodePtr {
         let b = bucket_of(key);
         let head = self.head(b);
@@ -982,6 +1092,14 @@ mod tests {
             n = list.successor(n);
         }
         assert_eq!(got, model);
+        // The flush's walk, lanes side by side.
+        let mut walked = Vec::new();
+        list.for_each_in_order(|n| {
+            walked.push(key(n));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(walked, model);
         // Backward through find_lt.
         let mut back = Vec::new();
         let mut n = list.last();
@@ -1015,6 +1133,63 @@ mod tests {
                 "lt {probe:?}"
             );
         }
+    }
+
+    /// The flush's walk hands over every node in order across more buckets than it has
+    /// lanes, with lists of one node beside one of thousands (an indexed bucket), and
+    /// stops at the first error.
+    #[test]
+    fn the_lane_walk_is_the_ordered_walk() {
+        let list = SkipList::new(None);
+        let mut model = Vec::new();
+        let mut seq = 0u64;
+        for b in 0..40u8 {
+            let n = match b {
+                7 => 6000,
+                b => usize::from(b % 5),
+            };
+            for i in 0..n {
+                seq += 1;
+                // Inserted in a scattered order within the bucket.
+                let m = (i * 7919) % n.max(1);
+                let k = encode(&[b, 3, 1 + (m >> 8) as u8, m as u8], seq, Kind::Value);
+                list.insert(&k, b"v");
+                model.push(k);
+            }
+            if b == 7 {
+                // After the index was built (at 4,096 nodes), before all its nodes.
+                for j in 0..50u8 {
+                    seq += 1;
+                    let k = encode(&[b, 3, 0, j], seq, Kind::Value);
+                    list.insert(&k, b"v");
+                    model.push(k);
+                }
+            }
+        }
+        model.sort_by(|a, b| ikey::compare(a, b));
+        let key = |n: NodePtr| unsafe { node_key(n) }.to_vec();
+        let mut walked = Vec::new();
+        list.for_each_in_order(|n| {
+            walked.push(key(n));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(walked.len(), model.len());
+        assert!(walked == model);
+        let mut seen = 0;
+        let stopped = list.for_each_in_order(|_| {
+            seen += 1;
+            if seen == 100 {
+                Err(seen)
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!((stopped, seen), (Err(100), 100));
+        let empty = SkipList::new(None);
+        empty
+            .for_each_in_order(|_| Err::<(), ()>(()))
+            .expect("an empty list hands over nothing");
     }
 
     /// Increasing runs (the insert hint's case), interleaved runs, decreasing runs and
