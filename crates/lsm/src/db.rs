@@ -1584,7 +1584,7 @@ impl Inner {
         let target = |(start, end): (usize, usize)| &targets[start..end];
         for ((key, p), slot) in keys.iter().zip(&mut probes).zip(out.iter_mut()) {
             for m in mems {
-                match m.get_with(target(p.target), key, &mut *read) {
+                match m.get_with(target(p.target), key, p.hash, &mut *read) {
                     Lookup::Found(s, v) => *slot = (!hidden(key, s)).then_some(v),
                     Lookup::Deleted(_) => {}
                     Lookup::Absent => continue,

@@ -58,7 +58,11 @@ impl KeyFilter {
 
     /// (first word of the key's block, three bit positions within the block).
     fn probes(key: &[u8]) -> (usize, [usize; 3]) {
-        let h = crate::sst::bloom::hash64(key);
+        Self::probes_of(crate::sst::bloom::hash64(key))
+    }
+
+    /// [`KeyFilter::probes`] of a key whose `hash64` is `h`.
+    fn probes_of(h: u64) -> (usize, [usize; 3]) {
         let block = ((h >> 32) as usize % (FILTER_WORDS / BLOCK_WORDS)) * BLOCK_WORDS;
         let bits = [
             (h & 511) as usize,
@@ -77,8 +81,9 @@ impl KeyFilter {
         }
     }
 
-    fn may_contain(&self, key: &[u8]) -> bool {
-        let (block, bits) = Self::probes(key);
+    /// May the filter hold the key whose `hash64` is `h`?
+    fn may_contain(&self, h: u64) -> bool {
+        let (block, bits) = Self::probes_of(h);
         bits.iter().all(|&b| {
             self.words[block + b / 64].load(AtomicOrdering::Relaxed) & (1 << (b % 64)) != 0
         })
@@ -176,18 +181,21 @@ impl Memtable {
     /// The newest version of `key` visible at the sequence number `target` was built for
     /// (`target = ikey::seek_key(key, seq)`).
     pub(crate) fn get(&self, target: &[u8], key: &[u8]) -> Lookup {
-        self.get_with(target, key, <[u8]>::to_vec)
+        let hash = crate::sst::bloom::hash64(key);
+        self.get_with(target, key, hash, <[u8]>::to_vec)
     }
 
     /// [`Memtable::get`] that hands a found value to `read` in place instead of
-    /// copying it.
+    /// copying it; `hash` is the key's `bloom::hash64` (which the tables' filters use
+    /// too, so a lookup computes it once).
     pub(crate) fn get_with<V>(
         &self,
         target: &[u8],
         key: &[u8],
+        hash: u64,
         read: impl FnOnce(&[u8]) -> V,
     ) -> Lookup<V> {
-        if !self.filter.may_contain(key) {
+        if !self.filter.may_contain(hash) {
             return Lookup::Absent;
         }
         let node = self.list.seek_ge(target);

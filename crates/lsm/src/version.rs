@@ -44,6 +44,24 @@ pub(crate) struct FileMeta {
     /// the manifest kept it).
     pub max_seq: u64,
     pub table: Arc<Table>,
+    /// [`prefix8`] of the smallest and largest user keys: most range checks are
+    /// decided by comparing these, without touching the keys.
+    pub bounds8: (u64, u64),
+}
+
+/// The first 8 bytes of `key`, zero padded, as a big-endian number. When two keys'
+/// numbers differ, the keys compare the same way; when they are equal, the keys may
+/// still differ (after 8 bytes, or in trailing zeros).
+pub(crate) fn prefix8(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// `a <= b`, for keys whose [`prefix8`] are `a8` and `b8`.
+fn at_most(a: &[u8], a8: u64, b: &[u8], b8: u64) -> bool {
+    a8 < b8 || (a8 == b8 && a <= b)
 }
 
 /// `max_seq` of a file whose largest sequence number was not recorded.
@@ -56,6 +74,17 @@ impl FileMeta {
     pub(crate) fn largest_user(&self) -> &[u8] {
         ikey::user_key(&self.largest)
     }
+    /// Is `user_key` (whose [`prefix8`] is `key8`) within the file's user-key range?
+    pub(crate) fn may_hold(&self, user_key: &[u8], key8: u64) -> bool {
+        at_most(self.smallest_user(), self.bounds8.0, user_key, key8)
+            && at_most(user_key, key8, self.largest_user(), self.bounds8.1)
+    }
+
+    /// Is the file's largest user key below `user_key` (whose [`prefix8`] is `key8`)?
+    fn below(&self, user_key: &[u8], key8: u64) -> bool {
+        !at_most(user_key, key8, self.largest_user(), self.bounds8.1)
+    }
+
     /// Does the file's user-key range intersect `[lo, hi]` (None = unbounded)?
     pub(crate) fn overlaps(&self, lo: Option<&[u8]>, hi: Option<&[u8]>) -> bool {
         lo.is_none_or(|lo| self.largest_user() >= lo)
@@ -214,6 +243,10 @@ impl Version {
                 largest: nf.largest.clone(),
                 max_seq: nf.max_seq,
                 table,
+                bounds8: (
+                    prefix8(ikey::user_key(&nf.smallest)),
+                    prefix8(ikey::user_key(&nf.largest)),
+                ),
             }));
         }
         v.levels[0].sort_by_key(|f| f.number);
@@ -261,13 +294,14 @@ impl Version {
         &'a self,
         user_key: &'a [u8],
     ) -> impl Iterator<Item = &'a Arc<FileMeta>> + 'a {
+        let key8 = prefix8(user_key);
         let l0 = self.levels[0]
             .iter()
             .rev()
-            .filter(move |f| f.smallest_user() <= user_key && user_key <= f.largest_user());
+            .filter(move |f| f.may_hold(user_key, key8));
         let deeper = self.levels[1..].iter().filter_map(move |files| {
-            let i = files.partition_point(|f| f.largest_user() < user_key);
-            files.get(i).filter(|f| f.smallest_user() <= user_key)
+            let i = files.partition_point(|f| f.below(user_key, key8));
+            files.get(i).filter(|f| f.may_hold(user_key, key8))
         });
         l0.chain(deeper)
     }
@@ -350,6 +384,49 @@ impl Replayed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Comparing by 8-byte prefixes first orders keys as comparing them does: keys
+    /// longer than 8 bytes, sharing 8 bytes, ending in zeros, empty.
+    #[test]
+    fn prefix_comparisons_agree_with_key_comparisons() {
+        let mut keys: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0],
+            vec![0, 0],
+            vec![0; 8],
+            vec![0; 9],
+            vec![0xff; 8],
+            vec![0xff; 9],
+            b"key:0000".to_vec(),
+            b"key:0000\0".to_vec(),
+            b"key:00001".to_vec(),
+            b"key:0000999".to_vec(),
+            b"key:0001".to_vec(),
+            b"key:000".to_vec(),
+            b"kez".to_vec(),
+        ];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 12) as usize;
+            keys.push(
+                (0..len)
+                    .map(|i| [0, 1, 0x7f, 0xff][(x >> (2 * i + 8)) as usize % 4])
+                    .collect(),
+            );
+        }
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(
+                    at_most(a, prefix8(a), b, prefix8(b)),
+                    a <= b,
+                    "{a:?} <= {b:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn edit_roundtrip_and_garbage() {
