@@ -133,6 +133,17 @@ pub(crate) fn bytewise(a: &[u8], b: &[u8]) -> Ordering {
     a[i..n].cmp(&b[i..n]).then(a.len().cmp(&b.len()))
 }
 
+/// The big-endian u64 of the first 8 bytes of `bytes`, zero padded. For two byte
+/// strings, a strictly smaller prefix means a strictly smaller string (a string that
+/// ends early pads with zeros, which are no bigger than any byte of the other string);
+/// equal prefixes say nothing.
+pub(crate) fn prefix_u64(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = bytes.len().min(8);
+    b[..n].copy_from_slice(&bytes[..n]);
+    u64::from_be_bytes(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,7 +186,7 @@ impl BucketIndex {
         let c = a.iter().zip(z).take_while(|(x, y)| x == y).count();
         for i in start..end {
             // Every entry of a sorted run starts with what its ends share.
-            self.prefixes[i] = prefix_u64(&user(self.nodes[i])[c..]);
+            self.prefixes[i] = ikey::prefix_u64(&user(self.nodes[i])[c..]);
         }
         let ties = self.prefixes[start..end]
             .windows(2)
@@ -244,7 +244,7 @@ impl BucketIndex {
                 return None;
             }
             // The first entry of the segment not below `key` (its first one is below).
-            let p = prefix_u64(&user[seg.common.len()..]);
+            let p = ikey::prefix_u64(&user[seg.common.len()..]);
             let (mut lo, mut hi) = (seg.start + 1, seg.end);
             while lo < hi {
                 let mid = (lo + hi) / 2;
@@ -276,17 +276,6 @@ impl BucketIndex {
 unsafe fn user_of<'a>(node: NodePtr) -> &'a [u8] {
     let k = node_key(node);
     &k[..k.len().saturating_sub(ikey::TRAILER)]
-}
-
-/// The big-endian u64 of the first 8 bytes of `bytes`, zero padded. For two byte
-/// strings, a strictly smaller prefix means a strictly smaller string (a string that
-/// ends early pads with zeros, which are no bigger than any byte of the other string);
-/// equal prefixes say nothing.
-fn prefix_u64(bytes: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = bytes.len().min(8);
-    b[..n].copy_from_slice(&bytes[..n]);
-    u64::from_be_bytes(b)
 }
 
 // SAFETY: the pointers in `Writer` point into the arena it owns (or to bucket heads in

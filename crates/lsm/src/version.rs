@@ -44,22 +44,12 @@ pub(crate) struct FileMeta {
     /// the manifest kept it).
     pub max_seq: u64,
     pub table: Arc<Table>,
-    /// [`prefix8`] of the smallest and largest user keys: most range checks are
+    /// [`ikey::prefix_u64`] of the smallest and largest user keys: most range checks are
     /// decided by comparing these, without touching the keys.
     pub bounds8: (u64, u64),
 }
 
-/// The first 8 bytes of `key`, zero padded, as a big-endian number. When two keys'
-/// numbers differ, the keys compare the same way; when they are equal, the keys may
-/// still differ (after 8 bytes, or in trailing zeros).
-pub(crate) fn prefix8(key: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = key.len().min(8);
-    b[..n].copy_from_slice(&key[..n]);
-    u64::from_be_bytes(b)
-}
-
-/// `a <= b`, for keys whose [`prefix8`] are `a8` and `b8`.
+/// `a <= b`, for keys whose [`ikey::prefix_u64`] are `a8` and `b8`.
 fn at_most(a: &[u8], a8: u64, b: &[u8], b8: u64) -> bool {
     a8 < b8 || (a8 == b8 && a <= b)
 }
@@ -74,13 +64,13 @@ impl FileMeta {
     pub(crate) fn largest_user(&self) -> &[u8] {
         ikey::user_key(&self.largest)
     }
-    /// Is `user_key` (whose [`prefix8`] is `key8`) within the file's user-key range?
+    /// Is `user_key` (whose [`ikey::prefix_u64`] is `key8`) within the file's user-key range?
     pub(crate) fn may_hold(&self, user_key: &[u8], key8: u64) -> bool {
         at_most(self.smallest_user(), self.bounds8.0, user_key, key8)
             && at_most(user_key, key8, self.largest_user(), self.bounds8.1)
     }
 
-    /// Is the file's largest user key below `user_key` (whose [`prefix8`] is `key8`)?
+    /// Is the file's largest user key below `user_key` (whose [`ikey::prefix_u64`] is `key8`)?
     fn below(&self, user_key: &[u8], key8: u64) -> bool {
         !at_most(user_key, key8, self.largest_user(), self.bounds8.1)
     }
@@ -244,8 +234,8 @@ impl Version {
                 max_seq: nf.max_seq,
                 table,
                 bounds8: (
-                    prefix8(ikey::user_key(&nf.smallest)),
-                    prefix8(ikey::user_key(&nf.largest)),
+                    ikey::prefix_u64(ikey::user_key(&nf.smallest)),
+                    ikey::prefix_u64(ikey::user_key(&nf.largest)),
                 ),
             }));
         }
@@ -294,7 +284,7 @@ impl Version {
         &'a self,
         user_key: &'a [u8],
     ) -> impl Iterator<Item = &'a Arc<FileMeta>> + 'a {
-        let key8 = prefix8(user_key);
+        let key8 = ikey::prefix_u64(user_key);
         let l0 = self.levels[0]
             .iter()
             .rev()
@@ -420,7 +410,7 @@ mod tests {
         for a in &keys {
             for b in &keys {
                 assert_eq!(
-                    at_most(a, prefix8(a), b, prefix8(b)),
+                    at_most(a, ikey::prefix_u64(a), b, ikey::prefix_u64(b)),
                     a <= b,
                     "{a:?} <= {b:?}"
                 );

@@ -91,12 +91,7 @@ fn equal_run(all: &[u64], sample: &[u64], p: u64) -> (usize, usize) {
 }
 
 fn prefix_after(user: &[u8], skip: usize) -> u64 {
-    let mut a = [0u8; 8];
-    if let Some(rest) = user.get(skip..) {
-        let n = rest.len().min(8);
-        a[..n].copy_from_slice(&rest[..n]);
-    }
-    u64::from_be_bytes(a)
+    ikey::prefix_u64(user.get(skip..).unwrap_or_default())
 }
 
 impl Table {
