@@ -1486,7 +1486,7 @@ impl Inner {
             f.table.prefetch_filter(hash);
         }
         for m in mems {
-            match m.get(&target, key) {
+            match m.get_with(&target, key, hash, <[u8]>::to_vec) {
                 Lookup::Found(s, v) => return Ok(visible(s, v)),
                 Lookup::Deleted(_) => return Ok(None),
                 Lookup::Absent => {}

@@ -136,10 +136,10 @@ impl LogWriter {
         Ok(())
     }
 
-    /// A large record (a RESTORE's batch): the buffered records first, then its
-    /// fragment headers and padding written around the caller's bytes with `writev`,
-    /// without copying megabytes into `buf` first. The bytes on disk are those the
-    /// buffered path writes.
+    /// A large record (a RESTORE's batch, or any record that fills the buffer): the
+    /// buffered records, then its fragment headers and padding around the caller's
+    /// bytes, in the same `writev` calls, without copying the record into `buf`. The
+    /// bytes on disk are those the buffered path writes.
     fn write_record_direct(&mut self, parts: &[&[u8]], total: usize) -> Result<()> {
         const ZEROS: [u8; HEADER] = [0; HEADER];
         const TYPE_BYTES: [[u8; 1]; 5] = [[0], [FULL], [FIRST], [MIDDLE], [LAST]];

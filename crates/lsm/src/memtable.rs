@@ -179,15 +179,9 @@ impl Memtable {
     }
 
     /// The newest version of `key` visible at the sequence number `target` was built for
-    /// (`target = ikey::seek_key(key, seq)`).
-    pub(crate) fn get(&self, target: &[u8], key: &[u8]) -> Lookup {
-        let hash = crate::sst::bloom::hash64(key);
-        self.get_with(target, key, hash, <[u8]>::to_vec)
-    }
-
-    /// [`Memtable::get`] that hands a found value to `read` in place instead of
-    /// copying it; `hash` is the key's `bloom::hash64` (which the tables' filters use
-    /// too, so a lookup computes it once).
+    /// (`target = ikey::seek_key(key, seq)`), its value handed to `read` in place.
+    /// `hash` is the key's `bloom::hash64`, which the tables' filters use too: a lookup
+    /// computes it once.
     pub(crate) fn get_with<V>(
         &self,
         target: &[u8],
