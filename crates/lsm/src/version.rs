@@ -64,13 +64,15 @@ impl FileMeta {
     pub(crate) fn largest_user(&self) -> &[u8] {
         ikey::user_key(&self.largest)
     }
-    /// Is `user_key` (whose [`ikey::prefix_u64`] is `key8`) within the file's user-key range?
+    /// Is `user_key` (whose [`ikey::prefix_u64`] is `key8`) within the file's user-key
+    /// range?
     pub(crate) fn may_hold(&self, user_key: &[u8], key8: u64) -> bool {
         at_most(self.smallest_user(), self.bounds8.0, user_key, key8)
             && at_most(user_key, key8, self.largest_user(), self.bounds8.1)
     }
 
-    /// Is the file's largest user key below `user_key` (whose [`ikey::prefix_u64`] is `key8`)?
+    /// Is the file's largest user key below `user_key` (whose [`ikey::prefix_u64`] is
+    /// `key8`)?
     fn below(&self, user_key: &[u8], key8: u64) -> bool {
         !at_most(user_key, key8, self.largest_user(), self.bounds8.1)
     }
