@@ -1,9 +1,9 @@
 //! Criterion micro-benchmarks of the engine's parts: memtable insert (random keys, and
 //! one large collection's members), a large batch under one prefix, block decode,
-//! bloom probe, a point read served from SSTs (block cache warm), and ten random point
-//! reads of a 1M-key database one by one, with `get_many` and with `get_many_with`, forward scans (a
-//! collection's records from three sources; random keys from eight L0 files), and a
-//! memtable scan in key order.
+//! bloom probe, a point read served from SSTs (block cache warm), ten random point
+//! reads of a 1M-key database (one by one, with `get_many`, with `get_many_with`),
+//! forward scans (a collection's records from three sources; random keys from eight L0
+//! files), and memtable scans in key order (one list, and the flush's lanes).
 //!
 //! Run: `cargo bench -p strata-lsm`
 
