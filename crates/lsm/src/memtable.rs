@@ -10,6 +10,7 @@
 //! is an implementation detail behind this type, so it can be replaced without touching
 //! callers.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
@@ -41,6 +42,12 @@ pub(crate) const SORT_MIN: usize = 4096;
 /// See [`SORT_MIN`]: enough out-of-order inserts to tell a random batch from an ordered
 /// one with a few records out of place (a collection and its metadata record).
 const SORT_AFTER: usize = 256;
+/// A batch of at least this many operations is inserted with the skiplist's first
+/// cache misses of each insert prefetched a few operations ahead
+/// ([`ListWriter::prefetch`]).
+const PREFETCH_MIN: usize = 16;
+/// Operations between the prefetch stages.
+const PREFETCH_AHEAD: usize = 4;
 /// Words per block: one 512-bit cache line holds all of a key's probes.
 const BLOCK_WORDS: usize = 8;
 
@@ -300,7 +307,30 @@ impl MemWriter<'_> {
         let mut s = seq;
         let mut ops = ops;
         let mut descents = 0;
-        while let Some(op) = ops.next() {
+        // Operations read ahead of the one applied: window[0] is next; the one at
+        // PREFETCH_AHEAD * k is at stage 3 - k of `ListWriter::prefetch`.
+        let ahead = count >= PREFETCH_MIN;
+        let mut window: VecDeque<Op<'a>> = VecDeque::new();
+        loop {
+            let op = if ahead {
+                while window.len() <= 3 * PREFETCH_AHEAD {
+                    let Some(op) = ops.next() else { break };
+                    if let Some(k) = point_key(&op) {
+                        self.list.prefetch(k, 0);
+                    }
+                    window.push_back(op);
+                }
+                for stage in [1, 2] {
+                    let at = (3 - stage as usize) * PREFETCH_AHEAD;
+                    if let Some(k) = window.get(at).and_then(point_key) {
+                        self.list.prefetch(k, stage);
+                    }
+                }
+                window.pop_front()
+            } else {
+                ops.next()
+            };
+            let Some(op) = op else { break };
             let descended = self.apply(s, op);
             s += 1;
             if count < SORT_MIN || !descended {
@@ -312,7 +342,7 @@ impl MemWriter<'_> {
                 let Some(hot) = point_key(&op).map(user_key_bucket) else {
                     continue;
                 };
-                let rest: Vec<Op<'a>> = ops.collect();
+                let rest: Vec<Op<'a>> = window.drain(..).chain(ops).collect();
                 self.apply_hot_sorted(s, &rest, hot);
                 return s + rest.len() as u64;
             }
