@@ -47,6 +47,11 @@ const EXPIRE_PREFIX: [u8; 2] = [0xff, 0x01];
 const PHYS_IDS: usize = 256;
 /// Pending writes larger than this go to the engine at the next deferred commit.
 const PENDING_LIMIT: usize = 1 << 20;
+/// Pending writes holding this many keys' metadata go to the engine at once too, at
+/// the deferred commit that reaches it: an event loop iteration of pipelined MSETs
+/// (8,000 keys and their values) would otherwise outgrow the L2 cache before its batch
+/// is encoded, and encode it from L3 (docs/decisions.md, sixteenth session).
+const PENDING_METAS: usize = 512;
 
 thread_local! {
     static DEFER: Cell<bool> = const { Cell::new(false) };
@@ -1433,7 +1438,10 @@ impl Txn<'_> {
         self.merge_into_pending();
         if self.deferred && self.map_changed.is_none() {
             self.store.has_pending.store(true, Ordering::Release);
-            if self.unindexed || self.pending.batch.approximate_size() >= PENDING_LIMIT {
+            if self.unindexed
+                || self.pending.batch.approximate_size() >= PENDING_LIMIT
+                || self.pending.metas.len() >= PENDING_METAS
+            {
                 self.store.apply_pending(&mut self.pending)?;
             }
             return Ok(());
