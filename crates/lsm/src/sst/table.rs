@@ -41,6 +41,10 @@ pub(crate) struct Table {
     /// records and a few other keys at its ends still gets the collection's long
     /// prefix)...
     fence_common: Vec<u8>,
+    /// ...its first 8 bytes (zero-padded, big-endian), which decide the comparison
+    /// with a lookup's key without loading `fence_common`'s bytes when it is that
+    /// short (`Table::common_cmp`)...
+    common_head: u64,
     /// ...the fences that have it (contiguous: the fences are sorted)...
     common_range: (usize, usize),
     /// ...and per fence the next 8 bytes of its user key as a big-endian u64 (missing
@@ -88,6 +92,22 @@ fn equal_run(all: &[u64], sample: &[u64], p: u64) -> (usize, usize) {
     let upto = (hi + step).min(all.len());
     hi += all[hi..upto].partition_point(|&x| x == p);
     (lo, hi)
+}
+
+/// `user[..c].cmp(common)` for `c = common.len()`, None when `user` is shorter;
+/// `head` is `ikey::prefix_u64(common)`. Up to 8 bytes, `common`'s own bytes are not
+/// read (they are another allocation, often a cache miss).
+fn head_cmp(user: &[u8], common: &[u8], head: u64) -> Option<std::cmp::Ordering> {
+    let c = common.len();
+    if user.len() < c {
+        return None;
+    }
+    if c > 8 {
+        return Some(user[..c].cmp(common));
+    }
+    // The first c bytes of `user`, placed as `head` holds `common`'s.
+    let mask = u64::MAX.checked_shl(64 - 8 * c as u32).unwrap_or(0);
+    Some((ikey::prefix_u64(user) & mask).cmp(&head))
 }
 
 fn prefix_after(user: &[u8], skip: usize) -> u64 {
@@ -148,6 +168,7 @@ impl Table {
             fence_keys: Vec::new(),
             fences: Vec::new(),
             fence_common: Vec::new(),
+            common_head: 0,
             common_range: (0, 0),
             fence_prefix: Vec::new(),
             fence_sample: Vec::new(),
@@ -217,6 +238,7 @@ impl Table {
             let b = ikey::user_key(self.fence_key(last));
             let len = crate::sst::block::common_prefix(a, b);
             self.fence_common = a[..len].to_vec();
+            self.common_head = ikey::prefix_u64(&self.fence_common);
             let has = |i: usize| ikey::user_key(self.fence_key(i)).starts_with(&self.fence_common);
             let lo = (0..first).rev().take_while(|&i| has(i)).count();
             let hi = (last + 1..n).take_while(|&i| has(i)).count();
@@ -239,6 +261,13 @@ impl Table {
         &self.fence_keys[start..self.fences[i].0]
     }
 
+    /// `user[..c].cmp(fence_common)` for the common prefix's length `c`; None when
+    /// `user` is shorter than that. A prefix of up to 8 bytes is compared as an
+    /// integer, from `common_head`.
+    fn common_cmp(&self, user: &[u8]) -> Option<std::cmp::Ordering> {
+        head_cmp(user, &self.fence_common, self.common_head)
+    }
+
     fn first_fence_at_or_after(&self, target: &[u8]) -> usize {
         // Fences whose prefix is below the target's hold smaller keys, those above hold
         // larger ones (order-preserving: docs in `prefix_after`); whole keys are
@@ -246,7 +275,7 @@ impl Table {
         let user = ikey::user_key(target);
         let c = self.fence_common.len();
         let (from, to) = self.common_range;
-        let (mut lo, mut hi) = match user.get(..c).map(|head| head.cmp(&self.fence_common)) {
+        let (mut lo, mut hi) = match self.common_cmp(user) {
             Some(std::cmp::Ordering::Equal) => equal_run(
                 &self.fence_prefix,
                 &self.fence_sample,
@@ -391,7 +420,7 @@ impl Table {
     /// `user_key` (eight cache lines at most).
     pub(crate) fn prefetch_fences(&self, user_key: &[u8]) {
         let c = self.fence_common.len();
-        if user_key.get(..c) != Some(self.fence_common.as_slice()) {
+        if self.common_cmp(user_key) != Some(std::cmp::Ordering::Equal) {
             return;
         }
         let p = prefix_after(user_key, c);
@@ -676,6 +705,33 @@ mod tests {
 
     /// The sampled search gives what two plain searches of the whole array give, for
     /// arrays of every length around the stride, with long runs of equal entries.
+    #[test]
+    fn head_comparison_is_the_slice_comparison() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        // Few distinct bytes, so that equal prefixes are common.
+        let mut bytes = |n: u64| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    b"\0ab\xff"[(seed % 4) as usize]
+                })
+                .collect()
+        };
+        for i in 0..20_000u64 {
+            let common = bytes(i % 11);
+            let user = bytes((i / 11) % 13);
+            let want = user.get(..common.len()).map(|u| u.cmp(&common));
+            let head = ikey::prefix_u64(&common);
+            assert_eq!(
+                head_cmp(&user, &common, head),
+                want,
+                "{user:?} vs {common:?}"
+            );
+        }
+    }
+
     #[test]
     fn equal_run_matches_plain_partition_points() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
