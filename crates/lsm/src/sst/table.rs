@@ -703,8 +703,8 @@ mod tests {
     use crate::sst::builder::TableBuilder;
     use crate::testutil::TempDir;
 
-    /// The sampled search gives what two plain searches of the whole array give, for
-    /// arrays of every length around the stride, with long runs of equal entries.
+    /// The integer comparison of a common prefix of up to 8 bytes (and the slice
+    /// comparison of a longer one) gives what comparing the slices gives.
     #[test]
     fn head_comparison_is_the_slice_comparison() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -732,6 +732,8 @@ mod tests {
         }
     }
 
+    /// The sampled search gives what two plain searches of the whole array give, for
+    /// arrays of every length around the stride, with long runs of equal entries.
     #[test]
     fn equal_run_matches_plain_partition_points() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
