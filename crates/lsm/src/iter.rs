@@ -540,9 +540,7 @@ mod tests {
         let mut children: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 13];
         let mut all = Vec::new();
         for n in 0..4000u64 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            let rng = crate::testutil::xorshift(&mut rng);
             let child = if rng.is_multiple_of(3) {
                 0
             } else {

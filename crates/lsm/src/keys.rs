@@ -282,12 +282,7 @@ mod tests {
         };
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let data: Vec<u8> = (0..300)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
+            .map(|_| crate::testutil::xorshift(&mut x) as u8)
             .collect();
         for len in 0..data.len() {
             for start in [0, 1, 7] {

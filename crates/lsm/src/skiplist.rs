@@ -1016,6 +1016,7 @@ fn random_height(rng: &mut u64) -> usize {
 mod tests {
     use super::*;
     use crate::ikey::{encode, Kind};
+    use crate::testutil::xorshift;
 
     /// `list` holds exactly `model`'s keys (sorted here) in order, and a seek finds
     /// every `step`-th of them.
@@ -1089,9 +1090,7 @@ mod tests {
             vec![b'b'],
         ];
         for _ in 0..3000 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            let rng = xorshift(&mut rng);
             let len = (rng % 5) as usize;
             user_keys.push(
                 (0..len)
@@ -1320,13 +1319,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    fn xorshift(r: &mut u64) -> u64 {
-        *r ^= *r << 13;
-        *r ^= *r >> 7;
-        *r ^= *r << 17;
-        *r
     }
 
     /// A bucket large enough for indexes (rebuilt as it doubles): random inserts with a

@@ -35,3 +35,12 @@ fn scratch_root() -> PathBuf {
         std::env::temp_dir()
     }
 }
+
+/// The next value of a xorshift64 generator (13, 7, 17) whose state is `state`
+/// (non-zero): the unit tests' seeded random inputs.
+pub(crate) fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}

@@ -399,9 +399,7 @@ mod tests {
         ];
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..200 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = crate::testutil::xorshift(&mut x);
             let len = (x % 12) as usize;
             keys.push(
                 (0..len)

@@ -701,7 +701,7 @@ mod tests {
     use super::*;
     use crate::ikey::{encode, seek_key, Kind};
     use crate::sst::builder::TableBuilder;
-    use crate::testutil::TempDir;
+    use crate::testutil::{xorshift, TempDir};
 
     /// The integer comparison of a common prefix of up to 8 bytes (and the slice
     /// comparison of a longer one) gives what comparing the slices gives.
@@ -711,12 +711,7 @@ mod tests {
         // Few distinct bytes, so that equal prefixes are common.
         let mut bytes = |n: u64| -> Vec<u8> {
             (0..n)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    b"\0ab\xff"[(seed % 4) as usize]
-                })
+                .map(|_| b"\0ab\xff"[(xorshift(&mut seed) % 4) as usize])
                 .collect()
         };
         for i in 0..20_000u64 {
@@ -737,12 +732,7 @@ mod tests {
     #[test]
     fn equal_run_matches_plain_partition_points() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = || xorshift(&mut seed);
         for len in (0..200).chain([640, 1000, 4097]) {
             for spread in [3u64, 50, 1 << 40] {
                 let mut all: Vec<u64> = (0..len).map(|_| next() % spread).collect();
