@@ -310,7 +310,9 @@ impl MemWriter<'_> {
         // Operations read ahead of the one applied: window[0] is next; the one at
         // PREFETCH_AHEAD * k is at stage 3 - k of `ListWriter::prefetch`.
         let ahead = count >= PREFETCH_MIN;
-        let mut window: VecDeque<Op<'a>> = VecDeque::new();
+        // Allocated once, at its full size (not grown by doubling on every batch).
+        let mut window: VecDeque<Op<'a>> =
+            VecDeque::with_capacity(if ahead { 3 * PREFETCH_AHEAD + 1 } else { 0 });
         loop {
             let op = if ahead {
                 while window.len() <= 3 * PREFETCH_AHEAD {
