@@ -42,7 +42,7 @@ impl DbIterator {
         version: Arc<Version>,
     ) -> Self {
         let mut it = DbIterator {
-            inner,
+            inner: inner.with_bounds(opts.lower.clone(), opts.upper.clone()),
             seq,
             tombs,
             lower: opts.lower,

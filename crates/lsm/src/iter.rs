@@ -65,6 +65,13 @@ pub(crate) struct MergingIterator {
     /// collection's records in a few L0 files are, costs no comparison per step).
     free_run: Option<(usize, u64)>,
     forward: bool,
+    /// User-key bounds of the reader (`[lower, upper)`): a child positioned past the
+    /// bound of its direction can give nothing more and is left out of the heap. A
+    /// scan of one collection's records meets files that hold the collection's
+    /// metadata record and records outside the scanned range; they drop out at the
+    /// seek instead of costing a comparison on every step.
+    lower: Option<Vec<u8>>,
+    upper: Option<Vec<u8>>,
 }
 
 impl MergingIterator {
@@ -75,6 +82,26 @@ impl MergingIterator {
             runner_up: None,
             free_run: None,
             forward: true,
+            lower: None,
+            upper: None,
+        }
+    }
+
+    /// Leave out of the heap, at each seek, the children positioned at or past `upper`
+    /// (forward) or before `lower` (reverse). For a reader that stops at its bounds.
+    pub(crate) fn with_bounds(mut self, lower: Option<Vec<u8>>, upper: Option<Vec<u8>>) -> Self {
+        self.lower = lower;
+        self.upper = upper;
+        self
+    }
+
+    /// Is valid child `i` past the bound of the current direction?
+    fn out_of_bounds(&self, i: usize) -> bool {
+        let user = ikey::user_key(self.children[i].key());
+        if self.forward {
+            self.upper.as_deref().is_some_and(|u| user >= u)
+        } else {
+            self.lower.as_deref().is_some_and(|l| user < l)
         }
     }
 
@@ -116,11 +143,14 @@ impl MergingIterator {
         }
     }
 
-    /// Rebuild the heap from every valid child.
+    /// Rebuild the heap from every valid child inside the bounds.
     fn pick(&mut self) {
         self.heap.clear();
-        self.heap
-            .extend((0..self.children.len()).filter(|&i| self.children[i].valid()));
+        for i in 0..self.children.len() {
+            if self.children[i].valid() && !self.out_of_bounds(i) {
+                self.heap.push(i);
+            }
+        }
         for i in (0..self.heap.len() / 2).rev() {
             self.sift_down(i);
         }
@@ -530,6 +560,66 @@ mod tests {
             }
             k
         });
+    }
+
+    /// A bounded merge leaves out of its heap the children that a seek put past the
+    /// bound (a file holding a collection's metadata and its records beyond the
+    /// scanned range), keeps those inside, and still yields every entry in bounds.
+    #[test]
+    fn bounds_leave_out_children_past_them() {
+        let k = |s: &str, seq| encode(s.as_bytes(), seq, Kind::Value);
+        let lists = [
+            // Inside the bounds.
+            vec![k("c1", 9), k("c3", 9)],
+            // Metadata before the range, records after it.
+            vec![k("a", 5), k("e1", 5), k("e2", 5)],
+            // One record inside, the rest after.
+            vec![k("a", 4), k("c2", 4), k("f", 4)],
+            // Wholly before the range.
+            vec![k("a", 3), k("b", 3)],
+            // Exactly at the upper bound.
+            vec![k("d", 2)],
+            // Exactly at the lower bound.
+            vec![k("c", 1)],
+        ];
+        let merged = || {
+            MergingIterator::new(
+                lists
+                    .iter()
+                    .map(|keys| {
+                        Box::new(ListIter {
+                            keys: keys.clone(),
+                            pos: None,
+                        }) as Box<dyn InternalIterator>
+                    })
+                    .collect(),
+            )
+            .with_bounds(Some(b"c".to_vec()), Some(b"d".to_vec()))
+        };
+        let mut m = merged();
+        m.seek(&ikey::first_of(b"c"));
+        let mut heap = m.heap.clone();
+        heap.sort();
+        assert_eq!(heap, vec![0, 2, 5], "forward: children in bounds");
+        let mut got = Vec::new();
+        while m.valid() && ikey::user_key(m.key()) < b"d".as_slice() {
+            got.push(ikey::user_key(m.key()).to_vec());
+            m.next();
+        }
+        assert_eq!(got, [&b"c"[..], b"c1", b"c2", b"c3"]);
+
+        let mut m = merged();
+        m.seek_for_prev(&ikey::first_of(b"d"));
+        let mut heap = m.heap.clone();
+        heap.sort();
+        // Reverse: "b" and the second child's "a" are before the lower bound.
+        assert_eq!(heap, vec![0, 2, 5], "reverse: children in bounds");
+        let mut got = Vec::new();
+        while m.valid() && ikey::user_key(m.key()) >= b"c".as_slice() {
+            got.push(ikey::user_key(m.key()).to_vec());
+            m.prev();
+        }
+        assert_eq!(got, [&b"c3"[..], b"c2", b"c1", b"c"]);
     }
 
     /// Merge 13 children (empty ones, one holding most keys, the same internal key in

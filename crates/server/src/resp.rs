@@ -332,6 +332,17 @@ pub struct Out<'a> {
 
 /// `<prefix><n>\r\n`, formatted without allocating, in one append.
 fn push_num(buf: &mut Vec<u8>, prefix: u8, n: i64) {
+    // Lengths and counts below 1000 (most bulk and array headers) as fixed-size
+    // appends: no digit loop and no variable-length copy.
+    let d = |v: i64| b'0' + (v % 10) as u8;
+    match n {
+        0..=9 => return buf.extend_from_slice(&[prefix, d(n), b'\r', b'\n']),
+        10..=99 => return buf.extend_from_slice(&[prefix, d(n / 10), d(n), b'\r', b'\n']),
+        100..=999 => {
+            return buf.extend_from_slice(&[prefix, d(n / 100), d(n / 10), d(n), b'\r', b'\n'])
+        }
+        _ => {}
+    }
     // Right to left: "\r\n", the digits, the sign, the prefix (at most 1 + 1 + 19 + 2).
     let mut tmp = [0u8; 24];
     let mut i = tmp.len() - 2;
@@ -575,7 +586,9 @@ mod tests {
 
     #[test]
     fn numbers_format_without_allocation() {
-        for n in [0i64, 7, -7, 10, 1234567890, i64::MAX, i64::MIN] {
+        // Every number around the short forms' edges, and the extremes.
+        let edges = (-12i64..=1012).chain([9999, 10_000, 1234567890, i64::MAX, i64::MIN]);
+        for n in edges {
             let mut b = Vec::new();
             push_num(&mut b, b':', n);
             assert_eq!(b, format!(":{n}\r\n").into_bytes());
