@@ -612,7 +612,8 @@ mod tests {
         m.seek_for_prev(&ikey::first_of(b"d"));
         let mut heap = m.heap.clone();
         heap.sort();
-        // Reverse: "b" and the second child's "a" are before the lower bound.
+        // Reverse: the second child's "a" and the fourth's "b" are before the lower
+        // bound; the fifth has nothing at or before the target.
         assert_eq!(heap, vec![0, 2, 5], "reverse: children in bounds");
         let mut got = Vec::new();
         while m.valid() && ikey::user_key(m.key()) >= b"c".as_slice() {
