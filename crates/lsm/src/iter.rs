@@ -534,6 +534,21 @@ mod tests {
         }
     }
 
+    /// A merge of one [`ListIter`] per list of sorted internal keys.
+    fn merge_of(lists: &[Vec<Vec<u8>>]) -> MergingIterator {
+        MergingIterator::new(
+            lists
+                .iter()
+                .map(|keys| {
+                    Box::new(ListIter {
+                        keys: keys.clone(),
+                        pos: None,
+                    }) as Box<dyn InternalIterator>
+                })
+                .collect(),
+        )
+    }
+
     /// Children of every size (empty ones, one holding most keys, the same internal
     /// key in two children): forward, reverse and from seeks, the merge yields the
     /// sorted union, a tie first from the earlier child.
@@ -582,20 +597,7 @@ mod tests {
             // Exactly at the lower bound.
             vec![k("c", 1)],
         ];
-        let merged = || {
-            MergingIterator::new(
-                lists
-                    .iter()
-                    .map(|keys| {
-                        Box::new(ListIter {
-                            keys: keys.clone(),
-                            pos: None,
-                        }) as Box<dyn InternalIterator>
-                    })
-                    .collect(),
-            )
-            .with_bounds(Some(b"c".to_vec()), Some(b"d".to_vec()))
-        };
+        let merged = || merge_of(&lists).with_bounds(Some(b"c".to_vec()), Some(b"d".to_vec()));
         let mut m = merged();
         m.seek(&ikey::first_of(b"c"));
         let mut heap = m.heap.clone();
@@ -653,19 +655,7 @@ mod tests {
         }
         all.sort_by(|a, b| ikey::compare(&a.0, &b.0).then(a.1.cmp(&b.1)));
         let want: Vec<Vec<u8>> = all.into_iter().map(|(k, _)| k).collect();
-        let merged = || {
-            MergingIterator::new(
-                children
-                    .iter()
-                    .map(|keys| {
-                        Box::new(ListIter {
-                            keys: keys.clone(),
-                            pos: None,
-                        }) as Box<dyn InternalIterator>
-                    })
-                    .collect(),
-            )
-        };
+        let merged = || merge_of(&children);
         for forward in [true, false] {
             let mut m = merged();
             let mut got = Vec::new();
