@@ -110,6 +110,28 @@ pub(crate) fn compare(a: &[u8], b: &[u8]) -> Ordering {
     bytewise(ua, ub).then_with(|| bytewise(ta, tb))
 }
 
+/// [`compare`], and where the two keys' user keys first differ when that byte lies
+/// inside both of them (None when one user key is a prefix of the other, or they are
+/// equal).
+pub(crate) fn compare_at(a: &[u8], b: &[u8]) -> (Ordering, Option<usize>) {
+    let (ua, ta) = a.split_at(a.len().saturating_sub(TRAILER));
+    let (ub, tb) = b.split_at(b.len().saturating_sub(TRAILER));
+    let n = ua.len().min(ub.len());
+    let i = match first_unequal_words(ua, ub) {
+        Ok((i, x, y)) => {
+            let at = i + (x ^ y).leading_zeros() as usize / 8;
+            return (x.cmp(&y), Some(at));
+        }
+        Err(i) => i,
+    };
+    let (x, y) = (tail_u64(&ua[i..n]), tail_u64(&ub[i..n]));
+    if x != y {
+        let at = i + (x ^ y).leading_zeros() as usize / 8;
+        return (x.cmp(&y), Some(at));
+    }
+    (ua.len().cmp(&ub.len()).then_with(|| bytewise(ta, tb)), None)
+}
+
 /// Bytewise (lexicographic) comparison, 8 bytes at a time.
 ///
 /// NOTE: keys here are short (a Redis key plus a few header bytes); comparing big-endian
@@ -117,6 +139,20 @@ pub(crate) fn compare(a: &[u8], b: &[u8]) -> Ordering {
 /// Big-endian makes word order equal byte order: `"ab.."` vs `"ac.."` compares the first
 /// differing byte in the most significant position.
 pub(crate) fn bytewise(a: &[u8], b: &[u8]) -> Ordering {
+    match first_unequal_words(a, b) {
+        Ok((_, x, y)) => x.cmp(&y),
+        Err(i) => {
+            let n = a.len().min(b.len());
+            a[i..n].cmp(&b[i..n]).then(a.len().cmp(&b.len()))
+        }
+    }
+}
+
+/// The first whole 8-byte words at one offset where `a` and `b` differ, as big-endian
+/// integers, with that offset; else (Err) the offset of the bytes after the shorter
+/// one's last whole word.
+#[inline(always)]
+fn first_unequal_words(a: &[u8], b: &[u8]) -> std::result::Result<(usize, u64, u64), usize> {
     let n = a.len().min(b.len());
     let mut i = 0;
     while i + 8 <= n {
@@ -126,11 +162,39 @@ pub(crate) fn bytewise(a: &[u8], b: &[u8]) -> Ordering {
         y.copy_from_slice(&b[i..i + 8]);
         let (x, y) = (u64::from_be_bytes(x), u64::from_be_bytes(y));
         if x != y {
-            return x.cmp(&y);
+            return Ok((i, x, y));
         }
         i += 8;
     }
-    a[i..n].cmp(&b[i..n]).then(a.len().cmp(&b.len()))
+    Err(i)
+}
+
+/// `bytes` (fewer than 8) big-endian in the high bytes of a u64, the rest zero.
+#[inline]
+fn tail_u64(bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    debug_assert!(n < 8);
+    let (mut v, mut at) = (0u64, 0);
+    if n & 4 != 0 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&bytes[..4]);
+        v = u64::from(u32::from_be_bytes(w));
+        at = 4;
+    }
+    if n & 2 != 0 {
+        let mut w = [0u8; 2];
+        w.copy_from_slice(&bytes[at..at + 2]);
+        v = (v << 16) | u64::from(u16::from_be_bytes(w));
+        at += 2;
+    }
+    if n & 1 != 0 {
+        v = (v << 8) | u64::from(bytes[at]);
+    }
+    if n == 0 {
+        0
+    } else {
+        v << (8 * (8 - n))
+    }
 }
 
 /// The big-endian u64 of the first 8 bytes of `bytes`, zero padded. For two byte
@@ -165,6 +229,37 @@ mod tests {
         for a in &samples {
             for b in &samples {
                 assert_eq!(bytewise(a, b), a.cmp(b), "{a:?} vs {b:?}");
+            }
+        }
+        // Every tail length (0..8 after whole words), differing at every position.
+        let mut grown: Vec<Vec<u8>> = Vec::new();
+        for len in 0..20u8 {
+            let base: Vec<u8> = (0..len).map(|i| b'a' + i).collect();
+            grown.push(base.clone());
+            for at in 0..len as usize {
+                for d in [0u8, 1, 0x7f, 0x80, 0xff] {
+                    let mut k = base.clone();
+                    k[at] = d;
+                    grown.push(k);
+                }
+            }
+        }
+        for a in &grown {
+            for b in &grown {
+                assert_eq!(bytewise(a, b), a.cmp(b), "{a:?} vs {b:?}");
+            }
+        }
+        // compare_at: compare's order, and the first differing user-key byte when both
+        // user keys have it.
+        for a in &grown {
+            for b in &grown {
+                for (sa, sb) in [(5, 5), (5, 9)] {
+                    let (ka, kb) = (encode(a, sa, Kind::Value), encode(b, sb, Kind::Value));
+                    let (ord, at) = compare_at(&ka, &kb);
+                    assert_eq!(ord, compare(&ka, &kb), "{a:?} vs {b:?}");
+                    let first = a.iter().zip(b.iter()).position(|(x, y)| x != y);
+                    assert_eq!(at, first, "{a:?} vs {b:?}");
+                }
             }
         }
     }

@@ -158,6 +158,19 @@ pub(crate) struct BlockIter<D: AsRef<[u8]> = Arc<[u8]>> {
     err: Option<String>,
 }
 
+/// An entry's place and header ([`BlockIter::decode_next`]).
+#[derive(Clone, Copy)]
+struct Entry {
+    /// Offset of the entry.
+    start: usize,
+    /// Key bytes shared with the previous key.
+    shared: usize,
+    /// Offset and length of the rest of the key; the value follows it.
+    suffix: usize,
+    unshared: usize,
+    vlen: usize,
+}
+
 impl<D: AsRef<[u8]>> BlockIter<D> {
     pub(crate) fn new(data: D) -> Result<Self> {
         let n = data.as_ref().len();
@@ -223,12 +236,26 @@ impl<D: AsRef<[u8]>> BlockIter<D> {
 
     /// Decode the entry at `next_at`; false at the end or on corruption.
     fn parse_next(&mut self) -> bool {
-        self.current = self.next_at;
-        if self.current >= self.restarts_at {
-            self.invalidate();
-            return false;
+        match self.decode_next() {
+            Some(e) => {
+                self.take(e);
+                true
+            }
+            None => false,
         }
-        let region = &self.data.as_ref()[self.current..self.restarts_at];
+    }
+
+    /// The header of the entry at `next_at`, checked against the block and the current
+    /// key, without moving to it; None (invalid, with the error set on corruption) at
+    /// the end.
+    fn decode_next(&mut self) -> Option<Entry> {
+        let start = self.next_at;
+        if start >= self.restarts_at {
+            self.current = start;
+            self.invalidate();
+            return None;
+        }
+        let region = &self.data.as_ref()[start..self.restarts_at];
         let mut at = 0;
         let field = |at: &mut usize| -> Option<usize> {
             let (v, n) = get_varint(&region[*at..]).ok()?;
@@ -239,24 +266,36 @@ impl<D: AsRef<[u8]>> BlockIter<D> {
             (field(&mut at), field(&mut at), field(&mut at))
         else {
             self.fail("bad block entry header");
-            return false;
+            return None;
         };
         let end = at.checked_add(unshared).and_then(|x| x.checked_add(vlen));
         if shared > self.key.len() || end.is_none_or(|e| e > region.len()) {
             self.fail("block entry overruns the block");
-            return false;
+            return None;
         }
-        self.key.truncate(shared);
-        self.key.extend_from_slice(&region[at..at + unshared]);
-        let vstart = self.current + at + unshared;
-        self.value = (vstart, vstart + vlen);
-        self.next_at = vstart + vlen;
+        Some(Entry {
+            start,
+            shared,
+            suffix: start + at,
+            unshared,
+            vlen,
+        })
+    }
+
+    /// Move to entry `e` ([`BlockIter::decode_next`]'s).
+    fn take(&mut self, e: Entry) {
+        self.current = e.start;
+        self.key.truncate(e.shared);
+        self.key
+            .extend_from_slice(&self.data.as_ref()[e.suffix..e.suffix + e.unshared]);
+        let vstart = e.suffix + e.unshared;
+        self.value = (vstart, vstart + e.vlen);
+        self.next_at = vstart + e.vlen;
         while self.restart_index + 1 < self.num_restarts
             && self.restart(self.restart_index + 1) <= self.current
         {
             self.restart_index += 1;
         }
-        true
     }
 
     /// Full key stored at restart point `i` (its `shared` is 0).
@@ -308,9 +347,35 @@ impl<D: AsRef<[u8]> + Send> InternalIterator for BlockIter<D> {
             }
         }
         self.seek_to_restart(lo);
-        while self.parse_next() {
-            if ikey::compare(&self.key, target) != Ordering::Less {
-                return;
+        // While the current key is below `target`: where the two first differ, when
+        // that byte lies inside both user keys (`ikey::compare_at`). An entry that
+        // shares more than that with the current key is below `target` too, and one
+        // that shares less and has a bigger byte there is above it: neither needs a
+        // comparison. A point lookup's scan is mostly such entries, as a collection's
+        // keys differ only in their last bytes.
+        let mut below_at: Option<usize> = None;
+        while let Some(e) = self.decode_next() {
+            if let Some(m) = below_at {
+                if e.shared > m {
+                    // The new key has the current key's byte `m` (or ends inside the
+                    // bytes the current key shares with `target`): still below.
+                    self.take(e);
+                    continue;
+                }
+                let data = self.data.as_ref();
+                if e.shared < m && e.unshared > ikey::TRAILER && data[e.suffix] > self.key[e.shared]
+                {
+                    // The user keys first differ at byte `e.shared` (< m, so
+                    // `target`'s byte there is the current key's), and the new one's
+                    // is bigger: above `target`.
+                    self.take(e);
+                    return;
+                }
+            }
+            self.take(e);
+            match ikey::compare_at(&self.key, target) {
+                (Ordering::Less, at) => below_at = at,
+                _ => return,
             }
         }
     }
@@ -442,6 +507,78 @@ mod tests {
         assert_eq!(it.key(), &keys[17][..]);
         it.seek_for_prev(&encode(b"a", 7, Kind::Value));
         assert!(!it.valid());
+    }
+
+    /// A seek lands where a plain search of the sorted keys does, for keys that share
+    /// long prefixes (a collection's members), user keys that are prefixes of others,
+    /// several versions of one user key, and targets on, between and around the keys;
+    /// also in blocks whose entries share less than they could (a valid encoding the
+    /// seek's skips must not rely on).
+    #[test]
+    fn seek_agrees_with_a_plain_search() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut users: Vec<Vec<u8>> = Vec::new();
+        for _ in 0..300 {
+            let mut u = b"\x12\x34\x00\x01set:".to_vec();
+            let len = rnd(12) as usize;
+            u.extend((0..len).map(|_| b"ab\x00\xffm"[rnd(5) as usize]));
+            users.push(u);
+        }
+        users.sort();
+        users.dedup();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for u in &users {
+            for _ in 0..1 + rnd(3) {
+                keys.push(encode(u, 1 + rnd(50), Kind::Value));
+            }
+        }
+        keys.sort_by(|a, b| ikey::compare(a, b));
+        keys.dedup();
+        let mut targets: Vec<Vec<u8>> = Vec::new();
+        for u in &users {
+            let mut longer = u.clone();
+            longer.push(b'a');
+            let mut bumped = u.clone();
+            if let Some(l) = bumped.last_mut() {
+                *l = l.wrapping_add(1);
+            }
+            let shorter = u[..u.len() - 1].to_vec();
+            for t in [u, &longer, &bumped, &shorter] {
+                for seq in [0, 25, 51] {
+                    targets.push(encode(t, seq, Kind::Value));
+                }
+            }
+        }
+        for (interval, stingy) in [(16, false), (4, false), (16, true)] {
+            let mut b = BlockBuilder::new(interval);
+            for (i, k) in keys.iter().enumerate() {
+                let common = common_prefix(b.last_key(), k);
+                // Stingy: share a few bytes less than possible (still a valid block).
+                let common = if stingy {
+                    common.saturating_sub(i % 4)
+                } else {
+                    common
+                };
+                b.add_with_common(k, b"", common);
+            }
+            let data: Arc<[u8]> = b.finish().into();
+            let mut it = BlockIter::new(data).unwrap();
+            for t in &targets {
+                it.seek(t);
+                let want = keys.iter().find(|k| ikey::compare(k, t).is_ge());
+                assert_eq!(
+                    it.valid().then(|| it.key().to_vec()).as_ref(),
+                    want,
+                    "interval {interval}, stingy {stingy}, target {t:?}"
+                );
+            }
+        }
     }
 
     /// Large entries get restart points by bytes as well as by count: no restart
