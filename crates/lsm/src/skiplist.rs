@@ -110,8 +110,10 @@ struct Writer {
     rng: u64,
     /// The last node inserted (null before the first) and its predecessors at every
     /// level: an insert of a larger key into the same bucket starts from them, so runs
-    /// of increasing keys (a list's positions, a restored collection, fillseq) cost a
-    /// few comparisons each instead of a descent.
+    /// of increasing keys (RPUSH's positions, a restored collection, fillseq) cost a
+    /// few comparisons each instead of a descent; a key between the last node and its
+    /// predecessor takes those predecessors as its own, so decreasing runs (LPUSH's
+    /// positions) cost one comparison.
     last: NodePtr,
     /// The bucket of `last`.
     last_bucket: usize,
@@ -315,8 +317,9 @@ pub(crate) struct ListWriter<'a> {
 
 impl ListWriter<'_> {
     /// Insert `key` (an internal key, unique in this list) with `value`. Returns
-    /// whether `key` went into the same bucket as the previous insert and before it
-    /// (a descent from the top that an insert in key order would not have needed).
+    /// whether `key` went into the same bucket as the previous insert and before it,
+    /// not just before it (a descent from the top that an insert in key order would not
+    /// have needed).
     pub(crate) fn insert(&mut self, key: &[u8], value: &[u8]) -> bool {
         self.list.insert_locked(&mut self.w, key, value)
     }
@@ -785,10 +788,18 @@ impl SkipList {
         let mut prev = [head; MAX_HEIGHT];
         let same_bucket = !w.last.is_null() && w.last_bucket == b;
         let hint = same_bucket && Self::before(w.last, key);
-        let (known, near) = match hint
-            .then(|| self.find_from_hint(w, head, key, height, &mut prev))
-            .flatten()
-        {
+        let just_before = same_bucket && !hint;
+        let found = if hint {
+            self.find_from_hint(w, head, key, height, &mut prev)
+        } else if just_before {
+            self.find_just_before_last(w, head, key, height, &mut prev)
+                .map(|known| (known, true))
+        } else {
+            None
+        };
+        // A key placed just before the last one did not descend from the top either.
+        let descended = just_before && found.is_none();
+        let (known, near) = match found {
             Some(found) => found,
             None => (self.find_indexed(head, key, height, &mut prev), false),
         };
@@ -836,7 +847,49 @@ impl SkipList {
         if fresh {
             self.nonempty[b / 64].fetch_or(1 << (b % 64), AtomicOrdering::Release);
         }
-        same_bucket && !hint
+        descended
+    }
+
+    /// `find_ge`'s predecessors of `key` when it sorts between the last insert's
+    /// predecessor on level 0 and the last insert (a run of decreasing keys: LPUSH's
+    /// new heads, a load in reverse order). Nothing of the bucket lies between that
+    /// predecessor and the last insert on any level, so the last insert's predecessors
+    /// are `key`'s, at every level that is known, and the insert compares once. `None`
+    /// (the caller descends) when `key` sorts before that predecessor, or when a node
+    /// of `height` needs more levels than are known; otherwise the levels of `prev`
+    /// now known. The caller has checked that `key` sorts before the last insert, in
+    /// its bucket.
+    fn find_just_before_last(
+        &self,
+        w: &Writer,
+        head: NodePtr,
+        key: &[u8],
+        height: usize,
+        prev: &mut [NodePtr; MAX_HEIGHT],
+    ) -> Option<usize> {
+        // SAFETY: `head` is a published head.
+        let top = unsafe { head_height(head) }.load(AtomicOrdering::Relaxed) as usize;
+        // Above the list's height every level is empty: the head precedes `key` there.
+        let levels = top.min(w.last_known);
+        let known = if levels == top { MAX_HEIGHT } else { levels };
+        if height > known || levels == 0 {
+            return None;
+        }
+        let pred = |level: usize| {
+            let p = w.last_prev[level];
+            if p.is_null() {
+                head
+            } else {
+                p
+            }
+        };
+        if pred(0) != head && !Self::before(pred(0), key) {
+            return None;
+        }
+        for (level, p) in prev.iter_mut().enumerate().take(levels) {
+            *p = pred(level);
+        }
+        Some(known)
     }
 
     /// `find_ge`'s predecessors of `key` from the last insert's splice: at each level
@@ -1248,6 +1301,43 @@ mod tests {
                 [&b"aa"[..], &i.to_be_bytes()[..], b"x"].concat(),
                 &mut model,
             );
+        }
+        assert_holds_in_order(&list, &mut model, 7);
+        assert_levels_sorted(&list);
+    }
+
+    /// A decreasing run after a smaller key (LPUSH's new heads after the list's
+    /// metadata record) goes in just before each last insert, without descending, on
+    /// every level; keys of another bucket in between, a key below the run's
+    /// predecessor (which must descend), and an increasing run after it leave one
+    /// ordered list.
+    #[test]
+    fn decreasing_runs_go_in_just_before_the_last_insert() {
+        let list = SkipList::new(None);
+        let mut model = Vec::new();
+        let mut seq = 0u64;
+        let mut descents = 0;
+        let mut add = |uk: Vec<u8>, model: &mut Vec<Vec<u8>>| {
+            seq += 1;
+            let k = encode(&uk, seq, Kind::Value);
+            let descended = list.writer().insert(&k, b"v");
+            model.push(k);
+            descended
+        };
+        let position = |i: u64| [&b"ab\x01"[..], &(u64::MAX / 2 - i).to_be_bytes()[..]].concat();
+        add(b"ab\x00meta".to_vec(), &mut model);
+        for i in 0..20_000u64 {
+            descents += usize::from(add(position(i), &mut model));
+            if i % 1000 == 999 {
+                add([&b"zz"[..], &i.to_be_bytes()[..]].concat(), &mut model);
+            }
+        }
+        assert!(!add(position(20_000), &mut model));
+        assert_eq!(descents, 0, "the decreasing run descended");
+        // Below the run's predecessor (the metadata key): a descent.
+        assert!(add(b"ab".to_vec(), &mut model));
+        for i in 0..100u64 {
+            add(position(30_000 + i), &mut model);
         }
         assert_holds_in_order(&list, &mut model, 7);
         assert_levels_sorted(&list);
