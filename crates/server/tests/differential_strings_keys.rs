@@ -272,13 +272,19 @@ fn scan_all(c: &mut Client, pattern: &str, count: &str) -> Vec<Vec<u8>> {
 }
 
 /// The seeds to run: `fixed`, or with `DIFF_SEEDS=N` (exploring locally, not in CI) N
-/// others.
+/// others, from `DIFF_SEED_FROM` (10000 unless given).
 fn seeds(fixed: Vec<u64>) -> Vec<u64> {
     match std::env::var("DIFF_SEEDS")
         .ok()
         .and_then(|n| n.parse::<u64>().ok())
     {
-        Some(n) => (10_000..10_000 + n).collect(),
+        Some(n) => {
+            let from = std::env::var("DIFF_SEED_FROM")
+                .ok()
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(10_000);
+            (from..from + n).collect()
+        }
         None => fixed,
     }
 }
