@@ -5,7 +5,7 @@
 use super::coll::{self, fresh, save, txn_read};
 use super::{done, err, int_arg, is, CmdErr, Ctx, R};
 use crate::resp::Out;
-use crate::store::{Coll, Kind, Meta, Store, Txn, FLAG_BIG};
+use crate::store::{Coll, Kind, Meta, Store, Txn, FLAG_BIG, READ_AHEAD_RECORDS};
 
 fn pos(p: u64) -> [u8; 8] {
     p.to_be_bytes()
@@ -95,9 +95,18 @@ pub fn pop(t: &mut Txn, db: usize, key: &[u8], n: u64, left: bool) -> Result<Vec
     let mut out = Vec::new();
     for _ in 0..n.min(h.count) {
         let p = if left { h.head } else { h.tail - 1 };
-        // Pops come one element after the other from one end: read ahead.
+        // Pops come one element after the other from one end: read ahead. Positions
+        // are dense, so a run from the tail reaches no lower than this.
+        let from = pos(p.saturating_sub(READ_AHEAD_RECORDS as u64).max(h.head));
         let v = t
-            .sub_get_run(db, key, h.version, &pos(p), left)?
+            .sub_get_run(
+                db,
+                key,
+                h.version,
+                &pos(p),
+                left,
+                (!left).then_some(&from[..]),
+            )?
             .unwrap_or_default();
         t.sub_del(db, key, h.version, &pos(p));
         if left {
