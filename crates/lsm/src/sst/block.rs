@@ -37,8 +37,14 @@ pub(crate) struct BlockBuilder {
 
 impl BlockBuilder {
     pub(crate) fn new(interval: usize) -> Self {
+        Self::in_buffer(interval, Vec::new())
+    }
+
+    /// A builder that writes its block into `buf` (emptied; its allocation reused).
+    pub(crate) fn in_buffer(interval: usize, mut buf: Vec<u8>) -> Self {
+        buf.clear();
         BlockBuilder {
-            buf: Vec::new(),
+            buf,
             restarts: vec![0],
             counter: 0,
             interval: interval.max(1),

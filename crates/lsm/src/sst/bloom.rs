@@ -61,11 +61,19 @@ fn block_of(h: u64, n: usize) -> usize {
 
 /// Build a blocked filter for the keys whose hashes are given.
 pub fn build(hashes: &[u64], bits_per_key: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    build_into(hashes, bits_per_key, &mut out);
+    out
+}
+
+/// [`build`] into `out` (its bytes replaced; its allocation reused when large enough).
+pub fn build_into(hashes: &[u64], bits_per_key: usize, out: &mut Vec<u8>) {
     let k = probes_for(bits_per_key);
     let blocks = (hashes.len() * bits_per_key)
         .div_ceil(BLOCK_BYTES * 8)
         .max(1);
-    let mut out = vec![0u8; blocks * BLOCK_BYTES + 1];
+    out.clear();
+    out.resize(blocks * BLOCK_BYTES + 1, 0);
     for &h in hashes {
         let block = &mut out[block_of(h, blocks) * BLOCK_BYTES..][..BLOCK_BYTES];
         let mut x = h as u32;
@@ -76,7 +84,6 @@ pub fn build(hashes: &[u64], bits_per_key: usize) -> Vec<u8> {
         }
     }
     out[blocks * BLOCK_BYTES] = BLOCKED | k;
-    out
 }
 
 /// Build a filter in the classic layout (tables written before the blocked one; kept

@@ -750,6 +750,57 @@ mod tests {
         }
     }
 
+    /// Tables built one after the other on one thread (which lends each build the
+    /// last one's buffers) hold only their own keys: a small table after a large one
+    /// iterates, finds and filters as if built alone.
+    #[test]
+    fn consecutive_builds_share_nothing_but_buffers() {
+        let dir = TempDir::new("consecutive");
+        let build = |name: &str, keys: &[Vec<u8>]| {
+            let path = dir.path().join(name);
+            let mut b = TableBuilder::create(&path, 256, 10).unwrap();
+            for k in keys {
+                b.add(&encode(k, 1, Kind::Value), b"v").unwrap();
+            }
+            b.finish().unwrap();
+            let cache = Arc::new(BlockCache::new(1 << 20));
+            Arc::new(Table::open(&path, 1, cache, false).unwrap())
+        };
+        let big: Vec<Vec<u8>> = (0..5000u32)
+            .map(|i| format!("a{i:05}").into_bytes())
+            .collect();
+        let small: Vec<Vec<u8>> = (0..10u32)
+            .map(|i| format!("b{i:02}").into_bytes())
+            .collect();
+        build("1.sst", &big);
+        let t = build("2.sst", &small);
+        let mut it = t.iter(false);
+        it.seek_to_first();
+        let mut got = Vec::new();
+        while it.valid() {
+            got.push(ikey::user_key(it.key()).to_vec());
+            it.next();
+        }
+        assert_eq!(got, small);
+        for k in &small {
+            let hash = bloom::hash64(k);
+            assert!(matches!(
+                t.get(&seek_key(k, 1), k, hash).unwrap(),
+                Lookup::Found(..)
+            ));
+        }
+        // The big table's keys pass the small one's filter no more often than a
+        // filter's false positives would (its hashes did not stay behind).
+        let passed = big
+            .iter()
+            .filter(|k| t.may_contain(bloom::hash64(k)))
+            .count();
+        assert!(
+            passed < big.len() / 10,
+            "{passed} of the big table's keys pass"
+        );
+    }
+
     /// A data block handle the file cannot hold (possible only in a crafted table: the
     /// index is CRC-checked) is refused at open, before any read is sized by it.
     #[test]
