@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{strata, Client, Proc, Reply, Rng};
+use support::{seeds, strata, Client, Proc, Reply, Rng};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Cmp {
@@ -619,24 +619,6 @@ fn run_pipelined(seeds: &[u64], steps: usize) {
             c.cmd(&["DBSIZE"]);
         }
         assert_eq!(a.call(&[b"DBSIZE"]), b.call(&[b"DBSIZE"]), "seed {seed}");
-    }
-}
-
-/// The seeds to run: `fixed`, or with `DIFF_SEEDS=N` (exploring locally, not in CI) N
-/// others, from `DIFF_SEED_FROM` (10000 unless given).
-fn seeds(fixed: &[u64]) -> Vec<u64> {
-    match std::env::var("DIFF_SEEDS")
-        .ok()
-        .and_then(|n| n.parse::<u64>().ok())
-    {
-        Some(n) => {
-            let from = std::env::var("DIFF_SEED_FROM")
-                .ok()
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(10_000);
-            (from..from + n).collect()
-        }
-        None => fixed.to_vec(),
     }
 }
 

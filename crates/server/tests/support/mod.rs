@@ -42,3 +42,21 @@ pub fn raise_nofile_limit() {
         }
     }
 }
+
+/// The seeds a differential test runs: `fixed`, or with `DIFF_SEEDS=N` (exploring
+/// locally, not in CI) N others, from `DIFF_SEED_FROM` (10000 unless given).
+pub fn seeds(fixed: &[u64]) -> Vec<u64> {
+    match std::env::var("DIFF_SEEDS")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        Some(n) => {
+            let from = std::env::var("DIFF_SEED_FROM")
+                .ok()
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(10_000);
+            (from..from + n).collect()
+        }
+        None => fixed.to_vec(),
+    }
+}
