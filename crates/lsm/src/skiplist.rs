@@ -914,6 +914,27 @@ impl SkipList {
         descended
     }
 
+    /// The levels of the last insert's recorded predecessors that are usable in the
+    /// bucket of `head` (known, and below the list's height), and the levels a node
+    /// placed from them may have: all of them when every level of the list is covered,
+    /// since above the list's height every level is empty and the head precedes any key.
+    fn splice_levels(w: &Writer, head: NodePtr) -> (usize, usize) {
+        // SAFETY: `head` is a published head.
+        let top = unsafe { head_height(head) }.load(AtomicOrdering::Relaxed) as usize;
+        let levels = top.min(w.last_known);
+        (levels, if levels == top { MAX_HEIGHT } else { levels })
+    }
+
+    /// The last insert's recorded predecessor on `level` (the head when none).
+    fn last_prev_or_head(w: &Writer, head: NodePtr, level: usize) -> NodePtr {
+        let p = w.last_prev[level];
+        if p.is_null() {
+            head
+        } else {
+            p
+        }
+    }
+
     /// `find_ge`'s predecessors of `key` when it sorts between the last insert's
     /// predecessor on level 0 and the last insert (a run of decreasing keys: LPUSH's
     /// new heads, a load in reverse order). Nothing of the bucket lies between that
@@ -931,22 +952,11 @@ impl SkipList {
         height: usize,
         prev: &mut [NodePtr; MAX_HEIGHT],
     ) -> Option<usize> {
-        // SAFETY: `head` is a published head.
-        let top = unsafe { head_height(head) }.load(AtomicOrdering::Relaxed) as usize;
-        // Above the list's height every level is empty: the head precedes `key` there.
-        let levels = top.min(w.last_known);
-        let known = if levels == top { MAX_HEIGHT } else { levels };
+        let (levels, known) = Self::splice_levels(w, head);
         if height > known || levels == 0 {
             return None;
         }
-        let pred = |level: usize| {
-            let p = w.last_prev[level];
-            if p.is_null() {
-                head
-            } else {
-                p
-            }
-        };
+        let pred = |level: usize| Self::last_prev_or_head(w, head, level);
         if pred(0) != head && !Self::before(pred(0), key) {
             return None;
         }
@@ -977,21 +987,16 @@ impl SkipList {
         height: usize,
         prev: &mut [NodePtr; MAX_HEIGHT],
     ) -> Option<(usize, bool)> {
-        // SAFETY: `head` is a published head, `w.last` a published node.
-        let top = unsafe { head_height(head) }.load(AtomicOrdering::Relaxed) as usize;
+        // SAFETY: `w.last` is a published node.
         let last_height = unsafe { lens(w.last) }.2;
         let start = |level: usize| {
             if level < last_height {
                 w.last
-            } else if w.last_prev[level].is_null() {
-                head
             } else {
-                w.last_prev[level]
+                Self::last_prev_or_head(w, head, level)
             }
         };
-        // Above the list's height every level is empty: the head precedes `key` there.
-        let levels = top.min(w.last_known);
-        let known = if levels == top { MAX_HEIGHT } else { levels };
+        let (levels, known) = Self::splice_levels(w, head);
         if height > known {
             return None;
         }
