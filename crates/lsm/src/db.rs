@@ -37,7 +37,7 @@ use crate::range_del::{self, RangeTombstone};
 use crate::skiplist::ChunkPool;
 use crate::sst::builder::{Built, TableBuilder};
 use crate::sst::table::Table;
-use crate::version::{NewFile, Replayed, Version, VersionEdit, NUM_LEVELS, UNKNOWN_SEQ};
+use crate::version::{FileMeta, NewFile, Replayed, Version, VersionEdit, NUM_LEVELS, UNKNOWN_SEQ};
 use crate::DbIterator;
 
 /// Writers whose batches a leader may combine, by bytes.
@@ -1481,9 +1481,18 @@ impl Inner {
         let target = ikey::seek_key(key, seq);
         // The tables' filter lines load while the memtables are searched: a lookup that
         // reaches the tables then finds them in the cache, however many L0 files it probes.
+        // The candidate files are found once (each test compares the key with a file's
+        // bounds); past `KEPT` of them (a deep L0) the rest are found again.
+        const KEPT: usize = 12;
         let hash = crate::sst::bloom::hash64(key);
-        for f in version.candidates(key) {
+        let mut kept: [Option<&Arc<FileMeta>>; KEPT] = [None; KEPT];
+        let mut more = false;
+        for (i, f) in version.candidates(key).enumerate() {
             f.table.prefetch_filter(hash);
+            match kept.get_mut(i) {
+                Some(slot) => *slot = Some(f),
+                None => more = true,
+            }
         }
         for m in mems {
             match m.get_with(&target, key, hash, <[u8]>::to_vec) {
@@ -1492,7 +1501,11 @@ impl Inner {
                 Lookup::Absent => {}
             }
         }
-        for f in version.candidates(key) {
+        let rest = more
+            .then(|| version.candidates(key).skip(KEPT))
+            .into_iter()
+            .flatten();
+        for f in kept.iter().map_while(|f| *f).chain(rest) {
             match f.table.get(&target, key, hash)? {
                 Lookup::Found(s, v) => return Ok(visible(s, v)),
                 Lookup::Deleted(_) => return Ok(None),
