@@ -59,6 +59,14 @@ pub(crate) fn seek_key(user_key: &[u8], seq: u64) -> Vec<u8> {
     v
 }
 
+/// [`first_of`] written into `out`, which
+/// is exactly `user_key.len() + TRAILER` long.
+pub(crate) fn write_first_of(out: &mut [u8], user_key: &[u8]) {
+    let (user, tail) = out.split_at_mut(user_key.len());
+    user.copy_from_slice(user_key);
+    tail.copy_from_slice(&trailer(MAX_SEQ, SEEK_KIND));
+}
+
 /// [`seek_key`] appended to `out`.
 pub(crate) fn push_seek_key(out: &mut Vec<u8>, user_key: &[u8], seq: u64) {
     out.extend_from_slice(user_key);

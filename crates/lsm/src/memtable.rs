@@ -19,7 +19,9 @@ use crate::error::Result;
 use crate::ikey::{self, Kind};
 use crate::iter::InternalIterator;
 use crate::range_del::RangeTombstone;
-use crate::skiplist::{node_key, node_value, user_key_bucket, ChunkPool, ListWriter, SkipList};
+use crate::skiplist::{
+    node_key, node_value, user_key_bucket, ChunkPool, ListWriter, Placed, SkipList,
+};
 
 /// Per-entry bookkeeping charged to the budget besides key and value bytes (node header
 /// and the average tower of next pointers).
@@ -255,6 +257,18 @@ impl MemWriter<'_> {
     /// Add one entry; true if it went into the bucket of the previous entry, before it
     /// (see [`ListWriter::insert`]).
     pub(crate) fn add(&mut self, seq: u64, kind: Kind, key: &[u8], value: &[u8]) -> bool {
+        self.add_placed(seq, kind, key, value, None)
+    }
+
+    /// [`MemWriter::add`] of a key [`ListWriter::place`]d before.
+    fn add_placed(
+        &mut self,
+        seq: u64,
+        kind: Kind,
+        key: &[u8],
+        value: &[u8],
+        placed: Option<Placed>,
+    ) -> bool {
         // The filter first: anyone who can see the entry must find its bits.
         self.mem.filter.add(key);
         let mut ik = [0u8; 64];
@@ -263,18 +277,24 @@ impl MemWriter<'_> {
         if n <= ik.len() {
             ik[..key.len()].copy_from_slice(key);
             ik[key.len()..n].copy_from_slice(&ikey::trailer(seq, kind as u64));
-            self.list.insert(&ik[..n], value)
+            self.list.insert(&ik[..n], value, placed)
         } else {
-            self.list.insert(&ikey::encode(key, seq, kind), value)
+            self.list
+                .insert(&ikey::encode(key, seq, kind), value, placed)
         }
     }
 
     /// Insert one batch operation with sequence number `seq`; true if it was a point
     /// entry out of key order within its bucket (see [`MemWriter::add`]).
     pub(crate) fn apply(&mut self, seq: u64, op: Op<'_>) -> bool {
+        self.apply_placed(seq, op, None)
+    }
+
+    /// [`MemWriter::apply`] of an operation whose key was [`ListWriter::place`]d.
+    fn apply_placed(&mut self, seq: u64, op: Op<'_>, placed: Option<Placed>) -> bool {
         match op {
-            Op::Put(k, v) => self.add(seq, Kind::Value, k, v),
-            Op::Delete(k) => self.add(seq, Kind::Delete, k, &[]),
+            Op::Put(k, v) => self.add_placed(seq, Kind::Value, k, v, placed),
+            Op::Delete(k) => self.add_placed(seq, Kind::Delete, k, &[], placed),
             Op::DeleteRange(a, b) => {
                 self.mem.add_range_tombstone(RangeTombstone {
                     start: a.to_vec(),
@@ -308,10 +328,13 @@ impl MemWriter<'_> {
         let mut ops = ops;
         let mut descents = 0;
         // Operations read ahead of the one applied: window[0] is next; the one at
-        // PREFETCH_AHEAD * k is at stage 3 - k of `ListWriter::prefetch`.
+        // PREFETCH_AHEAD * k is at stage 3 - k of `ListWriter::prefetch` (stage 2, in a
+        // bucket with an index: `ListWriter::place`), and the one at PREFETCH_AHEAD / 2
+        // has the nodes after its place loaded (`ListWriter::prefetch_placed`).
         let ahead = count >= PREFETCH_MIN;
-        // Allocated once, at its full size (not grown by doubling on every batch).
-        let mut window: VecDeque<Op<'a>> =
+        // Allocated once, at its full size (not grown by doubling on every batch). Each
+        // operation with its place, once found.
+        let mut window: VecDeque<(Op<'a>, Option<Placed>)> =
             VecDeque::with_capacity(if ahead { 3 * PREFETCH_AHEAD + 1 } else { 0 });
         loop {
             let op = if ahead {
@@ -320,20 +343,33 @@ impl MemWriter<'_> {
                     if let Some(k) = point_key(&op) {
                         self.list.prefetch(k, 0);
                     }
-                    window.push_back(op);
+                    window.push_back((op, None));
                 }
-                for stage in [1, 2] {
-                    let at = (3 - stage as usize) * PREFETCH_AHEAD;
-                    if let Some(k) = window.get(at).and_then(point_key) {
-                        self.list.prefetch(k, stage);
+                if let Some((op, _)) = window.get(2 * PREFETCH_AHEAD) {
+                    if let Some(k) = point_key(op) {
+                        self.list.prefetch(k, 1);
                     }
+                }
+                // Stage 2: in a bucket with an index, the index entry the insert will
+                // start from; else the first node of the head's top level.
+                if let Some((op, placed)) = window.get_mut(PREFETCH_AHEAD) {
+                    if let Some(k) = point_key(op) {
+                        *placed = self.list.place(k);
+                        if placed.is_none() {
+                            self.list.prefetch(k, 2);
+                        }
+                    }
+                }
+                // Stage 3: the nodes after that entry.
+                if let Some(&(_, Some(p))) = window.get(PREFETCH_AHEAD / 2) {
+                    self.list.prefetch_placed(p);
                 }
                 window.pop_front()
             } else {
-                ops.next()
+                ops.next().map(|op| (op, None))
             };
-            let Some(op) = op else { break };
-            let descended = self.apply(s, op);
+            let Some((op, placed)) = op else { break };
+            let descended = self.apply_placed(s, op, placed);
             s += 1;
             if count < SORT_MIN || !descended {
                 continue;
@@ -344,7 +380,7 @@ impl MemWriter<'_> {
                 let Some(hot) = point_key(&op).map(user_key_bucket) else {
                     continue;
                 };
-                let rest: Vec<Op<'a>> = window.drain(..).chain(ops).collect();
+                let rest: Vec<Op<'a>> = window.drain(..).map(|(op, _)| op).chain(ops).collect();
                 self.apply_hot_sorted(s, &rest, hot);
                 return s + rest.len() as u64;
             }

@@ -346,6 +346,13 @@ impl Drop for SkipList {
 unsafe impl Send for SkipList {}
 unsafe impl Sync for SkipList {}
 
+/// An index entry before every version of a user key about to be inserted
+/// ([`ListWriter::place`]): a published node at least `INDEX_LEVEL + 1` high. It stays
+/// before that key whatever is inserted after it was found (nodes never move), so it is
+/// a valid start for the insert as long as its list lives.
+#[derive(Clone, Copy)]
+pub(crate) struct Placed(NodePtr);
+
 /// Insert access to a [`SkipList`], holding its writer lock.
 pub(crate) struct ListWriter<'a> {
     list: &'a SkipList,
@@ -357,8 +364,47 @@ impl ListWriter<'_> {
     /// whether `key` went into the same bucket as the previous insert and before it,
     /// not just before it (a descent from the top that an insert in key order would not
     /// have needed).
-    pub(crate) fn insert(&mut self, key: &[u8], value: &[u8]) -> bool {
-        self.list.insert_locked(&mut self.w, key, value)
+    ///
+    /// `placed`: what [`ListWriter::place`] answered for the user key of `key`, if it
+    /// was asked; an insert through the bucket's index starts from there instead of
+    /// searching the index again.
+    pub(crate) fn insert(&mut self, key: &[u8], value: &[u8], placed: Option<Placed>) -> bool {
+        self.list.insert_locked(&mut self.w, key, value, placed)
+    }
+
+    /// For a bucket with an index: where an insert of a key with user key `user` will
+    /// start (the index entry before every version of `user`, found now by the index's
+    /// binary search), with that node's first bytes starting to load; `None` for a
+    /// bucket without an index (or a key the index cannot place). Pass it to
+    /// [`ListWriter::prefetch_placed`] a few inserts later, then to the insert. Nothing
+    /// is changed.
+    pub(crate) fn place(&self, user: &[u8]) -> Option<Placed> {
+        let head = self.list.heads[user_key_bucket(user)].load(AtomicOrdering::Relaxed);
+        if head.is_null() {
+            return None;
+        }
+        // SAFETY: a published index lives as long as the list.
+        let index = unsafe { self.list.index_of(head).as_ref() }?;
+        // The key before every version of `user`, so before the key to be inserted.
+        let mut buf = [0u8; 128];
+        let key = buf.get_mut(..user.len() + ikey::TRAILER)?;
+        ikey::write_first_of(key, user);
+        let (x, _) = index.start(key)?;
+        crate::sst::prefetch(x);
+        crate::sst::prefetch(x.wrapping_add(64));
+        Some(Placed(x))
+    }
+
+    /// Start loading the nodes after a [`ListWriter::place`]d start on the two levels
+    /// an insert through the index walks (its first node is cached by now).
+    pub(crate) fn prefetch_placed(&self, p: Placed) {
+        for level in 0..=INDEX_LEVEL {
+            let n = self.list.next(p.0, level);
+            if !n.is_null() {
+                crate::sst::prefetch(n);
+                crate::sst::prefetch(n.wrapping_add(64));
+            }
+        }
     }
 
     /// Start loading what an insert of a key with user key `user` reads first, by
@@ -820,7 +866,7 @@ impl SkipList {
     /// Insert `key` (an internal key, unique in this list) with `value`.
     #[cfg(test)]
     pub(crate) fn insert(&self, key: &[u8], value: &[u8]) {
-        self.writer().insert(key, value);
+        self.writer().insert(key, value, None);
     }
 
     /// Exclusive insert access until the guard is dropped: one lock for a whole batch.
@@ -831,7 +877,13 @@ impl SkipList {
         }
     }
 
-    fn insert_locked(&self, w: &mut Writer, key: &[u8], value: &[u8]) -> bool {
+    fn insert_locked(
+        &self,
+        w: &mut Writer,
+        key: &[u8],
+        value: &[u8],
+        placed: Option<Placed>,
+    ) -> bool {
         let b = bucket_of(key);
         let mut head = self.head(b);
         let fresh = head.is_null();
@@ -865,7 +917,17 @@ impl SkipList {
         let descended = just_before && found.is_none();
         let (known, near) = match found {
             Some(found) => found,
-            None => (self.find_indexed(head, key, height, &mut prev), false),
+            None => {
+                let from_placed = placed
+                    .filter(|_| height <= INDEX_LEVEL + 1)
+                    // No bound: the index entry after the start was found for the
+                    // user key, and only the start is known to be below `key`.
+                    .and_then(|p| self.walk_from(p.0, ptr::null_mut(), key, Some(&mut prev)));
+                match from_placed {
+                    Some(_) => (INDEX_LEVEL + 1, false),
+                    None => (self.find_indexed(head, key, height, &mut prev), false),
+                }
+            }
         };
         // SAFETY: `head` is published.
         let max = unsafe { head_height(head) };
@@ -1045,14 +1107,26 @@ impl SkipList {
         &self,
         head: NodePtr,
         key: &[u8],
-        mut prev: Option<&mut [NodePtr; MAX_HEIGHT]>,
+        prev: Option<&mut [NodePtr; MAX_HEIGHT]>,
     ) -> Option<NodePtr> {
         // SAFETY: a published index lives as long as the list (`Writer::indexes`).
         let index = unsafe { self.index_of(head).as_ref() }?;
         // `x` is before `key` and at least INDEX_LEVEL + 1 high. Nodes inserted since the
         // index was built lie between it and `key`: a few when inserts are spread out;
         // when they gather in one place the walk would grow with them, so it gives up.
-        let (mut x, bound) = index.start(key)?;
+        let (x, bound) = index.start(key)?;
+        self.walk_from(x, bound, key, prev)
+    }
+
+    /// The rest of [`SkipList::through_index`], from the index entry `x` before `key`
+    /// and the entry after it, `bound`, known to be at or after `key` (null: none known).
+    fn walk_from(
+        &self,
+        mut x: NodePtr,
+        bound: NodePtr,
+        key: &[u8],
+        mut prev: Option<&mut [NodePtr; MAX_HEIGHT]>,
+    ) -> Option<NodePtr> {
         let mut next = self.next(x, INDEX_LEVEL);
         let mut steps = 0;
         while next != bound && Self::before(next, key) {
@@ -1411,7 +1485,7 @@ mod tests {
         let mut add = |uk: Vec<u8>, model: &mut Vec<Vec<u8>>| {
             seq += 1;
             let k = encode(&uk, seq, Kind::Value);
-            let descended = list.writer().insert(&k, b"v");
+            let descended = list.writer().insert(&k, b"v", None);
             model.push(k);
             descended
         };
@@ -1605,6 +1679,57 @@ mod tests {
                 None => assert!(list.successor(list.last()).is_null() && n.is_null()),
             }
         }
+    }
+
+    /// Inserts that start where [`ListWriter::place`] found them, every place of a batch
+    /// found before any of its inserts (so the bucket is re-indexed between a place and
+    /// its insert, and keys land between a start and its key): new versions of user
+    /// keys already there, keys past the last entry and random ones all end up in
+    /// order on every level.
+    #[test]
+    fn inserts_placed_ahead_stay_ordered() {
+        let list = SkipList::new(None);
+        let member = |m: u64| {
+            let mut k = b"\x12\x34\x05coll\x00\x00\x00\x07m".to_vec();
+            k.extend_from_slice(format!("element:{m:010}").as_bytes());
+            k
+        };
+        let mut r = 7u64;
+        let mut model: Vec<Vec<u8>> = Vec::new();
+        let mut seq = 0u64;
+        // An indexed bucket (4,096 nodes or more) before the first batch.
+        for _ in 0..6000 {
+            seq += 1;
+            let k = encode(&member(xorshift(&mut r) % 1_000_000), seq, Kind::Value);
+            list.insert(&k, b"v");
+            model.push(k);
+        }
+        let mut placed = 0;
+        for batch in 0..6u64 {
+            let users: Vec<Vec<u8>> = (0..3000u64)
+                .map(|i| match i % 10 {
+                    0 => {
+                        let k = &model[xorshift(&mut r) as usize % model.len()];
+                        k[..k.len() - ikey::TRAILER].to_vec()
+                    }
+                    1 => member(1_000_000 + batch * 3000 + i),
+                    _ => member(xorshift(&mut r) % 1_000_000),
+                })
+                .collect();
+            let mut w = list.writer();
+            let places: Vec<Option<Placed>> = users.iter().map(|u| w.place(u)).collect();
+            placed += places.iter().filter(|p| p.is_some()).count();
+            for (u, p) in users.iter().zip(places) {
+                seq += 1;
+                let k = encode(u, seq, Kind::Value);
+                w.insert(&k, b"v", p);
+                model.push(k);
+            }
+        }
+        assert!(placed > 15_000, "{placed} of 18,000 inserts were placed");
+        assert!(list.writer.lock().unwrap().indexes.len() >= 3);
+        assert_holds_in_order(&list, &mut model, 7);
+        assert_levels_sorted(&list);
     }
 
     /// Keys that branch at five bytes, each followed by 8 bytes they all share: cut
