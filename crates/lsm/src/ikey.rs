@@ -59,8 +59,7 @@ pub(crate) fn seek_key(user_key: &[u8], seq: u64) -> Vec<u8> {
     v
 }
 
-/// [`first_of`] written into `out`, which
-/// is exactly `user_key.len() + TRAILER` long.
+/// [`first_of`] written into `out`, which is exactly `user_key.len() + TRAILER` long.
 pub(crate) fn write_first_of(out: &mut [u8], user_key: &[u8]) {
     let (user, tail) = out.split_at_mut(user_key.len());
     user.copy_from_slice(user_key);
