@@ -50,6 +50,15 @@ const SORT_AFTER: usize = 256;
 const PREFETCH_MIN: usize = 16;
 /// Operations between the prefetch stages.
 const PREFETCH_AHEAD: usize = 4;
+/// Operations ahead at which an insert into a bucket with an index is placed
+/// ([`ListWriter::place`]; its bucket's head was loaded at stage 1). The operations
+/// between then walk it on towards its key a node at a time ([`ListWriter::chase`]),
+/// overlapping those misses with other inserts: one insert takes about a microsecond,
+/// a miss a tenth of that. Five steps cover the walk from the index entry of most
+/// inserts (an index entry is one node in four on level 0 when built; the bucket
+/// doubles before the next build). Measured against fewer steps in
+/// `docs/decisions.md` (twentieth session).
+const PLACE_AHEAD: usize = 7;
 /// Words per block: one 512-bit cache line holds all of a key's probes.
 const BLOCK_WORDS: usize = 8;
 
@@ -328,9 +337,9 @@ impl MemWriter<'_> {
         let mut ops = ops;
         let mut descents = 0;
         // Operations read ahead of the one applied: window[0] is next; the one at
-        // PREFETCH_AHEAD * k is at stage 3 - k of `ListWriter::prefetch` (stage 2, in a
-        // bucket with an index: `ListWriter::place`), and the one at PREFETCH_AHEAD / 2
-        // has the nodes after its place loaded (`ListWriter::prefetch_placed`).
+        // PREFETCH_AHEAD * k is at stage 3 - k of `ListWriter::prefetch`, except that
+        // an insert into a bucket with an index is placed at PLACE_AHEAD instead of
+        // stage 2, and chased from there (`ListWriter::place`).
         let ahead = count >= PREFETCH_MIN;
         // Allocated once, at its full size (not grown by doubling on every batch). Each
         // operation with its place, once found.
@@ -350,19 +359,28 @@ impl MemWriter<'_> {
                         self.list.prefetch(k, 1);
                     }
                 }
-                // Stage 2: in a bucket with an index, the index entry the insert will
-                // start from; else the first node of the head's top level.
-                if let Some((op, placed)) = window.get_mut(PREFETCH_AHEAD) {
+                // In a bucket with an index: the index entry the insert will start
+                // from, then the nodes after it, then a step of the walk from there
+                // towards the key at each operation until the insert.
+                if let Some((op, placed)) = window.get_mut(PLACE_AHEAD) {
                     if let Some(k) = point_key(op) {
                         *placed = self.list.place(k);
-                        if placed.is_none() {
-                            self.list.prefetch(k, 2);
-                        }
                     }
                 }
-                // Stage 3: the nodes after that entry.
-                if let Some(&(_, Some(p))) = window.get(PREFETCH_AHEAD / 2) {
+                if let Some(&(_, Some(p))) = window.get(PLACE_AHEAD - 1) {
                     self.list.prefetch_placed(p);
+                }
+                for (op, placed) in window.iter_mut().take(PLACE_AHEAD - 1).skip(1) {
+                    if let (Some(p), Some(k)) = (placed.as_mut(), point_key(op)) {
+                        self.list.chase(p, k);
+                    }
+                }
+                // Stage 2, in a bucket without an index: the first node of the head's
+                // top level.
+                if let Some((op, None)) = window.get(PREFETCH_AHEAD) {
+                    if let Some(k) = point_key(op) {
+                        self.list.prefetch(k, 2);
+                    }
                 }
                 window.pop_front()
             } else {

@@ -350,8 +350,23 @@ unsafe impl Sync for SkipList {}
 /// ([`ListWriter::place`]): a published node at least `INDEX_LEVEL + 1` high. It stays
 /// before that key whatever is inserted after it was found (nodes never move), so it is
 /// a valid start for the insert as long as its list lives.
+///
+/// Between the place and the insert, [`ListWriter::chase`] walks on from there a node
+/// at a time, as the insert's own walk would, while other inserts run: each step reads
+/// nodes an earlier step started loading, so the insert finds its neighbours cached.
 #[derive(Clone, Copy)]
-pub(crate) struct Placed(NodePtr);
+pub(crate) struct Placed {
+    /// The index entry, or a later node on level `INDEX_LEVEL` (so at least
+    /// `INDEX_LEVEL + 1` high), before every version of the user key.
+    upper: NodePtr,
+    /// `upper` or a later node, before every version of the user key.
+    lower: NodePtr,
+    /// The level the chase walks next: `INDEX_LEVEL` down to 0, then `CHASED`.
+    level: u8,
+}
+
+/// [`Placed::level`] of a chase that reached the user key's place on level 0.
+const CHASED: u8 = u8::MAX;
 
 /// Insert access to a [`SkipList`], holding its writer lock.
 pub(crate) struct ListWriter<'a> {
@@ -366,8 +381,9 @@ impl ListWriter<'_> {
     /// have needed).
     ///
     /// `placed`: what [`ListWriter::place`] answered for the user key of `key`, if it
-    /// was asked; an insert through the bucket's index starts from there instead of
-    /// searching the index again.
+    /// was asked (and chased since); an insert through the bucket's index starts from
+    /// there instead of searching the index again: a node of height 1 from where the
+    /// chase got on level 0, a taller one from where it got on level `INDEX_LEVEL`.
     pub(crate) fn insert(&mut self, key: &[u8], value: &[u8], placed: Option<Placed>) -> bool {
         self.list.insert_locked(&mut self.w, key, value, placed)
     }
@@ -376,8 +392,8 @@ impl ListWriter<'_> {
     /// start (the index entry before every version of `user`, found now by the index's
     /// binary search), with that node's first bytes starting to load; `None` for a
     /// bucket without an index (or a key the index cannot place). Pass it to
-    /// [`ListWriter::prefetch_placed`] a few inserts later, then to the insert. Nothing
-    /// is changed.
+    /// [`ListWriter::prefetch_placed`] an insert later, to [`ListWriter::chase`] at
+    /// each insert after that, then to the insert. Nothing is changed.
     pub(crate) fn place(&self, user: &[u8]) -> Option<Placed> {
         let head = self.list.heads[user_key_bucket(user)].load(AtomicOrdering::Relaxed);
         if head.is_null() {
@@ -392,17 +408,64 @@ impl ListWriter<'_> {
         let (x, _) = index.start(key)?;
         crate::sst::prefetch(x);
         crate::sst::prefetch(x.wrapping_add(64));
-        Some(Placed(x))
+        Some(Placed {
+            upper: x,
+            lower: x,
+            level: INDEX_LEVEL as u8,
+        })
     }
 
     /// Start loading the nodes after a [`ListWriter::place`]d start on the two levels
     /// an insert through the index walks (its first node is cached by now).
     pub(crate) fn prefetch_placed(&self, p: Placed) {
+        Self::prefetch_after(self.list, p.upper);
+    }
+
+    /// Start loading `x`'s successors on levels 0 ..= `INDEX_LEVEL`.
+    fn prefetch_after(list: &SkipList, x: NodePtr) {
         for level in 0..=INDEX_LEVEL {
-            let n = self.list.next(p.0, level);
+            let n = list.next(x, level);
             if !n.is_null() {
                 crate::sst::prefetch(n);
                 crate::sst::prefetch(n.wrapping_add(64));
+            }
+        }
+    }
+
+    /// One step of the walk from a [`ListWriter::place`]d start towards the place of
+    /// `user` (the user key it was placed for), on the levels an insert through the
+    /// index walks: past the next node when that is before every version of `user`,
+    /// else down a level (or done). The nodes it reads were started loading by
+    /// [`ListWriter::prefetch_placed`] or by the step before; it starts loading the next
+    /// ones. Nodes inserted meanwhile are found by the insert, which walks on from
+    /// where the chase stopped.
+    pub(crate) fn chase(&self, p: &mut Placed, user: &[u8]) {
+        // Before every version of `user`: a smaller user key (an equal one is a version).
+        let below = |n: NodePtr| {
+            // SAFETY: non-null nodes reached by traversal are published.
+            !n.is_null() && ikey::bytewise(unsafe { user_of(n) }, user) == Ordering::Less
+        };
+        if usize::from(p.level) == INDEX_LEVEL {
+            let n = self.list.next(p.upper, INDEX_LEVEL);
+            if below(n) {
+                p.upper = n;
+                p.lower = n;
+                Self::prefetch_after(self.list, n);
+                return;
+            }
+            p.level = 0;
+        }
+        if p.level == 0 {
+            let n = self.list.next(p.lower, 0);
+            if below(n) {
+                p.lower = n;
+                let after = self.list.next(n, 0);
+                if !after.is_null() {
+                    crate::sst::prefetch(after);
+                    crate::sst::prefetch(after.wrapping_add(64));
+                }
+            } else {
+                p.level = CHASED;
             }
         }
     }
@@ -918,13 +981,21 @@ impl SkipList {
         let (known, near) = match found {
             Some(found) => found,
             None => {
-                let from_placed = placed
-                    .filter(|_| height <= INDEX_LEVEL + 1)
-                    // No bound: the index entry after the start was found for the
-                    // user key, and only the start is known to be below `key`.
-                    .and_then(|p| self.walk_from(p.0, ptr::null_mut(), key, Some(&mut prev)));
+                // No bound: the index entry after the start was found for the user
+                // key, and only the start is known to be below `key`.
+                let from_placed = match placed {
+                    // A node on level 0 only needs its predecessor there.
+                    Some(p) if height == 1 => {
+                        self.descend(p.lower, 1, key, ptr::null_mut(), Some(&mut prev));
+                        Some(1)
+                    }
+                    Some(p) if height <= INDEX_LEVEL + 1 => self
+                        .walk_from(p.upper, ptr::null_mut(), key, Some(&mut prev))
+                        .map(|_| INDEX_LEVEL + 1),
+                    _ => None,
+                };
                 match from_placed {
-                    Some(_) => (INDEX_LEVEL + 1, false),
+                    Some(known) => (known, false),
                     None => (self.find_indexed(head, key, height, &mut prev), false),
                 }
             }
@@ -1685,7 +1756,8 @@ mod tests {
     /// found before any of its inserts (so the bucket is re-indexed between a place and
     /// its insert, and keys land between a start and its key): new versions of user
     /// keys already there, keys past the last entry and random ones all end up in
-    /// order on every level.
+    /// order on every level, whether their places were chased a few steps or to the
+    /// end before the inserts between went in.
     #[test]
     fn inserts_placed_ahead_stay_ordered() {
         let list = SkipList::new(None);
@@ -1717,12 +1789,24 @@ mod tests {
                 })
                 .collect();
             let mut w = list.writer();
-            let places: Vec<Option<Placed>> = users.iter().map(|u| w.place(u)).collect();
+            let mut places: Vec<Option<Placed>> = users.iter().map(|u| w.place(u)).collect();
             placed += places.iter().filter(|p| p.is_some()).count();
-            for (u, p) in users.iter().zip(places) {
+            for i in 0..users.len() {
+                // Chased a step at each insert before theirs, up to (batch + 1) * 2
+                // steps (the last batch's to the end), while those inserts go in.
+                let ahead = if batch == 5 {
+                    users.len()
+                } else {
+                    (batch as usize + 1) * 2
+                };
+                for j in i..users.len().min(i + ahead) {
+                    if let Some(p) = places[j].as_mut() {
+                        w.chase(p, &users[j]);
+                    }
+                }
                 seq += 1;
-                let k = encode(u, seq, Kind::Value);
-                w.insert(&k, b"v", p);
+                let k = encode(&users[i], seq, Kind::Value);
+                w.insert(&k, b"v", places[i]);
                 model.push(k);
             }
         }
