@@ -282,6 +282,10 @@ unsafe fn user_of<'a>(node: NodePtr) -> &'a [u8] {
 
 /// Runs a flush walks side by side ([`SkipList::for_each_in_order`]).
 const LANES: usize = 32;
+/// A bucket without an index whose list is taller than this is cut into runs for the
+/// flush's lanes at its nodes on this level (one in 64: walking them first costs a
+/// sixty-fourth of walking the list, and the runs' walks overlap their misses).
+const SPLIT_LEVEL: usize = 3;
 
 /// One run being walked: where it is, where it stops, the nodes met so far.
 struct Lane {
@@ -771,8 +775,9 @@ impl SkipList {
     /// bottom level side by side, one step of each in turn, so that their misses
     /// overlap; then it hands over their nodes in order, loading each a few nodes
     /// ahead. A run is a bucket's list, or, in a bucket with an index, the nodes from
-    /// one index entry to the next (about four), so one large bucket is walked in
-    /// parallel too.
+    /// one index entry to the next (about four), or in a tall list without one, from
+    /// one node on `SPLIT_LEVEL` to the next (about 64), so one large bucket is walked
+    /// in parallel too.
     pub(crate) fn for_each_in_order<E>(
         &self,
         mut f: impl FnMut(NodePtr) -> Result<(), E>,
@@ -851,6 +856,21 @@ impl SkipList {
                 let first = self.next(head, 0);
                 // SAFETY: a published index lives as long as the list (`Writer::indexes`).
                 match unsafe { self.index_of(head).as_ref() } {
+                    // SAFETY: `head` is a published head.
+                    None if unsafe { head_height(head) }.load(AtomicOrdering::Relaxed) as usize
+                        > SPLIT_LEVEL =>
+                    {
+                        // A long list without an index (one filled in key order: a
+                        // list's pushes): cut at its nodes on SPLIT_LEVEL, walked first.
+                        let mut at = first;
+                        let mut n = self.next(head, SPLIT_LEVEL);
+                        while !n.is_null() {
+                            runs.push((at, n));
+                            at = n;
+                            n = self.next(n, SPLIT_LEVEL);
+                        }
+                        runs.push((at, ptr::null_mut()));
+                    }
                     None => runs.push((first, ptr::null_mut())),
                     Some(index) => {
                         let mut at = first;
@@ -1424,8 +1444,9 @@ mod tests {
     }
 
     /// The flush's walk hands over every node in order across more buckets than it has
-    /// lanes, with lists of one node beside one of thousands (an indexed bucket), and
-    /// stops at the first error.
+    /// lanes, with lists of one node beside ones of thousands (an indexed bucket, and
+    /// long ones without an index, cut at their taller nodes), and stops at the first
+    /// error.
     #[test]
     fn the_lane_walk_is_the_ordered_walk() {
         let list = SkipList::new(None);
@@ -1434,12 +1455,19 @@ mod tests {
         for b in 0..40u8 {
             let n = match b {
                 7 => 6000,
+                12 => 3000,
+                20 => 5000,
                 b => usize::from(b % 5),
             };
             for i in 0..n {
                 seq += 1;
-                // Inserted in a scattered order within the bucket.
-                let m = (i * 7919) % n.max(1);
+                // Inserted in a scattered order within the bucket; bucket 20 in
+                // decreasing order (a list's pushes on the left), which builds no index.
+                let m = if b == 20 {
+                    n - 1 - i
+                } else {
+                    (i * 7919) % n.max(1)
+                };
                 let k = encode(&[b, 3, 1 + (m >> 8) as u8, m as u8], seq, Kind::Value);
                 list.insert(&k, b"v");
                 model.push(k);
@@ -1453,6 +1481,12 @@ mod tests {
                     model.push(k);
                 }
             }
+        }
+        for b in [12u8, 20] {
+            let head = list.head(user_key_bucket(&[b, 3]));
+            assert!(list.index_of(head).is_null(), "bucket {b} has no index");
+            let height = unsafe { head_height(head) }.load(AtomicOrdering::Relaxed) as usize;
+            assert!(height > SPLIT_LEVEL, "bucket {b} is cut into runs");
         }
         model.sort_by(|a, b| ikey::compare(a, b));
         let key = |n: NodePtr| unsafe { node_key(n) }.to_vec();
