@@ -109,6 +109,10 @@ pub struct Pending {
     /// The pending batch holds sub-record writes that are not in `subs`
     /// (`Txn::sub_write_unread`).
     unread: bool,
+    /// The pending batch holds sub-records written at positions nothing else wrote
+    /// (`Txn::sub_put_fresh`), which are not in `subs` either: they are applied before
+    /// any sub-record is read from the engine.
+    fresh: bool,
     /// Sub-records read ahead of a run of pops (`Txn::sub_get_run`).
     ahead: ReadAhead,
     /// The last transaction's emptied maps and key buffer, for the next one.
@@ -621,6 +625,7 @@ impl Store {
             deferred,
             unindexed: false,
             unread: false,
+            fresh: false,
             subs: spare.subs,
             deltas: spare.deltas,
             now: now_ms(),
@@ -658,6 +663,7 @@ impl Store {
         }
         p.subs.clear();
         p.unread = false;
+        p.fresh = false;
         self.has_pending.store(false, Ordering::Release);
         if !p.batch.is_empty() {
             // The pending batch keeps its buffer across writes (no regrowth per loop
@@ -874,6 +880,8 @@ pub struct Txn<'a> {
     /// Wrote sub-records that are not in `subs` (`sub_write_unread`, which
     /// `sub_put_new` calls too): a read-ahead would not know to skip them.
     unread: bool,
+    /// Wrote sub-records at fresh positions (`sub_put_fresh`), not in `subs`.
+    fresh: bool,
     /// Sub-records written by this transaction (None = deleted), by engine key.
     subs: FastMap<Vec<u8>, Option<Vec<u8>>>,
     deltas: FastMap<u8, Counts>,
@@ -1124,7 +1132,21 @@ impl Txn<'_> {
         }
         // Not remembered: while the write lock is held the engine changes only through
         // this transaction's commit, and its own writes are in `subs`.
+        self.settle_fresh()?;
         Ok(self.store.db.get(&self.key_buf)?)
+    }
+
+    /// Before a sub-record is read from the engine: apply the pending writes when they
+    /// hold fresh sub-records ([`Txn::sub_put_fresh`]), which no map remembers.
+    fn settle_fresh(&mut self) -> Result<()> {
+        debug_assert!(
+            !self.fresh,
+            "a transaction reads no sub-record after it wrote fresh ones"
+        );
+        if self.pending.fresh {
+            self.store.apply_pending(&mut self.pending)?;
+        }
+        Ok(())
     }
 
     /// A sub-record as this transaction's writes or the pending writes leave it (None
@@ -1169,6 +1191,7 @@ impl Txn<'_> {
         if let Some(v) = self.remembered_sub(db, key, version, field) {
             return Ok(v);
         }
+        self.settle_fresh()?;
         let k = self.key_buf.as_slice();
         let prefix = &k[..k.len() - field.len()];
         let ahead = &mut self.pending.ahead;
@@ -1314,6 +1337,38 @@ impl Txn<'_> {
     pub fn sub_put_new(&mut self, db: usize, key: &[u8], version: u64, field: &[u8], value: &[u8]) {
         self.unindexed = true;
         self.sub_write_unread(db, key, version, field, Some(value));
+    }
+
+    /// Write a sub-record at a position of the collection version that holds none and
+    /// that no pending write touched (a list push's new end), to the batch alone: a
+    /// pipeline of pushes writes hundreds, and an entry for `sub_get` would cost a key
+    /// and a value copied and hashed twice for each. A later read of a sub-record from
+    /// the engine applies the pending writes first ([`Txn::settle_fresh`]). A key
+    /// that this transaction or the pending writes did touch (a position popped and
+    /// pushed again before the writes were applied) takes [`Txn::sub_put`].
+    ///
+    /// The caller reads no sub-record in this transaction afterwards.
+    pub fn sub_put_fresh(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        version: u64,
+        field: &[u8],
+        value: &[u8],
+    ) {
+        let phys = self.phys(db);
+        sub_key_into(&mut self.key_buf, phys, key, version, field);
+        let k = self.key_buf.as_slice();
+        let touched = (!self.subs.is_empty() && self.subs.contains_key(k))
+            || (!self.pending.subs.is_empty() && self.pending.subs.contains_key(k));
+        if touched {
+            self.sub_put(db, key, version, field, value);
+            return;
+        }
+        self.lazy_only = false;
+        self.fresh = true;
+        self.pending.ahead.forget(k);
+        self.batch.put(k, value);
     }
 
     /// Delete a sub-record.
@@ -1558,6 +1613,7 @@ impl Txn<'_> {
         }
         p.subs.extend(self.subs.drain());
         p.unread |= self.unread;
+        p.fresh |= self.fresh;
         for (phys, d) in self.deltas.drain() {
             let e = p.deltas.entry(phys).or_default();
             e.keys += d.keys;
@@ -1842,6 +1898,63 @@ mod tests {
             drop(s);
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+
+    /// Fresh sub-records (`sub_put_fresh`: a list's pushes) are in no map, yet every
+    /// read sees them before the pending writes are applied: a point read and a run's
+    /// read apply them first; a position whose pop is still pending is written through
+    /// the maps; an abandoned transaction's fresh writes go nowhere.
+    #[test]
+    fn fresh_writes_are_read_before_they_are_applied() {
+        let (s, dir) = open("fresh");
+        let field = |i: u32| format!("f{i:03}").into_bytes();
+        let mut t = s.txn();
+        let v = t.new_version();
+        for i in 0..100 {
+            t.sub_put(0, b"l", v, &field(i), format!("v{i}").as_bytes());
+        }
+        t.commit().unwrap();
+        defer_commits(|| {
+            // Two pops from the end, read ahead, still pending.
+            let mut t = s.txn();
+            for i in [99, 98] {
+                let from = field(i - 50);
+                let got = t.sub_get_run(0, b"l", v, &field(i), false, Some(&from));
+                assert_eq!(got.unwrap(), Some(format!("v{i}").into_bytes()));
+                t.sub_del(0, b"l", v, &field(i));
+            }
+            t.commit().unwrap();
+            // Pushed back over a pending pop, and past the old end.
+            let mut t = s.txn();
+            t.sub_put_fresh(0, b"l", v, &field(98), b"again");
+            t.sub_put_fresh(0, b"l", v, &field(100), b"new");
+            t.commit().unwrap();
+            let mut t = s.txn();
+            t.sub_put_fresh(0, b"l", v, &field(101), b"dropped");
+            drop(t);
+            assert!(s.has_pending.load(Ordering::Acquire));
+            let mut t = s.txn();
+            assert_eq!(
+                t.sub_get(0, b"l", v, &field(98)).unwrap(),
+                Some(b"again".to_vec())
+            );
+            assert_eq!(t.sub_get(0, b"l", v, &field(99)).unwrap(), None);
+            assert_eq!(
+                t.sub_get(0, b"l", v, &field(100)).unwrap(),
+                Some(b"new".to_vec())
+            );
+            assert_eq!(t.sub_get(0, b"l", v, &field(101)).unwrap(), None);
+            drop(t);
+            // A run's read right after a fresh write.
+            let mut t = s.txn();
+            t.sub_put_fresh(0, b"l", v, &field(102), b"newer");
+            t.commit().unwrap();
+            let mut t = s.txn();
+            let got = t.sub_get_run(0, b"l", v, &field(102), false, Some(&field(60)));
+            assert_eq!(got.unwrap(), Some(b"newer".to_vec()));
+        });
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A reverse run read forwards from a lower bound over records too large to hold

@@ -79,7 +79,9 @@ pub fn push(
             h.tail += 1;
             h.tail - 1
         };
-        t.sub_put(db, key, h.version, &pos(p), v);
+        // A new end, where no element is now (one popped from there may still be in
+        // the pending writes: `sub_put_fresh` checks).
+        t.sub_put_fresh(db, key, h.version, &pos(p), v);
         h.count += 1;
         note_size(&mut h, v);
     }
