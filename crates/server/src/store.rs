@@ -626,6 +626,8 @@ impl Store {
             unindexed: false,
             unread: false,
             fresh: false,
+            #[cfg(debug_assertions)]
+            fresh_keys: Vec::new(),
             subs: spare.subs,
             deltas: spare.deltas,
             now: now_ms(),
@@ -880,8 +882,11 @@ pub struct Txn<'a> {
     /// Wrote sub-records that are not in `subs` (`sub_write_unread`, which
     /// `sub_put_new` calls too): a read-ahead would not know to skip them.
     unread: bool,
-    /// Wrote sub-records at fresh positions (`sub_put_fresh`), not in `subs`.
+    /// Wrote sub-records that are not in `subs` (`sub_put_fresh`, `sub_del_fresh`).
     fresh: bool,
+    /// Their keys, to check that this transaction does not read them back.
+    #[cfg(debug_assertions)]
+    fresh_keys: Vec<Vec<u8>>,
     /// Sub-records written by this transaction (None = deleted), by engine key.
     subs: FastMap<Vec<u8>, Option<Vec<u8>>>,
     deltas: FastMap<u8, Counts>,
@@ -1136,12 +1141,16 @@ impl Txn<'_> {
         Ok(self.store.db.get(&self.key_buf)?)
     }
 
-    /// Before a sub-record is read from the engine: apply the pending writes when they
-    /// hold fresh sub-records ([`Txn::sub_put_fresh`]), which no map remembers.
+    /// Before the sub-record whose key is in `key_buf` (and, for a run, those around
+    /// it) is read from the engine: apply the pending writes when they hold fresh
+    /// writes ([`Txn::sub_put_fresh`], [`Txn::sub_del_fresh`]), which no map remembers.
+    /// This transaction's own fresh writes are not in the engine yet: it never reads a
+    /// key it wrote so (a pop reads the next position after deleting one).
     fn settle_fresh(&mut self) -> Result<()> {
-        debug_assert!(
-            !self.fresh,
-            "a transaction reads no sub-record after it wrote fresh ones"
+        #[cfg(debug_assertions)]
+        assert!(
+            !self.fresh_keys.contains(&self.key_buf),
+            "a transaction reads a sub-record it wrote fresh"
         );
         if self.pending.fresh {
             self.store.apply_pending(&mut self.pending)?;
@@ -1191,6 +1200,16 @@ impl Txn<'_> {
         if let Some(v) = self.remembered_sub(db, key, version, field) {
             return Ok(v);
         }
+        {
+            // Every write forgets its key in the read-ahead: what it holds is current.
+            let k = self.key_buf.as_slice();
+            let ahead = &mut self.pending.ahead;
+            if ahead.forward == forward && ahead.prefix == k[..k.len() - field.len()] {
+                if let Some(v) = ahead.take(k) {
+                    return Ok(Some(v));
+                }
+            }
+        }
         self.settle_fresh()?;
         let k = self.key_buf.as_slice();
         let prefix = &k[..k.len() - field.len()];
@@ -1200,11 +1219,6 @@ impl Txn<'_> {
             ahead.clear();
             ahead.prefix.extend_from_slice(prefix);
             return Ok(self.store.db.get(k)?);
-        }
-        if ahead.forward == forward {
-            if let Some(v) = ahead.take(k) {
-                return Ok(Some(v));
-            }
         }
         ahead.run.clear();
         ahead.forward = forward;
@@ -1367,8 +1381,34 @@ impl Txn<'_> {
         }
         self.lazy_only = false;
         self.fresh = true;
+        #[cfg(debug_assertions)]
+        self.fresh_keys.push(k.to_vec());
         self.pending.ahead.forget(k);
         self.batch.put(k, value);
+    }
+
+    /// Delete a sub-record whose value this transaction just read and which nothing
+    /// reads again before the pending writes are applied, unless it is written anew (a
+    /// pop's element: the list's ends move past it), to the batch alone, like
+    /// [`Txn::sub_put_fresh`]: a later read of it from the engine applies the pending
+    /// writes first, and a key the maps hold is deleted through them
+    /// ([`Txn::sub_del`]).
+    pub fn sub_del_fresh(&mut self, db: usize, key: &[u8], version: u64, field: &[u8]) {
+        let phys = self.phys(db);
+        sub_key_into(&mut self.key_buf, phys, key, version, field);
+        let k = self.key_buf.as_slice();
+        let touched = (!self.subs.is_empty() && self.subs.contains_key(k))
+            || (!self.pending.subs.is_empty() && self.pending.subs.contains_key(k));
+        if touched {
+            self.sub_del(db, key, version, field);
+            return;
+        }
+        self.lazy_only = false;
+        self.fresh = true;
+        #[cfg(debug_assertions)]
+        self.fresh_keys.push(k.to_vec());
+        self.pending.ahead.forget(k);
+        self.batch.delete(k);
     }
 
     /// Delete a sub-record.
@@ -1900,10 +1940,10 @@ mod tests {
         }
     }
 
-    /// Fresh sub-records (`sub_put_fresh`: a list's pushes) are in no map, yet every
-    /// read sees them before the pending writes are applied: a point read and a run's
-    /// read apply them first; a position whose pop is still pending is written through
-    /// the maps; an abandoned transaction's fresh writes go nowhere.
+    /// Fresh writes (`sub_put_fresh`, `sub_del_fresh`: a list's pushes and pops) are in
+    /// no map, yet every read sees them before the pending writes are applied: a point
+    /// read and a run's read apply them first; a key the maps hold is written through
+    /// them; an abandoned transaction's fresh writes go nowhere.
     #[test]
     fn fresh_writes_are_read_before_they_are_applied() {
         let (s, dir) = open("fresh");
@@ -1944,6 +1984,32 @@ mod tests {
                 Some(b"new".to_vec())
             );
             assert_eq!(t.sub_get(0, b"l", v, &field(101)).unwrap(), None);
+            drop(t);
+            // Pops that delete without the maps (the pending writes are applied by
+            // now): two read ahead, one of them pushed back, and one over a pending
+            // write that the maps hold.
+            let mut t = s.txn();
+            t.sub_put(0, b"l", v, &field(95), b"mapped");
+            t.commit().unwrap();
+            let mut t = s.txn();
+            for i in [97, 96, 95] {
+                let got = t.sub_get_run(0, b"l", v, &field(i), false, Some(&field(i - 50)));
+                let want = match i {
+                    95 => b"mapped".to_vec(),
+                    i => format!("v{i}").into_bytes(),
+                };
+                assert_eq!(got.unwrap(), Some(want));
+                t.sub_del_fresh(0, b"l", v, &field(i));
+            }
+            t.commit().unwrap();
+            let mut t = s.txn();
+            t.sub_put_fresh(0, b"l", v, &field(96), b"back");
+            t.commit().unwrap();
+            let mut t = s.txn();
+            assert_eq!(t.sub_get(0, b"l", v, &field(95)).unwrap(), None);
+            assert_eq!(t.sub_get(0, b"l", v, &field(97)).unwrap(), None);
+            let got = t.sub_get(0, b"l", v, &field(96)).unwrap();
+            assert_eq!(got, Some(b"back".to_vec()));
             drop(t);
             // A run's read right after a fresh write.
             let mut t = s.txn();

@@ -110,7 +110,7 @@ pub fn pop(t: &mut Txn, db: usize, key: &[u8], n: u64, left: bool) -> Result<Vec
                 (!left).then_some(&from[..]),
             )?
             .unwrap_or_default();
-        t.sub_del(db, key, h.version, &pos(p));
+        t.sub_del_fresh(db, key, h.version, &pos(p));
         if left {
             h.head += 1;
         } else {
