@@ -1370,21 +1370,7 @@ impl Txn<'_> {
         field: &[u8],
         value: &[u8],
     ) {
-        let phys = self.phys(db);
-        sub_key_into(&mut self.key_buf, phys, key, version, field);
-        let k = self.key_buf.as_slice();
-        let touched = (!self.subs.is_empty() && self.subs.contains_key(k))
-            || (!self.pending.subs.is_empty() && self.pending.subs.contains_key(k));
-        if touched {
-            self.sub_put(db, key, version, field, value);
-            return;
-        }
-        self.lazy_only = false;
-        self.fresh = true;
-        #[cfg(debug_assertions)]
-        self.fresh_keys.push(k.to_vec());
-        self.pending.ahead.forget(k);
-        self.batch.put(k, value);
+        self.write_fresh(db, key, version, field, Some(value));
     }
 
     /// Delete a sub-record whose value this transaction just read and which nothing
@@ -1394,13 +1380,28 @@ impl Txn<'_> {
     /// writes first, and a key the maps hold is deleted through them
     /// ([`Txn::sub_del`]).
     pub fn sub_del_fresh(&mut self, db: usize, key: &[u8], version: u64, field: &[u8]) {
+        self.write_fresh(db, key, version, field, None);
+    }
+
+    /// [`Txn::sub_put_fresh`] (Some) or [`Txn::sub_del_fresh`] (None).
+    fn write_fresh(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        version: u64,
+        field: &[u8],
+        value: Option<&[u8]>,
+    ) {
         let phys = self.phys(db);
         sub_key_into(&mut self.key_buf, phys, key, version, field);
         let k = self.key_buf.as_slice();
         let touched = (!self.subs.is_empty() && self.subs.contains_key(k))
             || (!self.pending.subs.is_empty() && self.pending.subs.contains_key(k));
         if touched {
-            self.sub_del(db, key, version, field);
+            match value {
+                Some(v) => self.sub_put(db, key, version, field, v),
+                None => self.sub_del(db, key, version, field),
+            }
             return;
         }
         self.lazy_only = false;
@@ -1408,7 +1409,10 @@ impl Txn<'_> {
         #[cfg(debug_assertions)]
         self.fresh_keys.push(k.to_vec());
         self.pending.ahead.forget(k);
-        self.batch.delete(k);
+        match value {
+            Some(v) => self.batch.put(k, v),
+            None => self.batch.delete(k),
+        }
     }
 
     /// Delete a sub-record.
