@@ -260,13 +260,22 @@ pub fn now_ms() -> u64 {
 
 /// A key's metadata record key in physical database `phys`.
 pub fn metadata_key(phys: u8, key: &[u8]) -> Vec<u8> {
-    let slot = keys::slot(key);
     let mut k = Vec::with_capacity(4 + key.len());
-    k.extend_from_slice(&slot.to_be_bytes());
-    k.push(phys);
-    k.push(0);
-    k.extend_from_slice(key);
+    metadata_key_into(&mut k, phys, key);
     k
+}
+
+/// [`metadata_key`] in `out` (replacing what it held). When `out` holds that key
+/// already, it is left as it is: the slot's CRC is not computed again.
+pub fn metadata_key_into(out: &mut Vec<u8>, phys: u8, key: &[u8]) {
+    if out.len() == 4 + key.len() && out[2] == phys && out[3] == 0 && out[4..] == *key {
+        return;
+    }
+    out.clear();
+    out.extend_from_slice(&keys::slot(key).to_be_bytes());
+    out.push(phys);
+    out.push(0);
+    out.extend_from_slice(key);
 }
 
 /// A sub-record's engine key.
@@ -583,6 +592,27 @@ pub fn read_value(src: &impl Source, phys: u8, key: &[u8], m: &Meta) -> Result<V
 mod tests {
     use super::*;
     use strata_rdb::{EncodeConfig, Target};
+
+    /// A metadata key built into a buffer is the one `metadata_key` builds, whatever
+    /// the buffer held: the same key, another key of the same length (in the same or
+    /// another slot), the same key in another database, or a longer key.
+    #[test]
+    fn metadata_keys_built_in_place_match() {
+        let mut buf = Vec::new();
+        let cases: [(u8, &[u8]); 7] = [
+            (0, b"mylist"),
+            (0, b"mylist"),
+            (0, b"mylisu"),
+            (3, b"mylisu"),
+            (3, b"{a}xyz"),
+            (3, b"a-much-longer-key"),
+            (0, b""),
+        ];
+        for (phys, key) in cases {
+            metadata_key_into(&mut buf, phys, key);
+            assert_eq!(buf, metadata_key(phys, key), "{phys} {key:?}");
+        }
+    }
 
     #[test]
     fn sub_key_into_matches_sub_key_whatever_the_buffer_held() {

@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use strata_lsm::{keys, CompactionFilter, Db, Decision, IterOptions, WriteBatch, WriteOptions};
 
 pub use strata_dump::records::{
-    metadata_key, next_slot_start, now_ms, prefix_end, sub_key, sub_key_into, sub_prefix, Coll,
-    Error, Kind, Meta, Result, FLAG_BIG, FLAG_NOT_INTSET, LIST_MIDDLE, SLOTS_END,
+    metadata_key, metadata_key_into, next_slot_start, now_ms, prefix_end, sub_key, sub_key_into,
+    sub_prefix, Coll, Error, Kind, Meta, Result, FLAG_BIG, FLAG_NOT_INTSET, LIST_MIDDLE, SLOTS_END,
 };
 
 const DBMAP_KEY: &[u8] = b"\xff\x00dbmap";
@@ -129,6 +129,8 @@ struct Spare {
     subs: FastMap<Vec<u8>, Option<Vec<u8>>>,
     deltas: FastMap<u8, Counts>,
     key_buf: Vec<u8>,
+    /// The last metadata key built (`Txn::mk_buf`).
+    mk_buf: Vec<u8>,
     /// Empty; `None` rather than a fresh batch, which would allocate.
     batch: Option<WriteBatch>,
 }
@@ -633,6 +635,7 @@ impl Store {
             now: now_ms(),
             map_changed: None,
             key_buf: spare.key_buf,
+            mk_buf: spare.mk_buf,
             phys_cache: std::cell::Cell::new(None),
         }
     }
@@ -893,6 +896,10 @@ pub struct Txn<'a> {
     /// Where sub-record keys that need no owned copy are built (reused: bulk writes
     /// and member reads allocate nothing per record).
     key_buf: Vec<u8>,
+    /// Where metadata keys are built: a command that reads a key and then writes it
+    /// builds its metadata key (and hashes its slot) once, and the write finds the
+    /// overlay entry without an owned copy of it.
+    mk_buf: Vec<u8>,
     /// The transaction's clock (Redis freezes time per command too).
     pub now: u64,
     map_changed: Option<DbMap>,
@@ -921,19 +928,15 @@ impl Txn<'_> {
     /// The key's metadata as this transaction sees it, expired or not. Reads are
     /// remembered, so a command that looks at a key and then writes it reads it once.
     fn raw_phys(&mut self, phys: u8, key: &[u8]) -> Result<Option<Meta>> {
-        let mk = metadata_key(phys, key);
-        self.raw_mk(mk)
-    }
-
-    /// The same, by metadata key (kept as the overlay's key).
-    fn raw_mk(&mut self, mk: Vec<u8>) -> Result<Option<Meta>> {
-        if let Some(slot) = self.overlay.get(&mk) {
+        metadata_key_into(&mut self.mk_buf, phys, key);
+        if let Some(slot) = self.overlay.get(self.mk_buf.as_slice()) {
             return Ok(slot.meta.clone());
         }
-        self.raw_mk_miss(mk)
+        self.raw_mk_miss(self.mk_buf.clone())
     }
 
-    /// `raw_mk` for a key not in the overlay.
+    /// `raw_phys` for a key not in the overlay, by metadata key (kept as the overlay's
+    /// key).
     fn raw_mk_miss(&mut self, mk: Vec<u8>) -> Result<Option<Meta>> {
         if let Some(slot) = self.pending.metas.get(&mk) {
             let m = slot.meta.clone();
@@ -978,6 +981,20 @@ impl Txn<'_> {
         self.overlay.insert(mk, slot);
     }
 
+    /// [`Txn::write_meta`] of the key in `mk_buf`, without an owned copy of it when
+    /// the overlay holds it already (the command read the key before writing it).
+    fn write_meta_buf(&mut self, m: Option<Meta>) {
+        match self.overlay.get_mut(self.mk_buf.as_slice()) {
+            Some(slot) if self.deferred => {
+                *slot = Slot {
+                    meta: m,
+                    dirty: true,
+                }
+            }
+            _ => self.write_meta(self.mk_buf.clone(), m),
+        }
+    }
+
     /// The live metadata of `key` in logical db `db`. An expired key met here is
     /// deleted (Redis's lazy expiry), even if the command then changes nothing.
     pub fn get(&mut self, db: usize, key: &[u8]) -> Result<Option<Meta>> {
@@ -1000,12 +1017,14 @@ impl Txn<'_> {
     pub fn put(&mut self, db: usize, key: &[u8], meta: Meta) -> Result<()> {
         self.lazy_only = false;
         let phys = self.phys(db);
-        let mk = metadata_key(phys, key);
-        let old = match self.known_ttl(&mk) {
+        metadata_key_into(&mut self.mk_buf, phys, key);
+        let old = match self.known_ttl(&self.mk_buf) {
             Some(old) => old,
-            None => Self::stored_ttl(self.store.db.get(&mk)?)?,
+            None => Self::stored_ttl(self.store.db.get(&self.mk_buf)?)?,
         };
-        self.put_over(phys, mk, key, meta, old)
+        self.count_put(phys, key, &meta, old);
+        self.write_meta_buf(Some(meta));
+        Ok(())
     }
 
     /// [`Txn::put`] of each pair in turn, with the engine lookups of all the keys done
@@ -1074,6 +1093,14 @@ impl Txn<'_> {
         meta: Meta,
         old: Option<bool>,
     ) -> Result<()> {
+        self.count_put(phys, key, &meta, old);
+        self.write_meta(mk, Some(meta));
+        Ok(())
+    }
+
+    /// The key counts and the expiry index entry of a put of `meta` over a key whose
+    /// existence and TTL (`old`) are known.
+    fn count_put(&mut self, phys: u8, key: &[u8], meta: &Meta, old: Option<bool>) {
         let d = self.deltas.entry(phys).or_default();
         if old.is_none() {
             d.keys += 1;
@@ -1083,8 +1110,6 @@ impl Txn<'_> {
             self.batch
                 .put(&expire_index_key(meta.expire, phys, key), b"");
         }
-        self.write_meta(mk, Some(meta));
-        Ok(())
     }
 
     /// Delete `key`; true if it existed and was live.
@@ -1105,8 +1130,8 @@ impl Txn<'_> {
         let d = self.deltas.entry(phys).or_default();
         d.keys -= 1;
         d.expires -= i64::from(old.expire != 0);
-        let mk = metadata_key(phys, key);
-        self.write_meta(mk, None);
+        metadata_key_into(&mut self.mk_buf, phys, key);
+        self.write_meta_buf(None);
     }
 
     /// A fresh collection version, never used before by any key. Reservations are
@@ -1713,6 +1738,7 @@ impl Drop for Txn<'_> {
             subs: std::mem::take(&mut self.subs),
             deltas: std::mem::take(&mut self.deltas),
             key_buf: std::mem::take(&mut self.key_buf),
+            mk_buf: std::mem::take(&mut self.mk_buf),
             batch: None,
         };
         // (Empty after a commit; an abandoned transaction's writes are discarded.)
@@ -1735,6 +1761,9 @@ impl Drop for Txn<'_> {
         }
         if spare.key_buf.capacity() > SPARE_KEY_BYTES {
             spare.key_buf = Vec::new();
+        }
+        if spare.mk_buf.capacity() > SPARE_KEY_BYTES {
+            spare.mk_buf = Vec::new();
         }
         self.pending.spare = spare;
     }
