@@ -272,6 +272,16 @@ impl BucketIndex {
     }
 }
 
+/// Start loading the header, tower and key of `node`: its first three cache lines.
+/// A node starts anywhere in its first line, and a collection member's key (about 40
+/// bytes after a 24- or 32-byte header and tower) often ends in the third: a miss
+/// there stalled one comparison in several of a chase (measured, `docs/decisions.md`).
+fn prefetch_key(node: NodePtr) {
+    for line in 0..3 {
+        crate::sst::prefetch(node.wrapping_add(64 * line));
+    }
+}
+
 /// The user key of a published node.
 ///
 /// SAFETY: as [`node_key`].
@@ -430,8 +440,7 @@ impl ListWriter<'_> {
         for level in 0..=INDEX_LEVEL {
             let n = list.next(x, level);
             if !n.is_null() {
-                crate::sst::prefetch(n);
-                crate::sst::prefetch(n.wrapping_add(64));
+                prefetch_key(n);
             }
         }
     }
@@ -465,8 +474,7 @@ impl ListWriter<'_> {
                 p.lower = n;
                 let after = self.list.next(n, 0);
                 if !after.is_null() {
-                    crate::sst::prefetch(after);
-                    crate::sst::prefetch(after.wrapping_add(64));
+                    prefetch_key(after);
                 }
             } else {
                 p.level = CHASED;
