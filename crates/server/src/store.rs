@@ -109,9 +109,9 @@ pub struct Pending {
     /// The pending batch holds sub-record writes that are not in `subs`
     /// (`Txn::sub_write_unread`).
     unread: bool,
-    /// The pending batch holds sub-records written at positions nothing else wrote
-    /// (`Txn::sub_put_fresh`), which are not in `subs` either: they are applied before
-    /// any sub-record is read from the engine.
+    /// The pending batch holds sub-record writes that are not in `subs` either (a
+    /// list's pushes and pops: `Txn::sub_put_fresh`, `Txn::sub_del_fresh`): they are
+    /// applied before a sub-record is read from the engine (`Txn::settle_fresh`).
     fresh: bool,
     /// Sub-records read ahead of a run of pops (`Txn::sub_get_run`).
     ahead: ReadAhead,
@@ -1386,7 +1386,8 @@ impl Txn<'_> {
     /// that this transaction or the pending writes did touch (a position popped and
     /// pushed again before the writes were applied) takes [`Txn::sub_put`].
     ///
-    /// The caller reads no sub-record in this transaction afterwards.
+    /// The caller does not read the key back in this transaction: its own fresh writes
+    /// reach the engine after it commits.
     pub fn sub_put_fresh(
         &mut self,
         db: usize,
