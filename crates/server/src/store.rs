@@ -1434,10 +1434,16 @@ impl Txn<'_> {
         self.fresh = true;
         #[cfg(debug_assertions)]
         self.fresh_keys.push(k.to_vec());
-        self.pending.ahead.forget(k);
+        self.batch_write_key_buf(value);
+    }
+
+    /// Write (Some) or delete (None) the sub-record whose key is in `key_buf` in the
+    /// batch alone, forgetting it in the read-ahead.
+    fn batch_write_key_buf(&mut self, value: Option<&[u8]>) {
+        self.pending.ahead.forget(&self.key_buf);
         match value {
-            Some(v) => self.batch.put(k, v),
-            None => self.batch.delete(k),
+            Some(v) => self.batch.put(&self.key_buf, v),
+            None => self.batch.delete(&self.key_buf),
         }
     }
 
@@ -1465,11 +1471,7 @@ impl Txn<'_> {
         self.unread = true;
         let phys = self.phys(db);
         sub_key_into(&mut self.key_buf, phys, key, version, field);
-        self.pending.ahead.forget(&self.key_buf);
-        match value {
-            Some(v) => self.batch.put(&self.key_buf, v),
-            None => self.batch.delete(&self.key_buf),
-        }
+        self.batch_write_key_buf(value);
     }
 
     /// Write the sub-records of `version`, a version this transaction just handed out
