@@ -159,7 +159,10 @@ fn accept_one(
     peer: std::net::SocketAddr,
     n: usize,
 ) {
-    let maxclients = lock(&sh.config).maxclients;
+    let (maxclients, keepalive) = {
+        let cfg = lock(&sh.config);
+        (cfg.maxclients, cfg.tcp_keepalive)
+    };
     if lock(&sh.clients).len() >= maxclients {
         sh.stats
             .rejected_connections
@@ -168,6 +171,9 @@ fn accept_one(
         return;
     }
     let _ = stream.set_nodelay(true);
+    if keepalive > 0 {
+        set_keepalive(stream.as_raw_fd(), keepalive);
+    }
     let id = sh.next_client_id.fetch_add(1, Ordering::Relaxed);
     let loop_idx = n % sh.loops.len();
     let info = Arc::new(ClientInfo {
@@ -191,6 +197,37 @@ fn accept_one(
     lock(&sh.clients).insert(id, Arc::clone(&info));
     sh.stats.total_connections.fetch_add(1, Ordering::Relaxed);
     sh.loops[loop_idx].send(LoopMsg::Conn(stream, info));
+}
+
+/// `tcp-keepalive`, as Redis sets it on each accepted connection: the first probe after
+/// `secs` idle, the next ones every `secs / 3` (at least 1), and the peer given up after
+/// three unanswered probes (a client that vanished without a FIN is closed within
+/// about `2 * secs`). A failure leaves the connection without keepalive, as in Redis,
+/// which logs it and goes on.
+fn set_keepalive(fd: std::os::fd::RawFd, secs: u64) {
+    let idle = secs.min(i32::MAX as u64) as libc::c_int;
+    let opts: [(libc::c_int, libc::c_int, libc::c_int); 4] = [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (idle / 3).max(1)),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3),
+    ];
+    for (level, name, val) in opts {
+        // SAFETY: `fd` is the open socket of the stream being accepted, and `val` is a
+        // c_int that outlives the call, passed with its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&val as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return;
+        }
+    }
 }
 
 struct Loop {

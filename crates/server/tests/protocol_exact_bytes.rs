@@ -339,3 +339,42 @@ fn bad_config_stops_startup_naming_the_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("FATAL CONFIG FILE ERROR"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The kernel's view of the server's end of `c`: `tr:tm->when` from /proc/net/tcp (the
+/// pending timer's kind, 2 = keepalive, and its time left in 1/100 s).
+fn server_socket_timer(server_port: u16, c: &Client) -> (u32, u64) {
+    let peer = c.local_addr().port();
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let port = |a: &str| u16::from_str_radix(a.rsplit(':').next().unwrap(), 16).unwrap();
+        if port(f[1]) == server_port && port(f[2]) == peer {
+            let (tr, when) = f[5].split_once(':').unwrap();
+            return (
+                u32::from_str_radix(tr, 16).unwrap(),
+                u64::from_str_radix(when, 16).unwrap(),
+            );
+        }
+    }
+    panic!("no socket 127.0.0.1:{server_port} <-> :{peer} in /proc/net/tcp");
+}
+
+#[test]
+fn tcp_keepalive_is_set_on_accepted_connections() {
+    let s = strata(&["--tcp-keepalive", "7"]);
+    let mut c = s.client();
+    assert_eq!(raw(&mut c, b"PING\r\n"), b"+PONG\r\n");
+    // SO_KEEPALIVE arms the keepalive timer, due after TCP_KEEPIDLE = 7 s (Linux's
+    // default idle time would be 7200 s).
+    let (tr, when) = server_socket_timer(s.port, &c);
+    assert_eq!(tr, 2, "keepalive timer");
+    assert!((1..=700).contains(&when), "{when}");
+    // CONFIG SET applies to connections accepted afterwards, as in Redis; 0 turns it off.
+    assert_eq!(
+        raw(&mut c, b"CONFIG SET tcp-keepalive 0\r\n"),
+        b"+OK\r\n".to_vec()
+    );
+    let mut d = s.client();
+    assert_eq!(raw(&mut d, b"PING\r\n"), b"+PONG\r\n");
+    assert_eq!(server_socket_timer(s.port, &d).0, 0);
+}

@@ -301,6 +301,11 @@ impl Client {
         })
     }
 
+    /// This end's address (the server sees it as the peer).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.w.local_addr().unwrap()
+    }
+
     /// Send a command and read its reply.
     pub fn call(&mut self, args: &[&[u8]]) -> Reply {
         self.send(args);
