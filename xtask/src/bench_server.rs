@@ -166,6 +166,9 @@ struct Sample {
     cpu_us: f64,
     /// Of `cpu_us`, what forked children used (Redis's AOF rewrites).
     child_cpu_us: f64,
+    /// redis-benchmark's own CPU time over its wall time: near 1.0 the client (one
+    /// thread) is the bottleneck, and the row measures it as much as the server.
+    client_load: f64,
 }
 
 /// One benchmark: a redis-benchmark `-t` test or a custom command.
@@ -270,6 +273,9 @@ fn bench(s: &Server, test: &Test, pipeline: u32, requests: u64) -> Option<Sample
         setup_h100(s.port);
     }
     let cpu0 = cpu_secs(s.child.id());
+    // redis-benchmark's CPU reaches our `cutime`/`cstime` once `output` waits for it.
+    let me = std::process::id();
+    let (client0, t0) = (cpu_secs(me).children, Instant::now());
     let out = Command::new("redis-benchmark")
         .args([
             "-p",
@@ -291,6 +297,7 @@ fn bench(s: &Server, test: &Test, pipeline: u32, requests: u64) -> Option<Sample
         .args(test.args)
         .output()
         .ok()?;
+    let client_load = (cpu_secs(me).children - client0) / t0.elapsed().as_secs_f64();
     // Background work the test left (compaction, flushes) belongs to it: count the
     // server's CPU until it is idle again, so the next test starts on a quiet server.
     let cpu = settle(s.child.id());
@@ -308,6 +315,7 @@ fn bench(s: &Server, test: &Test, pipeline: u32, requests: u64) -> Option<Sample
         p99: *f.get(5)?,
         cpu_us: (cpu.total() - cpu0.total()) * 1e6 / requests as f64,
         child_cpu_us: (cpu.children - cpu0.children) * 1e6 / requests as f64,
+        client_load,
     })
 }
 
@@ -342,6 +350,7 @@ fn med(samples: &[Sample]) -> Sample {
         p99: median(samples.iter().map(|s| s.p99).collect()),
         cpu_us: median(samples.iter().map(|s| s.cpu_us).collect()),
         child_cpu_us: median(samples.iter().map(|s| s.child_cpu_us).collect()),
+        client_load: median(samples.iter().map(|s| s.client_load).collect()),
     }
 }
 
@@ -395,7 +404,7 @@ pub fn run(args: &[String]) -> bool {
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "| test | pipeline | Redis ops/s | Strata ops/s | ratio | Redis p50 / p99 ms | Strata p50 / p99 ms | Redis CPU µs/req (of it: forked AOF rewrite) | Strata CPU µs/req |\n|---|---:|---:|---:|---:|---|---|---:|---:|"
+        "| test | pipeline | Redis ops/s | Strata ops/s | ratio | Redis p50 / p99 ms | Strata p50 / p99 ms | Redis CPU µs/req (of it: forked AOF rewrite) | Strata CPU µs/req | client CPU / wall (Redis / Strata run) |\n|---|---:|---:|---:|---:|---|---|---:|---:|---:|"
     );
     for (fsync, pipelines, tests) in [
         ("everysec", vec![1u32, 16], &tests[..]),
@@ -430,10 +439,11 @@ pub fn run(args: &[String]) -> bool {
                     format!("{:.2}", r.cpu_us)
                 };
                 let line = format!(
-                    "| {}{} | {p} | {:.0} | {:.0} | {:.2} | {:.3} / {:.3} | {:.3} / {:.3} | {redis_cpu} | {:.2} |",
+                    "| {}{} | {p} | {:.0} | {:.0} | {:.2} | {:.3} / {:.3} | {:.3} / {:.3} | {redis_cpu} | {:.2} | {:.2} / {:.2} |",
                     t.name,
                     if fsync == "always" { " (always)" } else { "" },
-                    r.rps, s.rps, s.rps / r.rps, r.p50, r.p99, s.p50, s.p99, s.cpu_us
+                    r.rps, s.rps, s.rps / r.rps, r.p50, r.p99, s.p50, s.p99, s.cpu_us,
+                    r.client_load, s.client_load
                 );
                 println!("{line}");
                 table.push_str(&line);
