@@ -202,8 +202,9 @@ fn accept_one(
 /// `tcp-keepalive`, as Redis sets it on each accepted connection: the first probe after
 /// `secs` idle, the next ones every `secs / 3` (at least 1), and the peer given up after
 /// three unanswered probes (a client that vanished without a FIN is closed within
-/// about `2 * secs`). A failure leaves the connection without keepalive, as in Redis,
-/// which logs it and goes on.
+/// about `2 * secs`). A failing call (Linux refuses an idle time over 32767 s) stops
+/// there, leaving the kernel's defaults for the rest; Redis stops the same way (and
+/// logs it), and the connection is served either way.
 fn set_keepalive(fd: std::os::fd::RawFd, secs: u64) {
     let idle = secs.min(i32::MAX as u64) as libc::c_int;
     let opts: [(libc::c_int, libc::c_int, libc::c_int); 4] = [
