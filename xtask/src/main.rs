@@ -87,6 +87,11 @@ fn ensure_redis() -> bool {
                 .arg("--version")
                 .output()
                 .is_ok_and(|o| o.status.success())
+            // `ss` (iproute2): a test reads the server's listen queue length.
+            && Command::new("ss")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
     };
     if has_7015() {
         return true;
@@ -98,13 +103,13 @@ fn ensure_redis() -> bool {
     if !root {
         eprintln!(
             "xtask: the tests need redis-server 7.0.15 and redis-cli; install them with
-               sudo apt-get update && sudo apt-get install -y redis-server redis-tools
+               sudo apt-get update && sudo apt-get install -y redis-server redis-tools iproute2
              (Debian 12: 5:7.0.15-1~deb12u*), then run `cargo xtask test` again"
         );
         return false;
     }
     eprintln!(
-        "xtask: installing Debian's redis-server and redis-tools (7.0.15) for the interop tests"
+        "xtask: installing Debian's redis-server and redis-tools (7.0.15) for the interop tests, and iproute2 (`ss`)"
     );
     // Keep the package from starting a system-wide daemon on port 6379.
     if !std::path::Path::new("/usr/sbin/policy-rc.d").exists() {
@@ -115,7 +120,14 @@ fn ensure_redis() -> bool {
     }
     let ok = run(Command::new("apt-get").args(["update", "-qq"]))
         && run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "redis-server", "redis-tools"])
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "redis-server",
+                "redis-tools",
+                "iproute2",
+            ])
             .env("DEBIAN_FRONTEND", "noninteractive"));
     if !ok || !has_7015() {
         eprintln!("xtask: could not install redis-server 7.0.15 (Debian 12 `redis-server`); the interop tests need it");

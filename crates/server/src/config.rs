@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 
 use strata_dump::glob::Glob;
 
+use crate::redis_conf;
+
 /// WAL durability, Redis's `appendfsync`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fsync {
@@ -80,8 +82,21 @@ pub struct Config {
     pub protected_mode: bool,
     /// `tcp-keepalive`: seconds (0 = off).
     pub tcp_keepalive: u64,
-    /// `daemonize`: only `no` is supported.
+    /// `daemonize`: fork into the background at start (the binary does it).
     pub daemonize: bool,
+    /// `pidfile`: written at start, removed at a clean exit (empty: none, unless
+    /// daemonized, as Redis).
+    pub pidfile: String,
+    /// `supervised`: `no`, `systemd` (sd_notify readiness), `upstart` (accepted) or
+    /// `auto` (systemd when `NOTIFY_SOCKET` is set).
+    pub supervised: String,
+    /// `tcp-backlog`: the listen queue's length.
+    pub tcp_backlog: u64,
+    /// `rename-command`: (command, new name); an empty new name removes the command.
+    pub renames: Vec<(String, String)>,
+    /// Values of the Redis parameters Strata accepts without using
+    /// (`redis_conf::INERT`, same order).
+    inert: Vec<String>,
     /// DUMP and MIGRATE payload encoding: `redis-7.0` (default), `redis-6`, `portable`.
     pub dump_payload_target: String,
     /// Directory of BGDUMP files (empty = `<dir>/dumps`).
@@ -114,6 +129,14 @@ impl Default for Config {
             protected_mode: true,
             tcp_keepalive: 300,
             daemonize: false,
+            pidfile: String::new(),
+            supervised: "no".into(),
+            tcp_backlog: 511,
+            renames: Vec::new(),
+            inert: redis_conf::INERT
+                .iter()
+                .map(|e| e.default.to_string())
+                .collect(),
             dump_payload_target: "redis-7.0".into(),
             dump_dir: String::new(),
             dump_throttle: 0,
@@ -180,10 +203,42 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("protected-mode", Mutability::Runtime),
     ("tcp-keepalive", Mutability::Runtime),
     ("daemonize", Mutability::Immutable),
+    ("pidfile", Mutability::Immutable),
+    ("supervised", Mutability::Immutable),
+    ("tcp-backlog", Mutability::Immutable),
     ("dump-payload-target", Mutability::Runtime),
     ("dump-dir", Mutability::Immutable),
     ("dump-throttle", Mutability::Runtime),
 ];
+
+/// How deep `include` may nest (a file including itself stops here).
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// The files an `include` names: the path itself, or with wildcards (`*?[`) in its
+/// file name, the matching files of its directory in name order.
+fn include_files(pattern: &str) -> Result<Vec<std::path::PathBuf>, String> {
+    let path = std::path::Path::new(pattern);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if !name.contains(['*', '?', '[']) {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let g = Glob::new(name.as_bytes());
+    let mut found: Vec<std::path::PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .filter(|e| g.matches(e.file_name().as_encoded_bytes()))
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    found.sort();
+    Ok(found)
+}
 
 impl Config {
     /// Set one parameter from its text form (start-up or `CONFIG SET`). The error is the
@@ -217,10 +272,12 @@ impl Config {
                     return Err("wrong number of arguments".into());
                 }
                 // CONFIG SET gives one space-separated string; the file gives words.
+                // Kept as written: a leading `-` (an address that may be missing) is
+                // read when binding, and CONFIG GET shows it, as Redis.
                 self.bind = args
                     .iter()
                     .flat_map(|a| a.split_whitespace())
-                    .map(|s| s.trim_start_matches('-').to_string())
+                    .map(str::to_string)
                     .collect();
             }
             "dir" => self.dir = one()?.to_string(),
@@ -262,11 +319,31 @@ impl Config {
             "hz" => self.hz = int(one()?, 1, 500)?,
             "protected-mode" => self.protected_mode = boolean(one()?)?,
             "tcp-keepalive" => self.tcp_keepalive = int(one()?, 0, i32::MAX as u64)?,
-            "daemonize" => {
-                if boolean(one()?)? {
-                    return Err("daemonize yes is not supported: run under a supervisor".into());
+            "daemonize" => self.daemonize = boolean(one()?)?,
+            "pidfile" => self.pidfile = one()?.to_string(),
+            "supervised" => {
+                let v = one()?.to_ascii_lowercase();
+                if !["upstart", "systemd", "auto", "no"].contains(&v.as_str()) {
+                    return Err(
+                        "argument(s) must be one of the following: upstart, systemd, auto, no"
+                            .into(),
+                    );
                 }
+                self.supervised = v;
             }
+            "tcp-backlog" => self.tcp_backlog = int(one()?, 0, i32::MAX as u64)?,
+            "rename-command" => match args {
+                [from, to] => {
+                    self.renames
+                        .push((from.to_ascii_lowercase(), to.to_ascii_lowercase()));
+                    if let Err(e) = crate::cmd::renamed_table(&self.renames) {
+                        self.renames.pop();
+                        return Err(e);
+                    }
+                }
+                _ => return Err("Bad directive or wrong number of arguments".into()),
+            },
+            "client-output-buffer-limit" => self.set_output_limits(args)?,
             "dump-payload-target" => {
                 let v = one()?.to_ascii_lowercase();
                 if !["redis-7.0", "redis-6", "portable"].contains(&v.as_str()) {
@@ -279,9 +356,70 @@ impl Config {
             }
             "dump-dir" => self.dump_dir = one()?.to_string(),
             "dump-throttle" => self.dump_throttle = mem(one()?)?,
-            _ => return Err("Bad directive or wrong number of arguments".into()),
+            _ => {
+                if let Some((i, e)) = redis_conf::find(&name) {
+                    self.inert[i] = redis_conf::check(e, args)?;
+                } else if let Some((_, why)) = redis_conf::UNSUPPORTED_DIRECTIVES
+                    .iter()
+                    .find(|(d, _)| *d == name)
+                {
+                    return Err(format!("{why} (the '{name}' directive)"));
+                } else if !redis_conf::DEPRECATED.contains(&name.as_str()) {
+                    return Err("Bad directive or wrong number of arguments".into());
+                }
+            }
         }
         Ok(())
+    }
+
+    /// `client-output-buffer-limit <class> <hard> <soft> <seconds> ...`: each class
+    /// given replaces that class's limits, as in Redis (accepted; no effect here).
+    fn set_output_limits(&mut self, args: &[String]) -> Result<(), String> {
+        let bad = || "Wrong number of arguments in buffer limit configuration.".to_string();
+        if args.is_empty() || !args.len().is_multiple_of(4) {
+            return Err(bad());
+        }
+        let (i, _) = redis_conf::find("client-output-buffer-limit").ok_or_else(bad)?;
+        let mut classes: Vec<String> = self.inert[i].split(' ').map(str::to_string).collect();
+        for quad in args.chunks(4) {
+            let class = match quad[0].to_ascii_lowercase().as_str() {
+                "normal" => 0,
+                "slave" | "replica" => 1,
+                "pubsub" => 2,
+                _ => {
+                    return Err(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    )
+                }
+            };
+            let hard = parse_memory(&quad[1]);
+            let soft = parse_memory(&quad[2]);
+            let secs = quad[3].parse::<u64>().ok();
+            let (Some(hard), Some(soft), Some(secs)) = (hard, soft, secs) else {
+                return Err(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .into(),
+                );
+            };
+            if classes.len() == 12 {
+                classes[class * 4 + 1] = hard.to_string();
+                classes[class * 4 + 2] = soft.to_string();
+                classes[class * 4 + 3] = secs.to_string();
+            }
+        }
+        self.inert[i] = classes.join(" ");
+        Ok(())
+    }
+
+    /// The Redis parameters set to something other than Redis's default that have no
+    /// effect in Strata: (name, value), for a warning at start-up.
+    pub fn inert_changes(&self) -> Vec<(&'static str, &str)> {
+        redis_conf::INERT
+            .iter()
+            .zip(&self.inert)
+            .filter(|(e, v)| e.default != v.as_str())
+            .map(|(e, v)| (e.name, v.as_str()))
+            .collect()
     }
 
     /// The text `CONFIG GET` shows for a parameter.
@@ -307,38 +445,59 @@ impl Config {
             "hz" => self.hz.to_string(),
             "protected-mode" => if self.protected_mode { "yes" } else { "no" }.into(),
             "tcp-keepalive" => self.tcp_keepalive.to_string(),
-            "daemonize" => "no".into(),
+            "daemonize" => if self.daemonize { "yes" } else { "no" }.into(),
+            "pidfile" => self.pidfile.clone(),
+            "supervised" => self.supervised.clone(),
+            "tcp-backlog" => self.tcp_backlog.to_string(),
             "dump-payload-target" => self.dump_payload_target.clone(),
             "dump-dir" => self.dump_dir.clone(),
             "dump-throttle" => self.dump_throttle.to_string(),
-            _ => return None,
+            _ => {
+                let (i, _) = redis_conf::find(name)?;
+                self.inert[i].clone()
+            }
         })
     }
 
     /// `CONFIG GET` for one glob pattern: (name, value) pairs in table order.
     pub fn get_matching(&self, pattern: &str) -> Vec<(String, String)> {
         let g = Glob::new(pattern.to_ascii_lowercase().as_bytes());
-        PARAMS
+        let names = PARAMS
             .iter()
-            .filter(|(n, _)| g.matches(n.as_bytes()))
-            .filter_map(|(n, _)| self.get(n).map(|v| (n.to_string(), v)))
+            .map(|(n, _)| *n)
+            .chain(redis_conf::INERT.iter().map(|e| e.name))
+            .chain(redis_conf::ALIASES.iter().map(|(a, _)| *a));
+        names
+            .filter(|n| g.matches(n.as_bytes()))
+            .filter_map(|n| self.get(n).map(|v| (n.to_string(), v)))
             .collect()
     }
 
     /// `CONFIG SET name value`: the error text on failure, as Redis words it.
     pub fn config_set(&mut self, name: &str, value: &str) -> Result<(), String> {
         let lname = name.to_ascii_lowercase();
-        let Some((_, m)) = PARAMS.iter().find(|(n, _)| *n == lname) else {
-            return Err(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-            ));
+        let m = match PARAMS.iter().find(|(n, _)| *n == lname) {
+            Some((_, m)) => *m,
+            None => match redis_conf::find(&lname) {
+                Some((_, e)) if e.runtime => Mutability::Runtime,
+                Some(_) => Mutability::Immutable,
+                None => {
+                    return Err(format!(
+                        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                    ))
+                }
+            },
         };
-        if *m == Mutability::Immutable {
+        if m == Mutability::Immutable {
             return Err(format!(
                 "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
             ));
         }
-        let words: Vec<String> = if lname == "save" {
+        let many = lname == "save"
+            || lname == "client-output-buffer-limit"
+            || redis_conf::find(&lname)
+                .is_some_and(|(_, e)| matches!(e.kind, redis_conf::Kind::Words));
+        let words: Vec<String> = if many {
             value.split_whitespace().map(str::to_string).collect()
         } else {
             vec![value.to_string()]
@@ -346,6 +505,54 @@ impl Config {
         self.set(&lname, &words).map_err(|why| {
             format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
         })
+    }
+
+    /// Apply the lines of a config text. `include` reads other files (wildcards in the
+    /// file name, matches in name order; a pattern matching nothing is skipped, as in
+    /// Redis), each reporting its own line numbers; relative paths are taken from the
+    /// working directory, as Redis does.
+    fn apply_text(&mut self, text: &str, depth: usize) -> Result<(), String> {
+        for (i, raw) in text.lines().enumerate() {
+            let trimmed = raw.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let fail = |why: &str| {
+                format!(
+                    "\n*** FATAL CONFIG FILE ERROR (Strata {}) ***\nReading the configuration file, at line {}\n>>> '{}'\n{}",
+                    env!("CARGO_PKG_VERSION"),
+                    i + 1,
+                    trimmed,
+                    why
+                )
+            };
+            let words = crate::resp::split_args(trimmed.as_bytes())
+                .ok_or_else(|| fail("Unbalanced quotes in configuration line"))?;
+            let words: Vec<String> = words
+                .into_iter()
+                .map(|w| String::from_utf8_lossy(&w).into_owned())
+                .collect();
+            let Some((name, args)) = words.split_first() else {
+                continue;
+            };
+            if name.eq_ignore_ascii_case("include") {
+                let [pattern] = args else {
+                    return Err(fail("Bad directive or wrong number of arguments"));
+                };
+                if depth >= MAX_INCLUDE_DEPTH {
+                    return Err(fail("Too many nested includes"));
+                }
+                for f in include_files(pattern).map_err(|e| fail(&e))? {
+                    let body = std::fs::read_to_string(&f).map_err(|e| {
+                        format!("Fatal error, can't open config file '{}': {e}", f.display())
+                    })?;
+                    self.apply_text(&body, depth + 1)?;
+                }
+                continue;
+            }
+            self.set(name, args).map_err(|why| fail(&why))?;
+        }
+        Ok(())
     }
 
     /// Parse a config file's text, then apply `overrides` (`--name value ...` words).
@@ -377,31 +584,7 @@ impl Config {
             text.push_str(&line);
             text.push('\n');
         }
-        for (i, raw) in text.lines().enumerate() {
-            let trimmed = raw.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let fail = |why: &str| {
-                format!(
-                    "\n*** FATAL CONFIG FILE ERROR (Strata {}) ***\nReading the configuration file, at line {}\n>>> '{}'\n{}",
-                    env!("CARGO_PKG_VERSION"),
-                    i + 1,
-                    trimmed,
-                    why
-                )
-            };
-            let words = crate::resp::split_args(trimmed.as_bytes())
-                .ok_or_else(|| fail("Unbalanced quotes in configuration line"))?;
-            let words: Vec<String> = words
-                .into_iter()
-                .map(|w| String::from_utf8_lossy(&w).into_owned())
-                .collect();
-            let Some((name, args)) = words.split_first() else {
-                continue;
-            };
-            c.set(name, args).map_err(|why| fail(&why))?;
-        }
+        c.apply_text(&text, 0)?;
         Ok(c)
     }
 }
@@ -430,6 +613,41 @@ mod tests {
         assert_eq!(c.appendfsync, Fsync::Always);
         assert_eq!(c.memtable_budget, 32 << 20);
         assert_eq!(c.bind, vec!["0.0.0.0", "::1"]);
+        let c = Config::load(None, &["--bind".into(), "* -::*".into()]).unwrap();
+        assert_eq!(c.bind, vec!["*", "-::*"]);
+    }
+
+    #[test]
+    fn include_reads_files_and_wildcards_in_name_order() {
+        let dir = std::env::temp_dir().join(format!("strata-include-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+        std::fs::write(dir.join("conf.d/10-a.conf"), "timeout 10\nhz 20\n").unwrap();
+        std::fs::write(dir.join("conf.d/20-b.conf"), "timeout 20\n").unwrap();
+        std::fs::write(
+            dir.join("self.conf"),
+            format!("include {}/self.conf\n", dir.display()),
+        )
+        .unwrap();
+        let text = format!(
+            "timeout 5\ninclude {d}/conf.d/*.conf\ninclude {d}/none/*.conf\n",
+            d = dir.display()
+        );
+        let c = Config::load(Some(("x", &text)), &[]).unwrap();
+        assert_eq!((c.timeout, c.hz), (20, 20));
+        let e = Config::load(
+            Some(("x", &format!("include {}/missing.conf\n", dir.display()))),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains("can't open config file"), "{e}");
+        let e = Config::load(
+            Some(("x", &format!("include {}/self.conf\n", dir.display()))),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains("Too many nested includes"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -446,7 +664,34 @@ mod tests {
         let mut c = Config::default();
         let all = c.get_matching("*");
         assert!(all.iter().any(|(n, v)| n == "port" && v == "6379"));
-        assert_eq!(c.get_matching("maxmemory*"), vec![]);
+        let names: Vec<String> = c
+            .get_matching("maxmemory*")
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "maxmemory",
+                "maxmemory-clients",
+                "maxmemory-eviction-tenacity",
+                "maxmemory-policy",
+                "maxmemory-samples"
+            ]
+        );
+        // An alias reads and writes its parameter; immutable and refused ones answer
+        // as Redis words it.
+        c.config_set("slave-priority", "7").unwrap();
+        assert_eq!(c.get("replica-priority").as_deref(), Some("7"));
+        assert!(c
+            .config_set("unixsocket", "/tmp/x")
+            .unwrap_err()
+            .contains("immutable"));
+        assert!(c
+            .config_set("tls-port", "6380")
+            .unwrap_err()
+            .contains("TLS is not supported"));
+        assert_eq!(c.inert_changes(), vec![("replica-priority", "7")]);
         c.config_set("timeout", "30").unwrap();
         assert_eq!(c.timeout, 30);
         assert!(c.config_set("port", "1").unwrap_err().contains("immutable"));

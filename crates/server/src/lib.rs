@@ -14,7 +14,9 @@ pub mod cmd;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzz_support;
+pub mod log;
 mod net;
+mod redis_conf;
 pub mod resp;
 pub mod store;
 
@@ -164,6 +166,8 @@ pub struct Shared {
     pub migrate: Mutex<cmd::dump::MigrateCache>,
     /// The background key dumper (BGDUMP).
     pub dumper: strata_dump::Dumper,
+    /// The command table under `rename-command`; `None` when nothing is renamed.
+    pub commands: Option<cmd::Renamed>,
 }
 
 impl Shared {
@@ -284,16 +288,35 @@ impl Server {
         let mut listeners = Vec::new();
         if config.port != 0 {
             for b in &config.bind {
-                let addr: SocketAddr = format!("{b}:{}", config.port)
+                // Redis's forms: `*` is every IPv4 address, `::*` every IPv6 one, and a
+                // leading `-` marks an address that may be missing on this host.
+                let (optional, host) = match b.strip_prefix('-') {
+                    Some(h) => (true, h),
+                    None => (false, b.as_str()),
+                };
+                let host = match host {
+                    "*" => "0.0.0.0",
+                    "::*" => "::",
+                    h => h,
+                };
+                let addr: SocketAddr = format!("{host}:{}", config.port)
                     .parse()
-                    .or_else(|_| format!("[{b}]:{}", config.port).parse())
+                    .or_else(|_| format!("[{host}]:{}", config.port).parse())
                     .map_err(|_| err(format!("invalid bind address '{b}'")))?;
-                let l = std::net::TcpListener::bind(addr).map_err(|e| {
-                    err(format!(
-                        "Could not create server TCP listening socket {addr}: {e}"
-                    ))
-                })?;
-                listeners.push(l);
+                match net::listen(addr, config.tcp_backlog) {
+                    Ok(l) => listeners.push(l),
+                    Err(e) if optional && net::address_missing(&e) => {
+                        log::warning(format_args!("Skipping optional bind address {addr}: {e}"));
+                    }
+                    Err(e) => {
+                        return Err(err(format!(
+                            "Could not create server TCP listening socket {addr}: {e}"
+                        )))
+                    }
+                }
+            }
+            if listeners.is_empty() {
+                return Err(err("Failed listening on any bind address".into()));
             }
         }
         let listening: Vec<SocketAddr> = listeners
@@ -324,6 +347,12 @@ impl Server {
         }
         let (wtx, wrx) = crossbeam_channel::unbounded::<(usize, u64, Job)>();
         let fsync = config.appendfsync;
+        let commands = if config.renames.is_empty() {
+            None
+        } else {
+            Some(cmd::renamed_table(&config.renames).map_err(err)?)
+        };
+        log::set_level(&config.loglevel);
         let shared = Arc::new(Shared {
             store,
             hot: Hot::default(),
@@ -343,6 +372,7 @@ impl Server {
             blocked: Mutex::new(cmd::blocking::Blocked::default()),
             migrate: Mutex::new(cmd::dump::MigrateCache::default()),
             dumper,
+            commands,
         });
         shared.set_fsync(fsync);
         shared.hot.update(&lock(&shared.config));
@@ -445,7 +475,7 @@ fn expire_loop(sh: Arc<Shared>) {
         match sh.store.expire_cycle(200) {
             Ok(200) => continue,
             Ok(_) => {}
-            Err(e) => eprintln!("active expiry: {e}"),
+            Err(e) => log::warning(format_args!("active expiry: {e}")),
         }
         std::thread::sleep(Duration::from_millis(1000 / hz));
     }

@@ -1,7 +1,10 @@
 //! `strata-server [config-file] [--name value ...]`: like redis-server.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+
+use strata_server::log;
 
 /// The server's allocator (docs/decisions.md, "Allocator"). The library crates do not
 /// choose one: an embedding program keeps its own.
@@ -52,10 +55,48 @@ fn main() {
             std::process::exit(1);
         }
     };
+    strata_server::log::set_level(&config.loglevel);
+    // The log file opens before daemonizing, so an error reaches the terminal (Redis
+    // also checks it while reading the configuration).
+    let logfile = if config.logfile.is_empty() {
+        None
+    } else {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&config.logfile)
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("Can't open the log file: {e}");
+                std::process::exit(1);
+            }
+        }
+    };
+    if config.daemonize {
+        daemonize();
+    }
+    if let Some(f) = &logfile {
+        // Every line the server logs goes to standard error: point it at the file.
+        // SAFETY: both descriptors are open; dup2 replaces fd 2 atomically.
+        unsafe { libc::dup2(f.as_raw_fd(), 2) };
+    }
+    drop(logfile);
+    let pidfile = match (&config.pidfile, config.daemonize) {
+        (p, _) if !p.is_empty() => Some(p.clone()),
+        (_, true) => Some(DEFAULT_PIDFILE.to_string()),
+        _ => None,
+    };
+    for (name, value) in config.inert_changes() {
+        log::warning(format_args!(
+            "'{name} {value}' has no effect in Strata (accepted for redis.conf compatibility; docs/configuration.md)"
+        ));
+    }
+    let notify = systemd_socket(&config.supervised);
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
-            eprintln!("cannot install a signal handler: {e}");
+            log::warning(format_args!("cannot install a signal handler: {e}"));
             std::process::exit(1);
         }
     }
@@ -64,21 +105,118 @@ fn main() {
     let server = match strata_server::Server::start(config) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e}");
+            log::warning(format_args!("{e}"));
             std::process::exit(1);
         }
     };
+    // Written once the server listens (as Redis, after initServer), so its presence
+    // means the server is up.
+    if let Some(p) = &pidfile {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            log::warning(format_args!("Failed to write PID file {p}: {e}"));
+        }
+    }
     let addrs: Vec<String> = server.addrs().iter().map(|a| a.to_string()).collect();
-    eprintln!(
+    log::notice(format_args!(
         "strata-server {} ready to accept connections on {}",
         env!("CARGO_PKG_VERSION"),
         addrs.join(", ")
-    );
-    match server.wait(&stop) {
-        Ok(()) => eprintln!("strata-server is now ready to exit, bye bye..."),
+    ));
+    if let Some(n) = &notify {
+        sd_notify(n, "READY=1\nSTATUS=Ready to accept connections\n");
+    }
+    let res = server.wait(&stop);
+    if let Some(n) = &notify {
+        sd_notify(n, "STOPPING=1\n");
+    }
+    match res {
+        Ok(()) => {
+            log::notice(format_args!(
+                "strata-server is now ready to exit, bye bye..."
+            ));
+            exit(0, pidfile.as_deref());
+        }
         Err(e) => {
-            eprintln!("{e}");
+            log::warning(format_args!("{e}"));
+            exit(1, pidfile.as_deref());
+        }
+    }
+}
+
+/// The pid file of a daemonized server with no `pidfile` set (Redis's is
+/// /var/run/redis.pid; Strata's own name keeps a Redis on the same host unharmed).
+const DEFAULT_PIDFILE: &str = "/var/run/strata-server.pid";
+
+/// Leave, removing the pid file first (as Redis does on its way out).
+fn exit(code: i32, pidfile: Option<&str>) -> ! {
+    if let Some(p) = pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    std::process::exit(code)
+}
+
+/// `daemonize yes`, as Redis: fork, the parent exits, the child starts a new session
+/// and points its standard streams at /dev/null (the log file, if any, replaces
+/// standard error afterwards). Called before any thread exists.
+fn daemonize() {
+    // SAFETY: the process is single-threaded here (no thread has been spawned yet), so
+    // the child may go on running Rust code after fork.
+    match unsafe { libc::fork() } {
+        -1 => {
+            eprintln!(
+                "Can't fork to daemonize: {}",
+                std::io::Error::last_os_error()
+            );
             std::process::exit(1);
         }
+        0 => {}
+        _ => std::process::exit(0),
+    }
+    // SAFETY: setsid has no memory effects; failure (already a leader) is harmless.
+    unsafe { libc::setsid() };
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            // SAFETY: `null` is open; dup2 replaces the standard descriptor.
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
+    }
+}
+
+/// Where to send readiness, under `supervised systemd` (or `auto` with systemd's
+/// `NOTIFY_SOCKET` set), as Redis does for a `Type=notify` unit.
+fn systemd_socket(supervised: &str) -> Option<String> {
+    let path = std::env::var("NOTIFY_SOCKET")
+        .ok()
+        .filter(|p| !p.is_empty());
+    match supervised {
+        "systemd" if path.is_none() => {
+            log::warning(format_args!(
+                "systemd supervision requested, but NOTIFY_SOCKET environment variable not found!"
+            ));
+            None
+        }
+        "systemd" | "auto" => path,
+        _ => None,
+    }
+}
+
+/// Send one sd_notify message (a datagram to the socket systemd named; a leading
+/// `@` names an abstract socket).
+fn sd_notify(path: &str, msg: &str) {
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let addr = match path.strip_prefix('@') {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name.as_bytes())
+        }
+        None => SocketAddr::from_pathname(path),
+    };
+    let sent = addr.and_then(|a| UnixDatagram::unbound()?.send_to_addr(msg.as_bytes(), &a));
+    if let Err(e) = sent {
+        log::warning(format_args!("sd_notify to {path}: {e}"));
     }
 }

@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -114,7 +115,7 @@ pub(crate) fn acceptor(listener: std::net::TcpListener, sh: Arc<Shared>) {
     let _ = listener.set_nonblocking(true);
     let mut listener = mio::net::TcpListener::from_std(listener);
     let Ok(mut poll) = Poll::new() else {
-        eprintln!("acceptor: cannot create a poll instance");
+        crate::log::warning(format_args!("acceptor: cannot create a poll instance"));
         return;
     };
     if poll
@@ -122,7 +123,7 @@ pub(crate) fn acceptor(listener: std::net::TcpListener, sh: Arc<Shared>) {
         .register(&mut listener, Token(0), Interest::READABLE)
         .is_err()
     {
-        eprintln!("acceptor: cannot register the listener");
+        crate::log::warning(format_args!("acceptor: cannot register the listener"));
         return;
     }
     let mut events = Events::with_capacity(16);
@@ -144,7 +145,7 @@ pub(crate) fn acceptor(listener: std::net::TcpListener, sh: Arc<Shared>) {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
-                    eprintln!("accept: {e}");
+                    crate::log::warning(format_args!("accept: {e}"));
                     std::thread::sleep(Duration::from_millis(100));
                     break;
                 }
@@ -153,21 +154,41 @@ pub(crate) fn acceptor(listener: std::net::TcpListener, sh: Arc<Shared>) {
     }
 }
 
+/// Redis 7.0's reply to a non-local client in protected mode, byte for byte.
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
 fn accept_one(
     sh: &Arc<Shared>,
     mut stream: mio::net::TcpStream,
     peer: std::net::SocketAddr,
     n: usize,
 ) {
-    let (maxclients, keepalive) = {
+    let (maxclients, keepalive, protected) = {
         let cfg = lock(&sh.config);
-        (cfg.maxclients, cfg.tcp_keepalive)
+        (
+            cfg.maxclients,
+            cfg.tcp_keepalive,
+            cfg.protected_mode && cfg.requirepass.is_empty(),
+        )
     };
     if lock(&sh.clients).len() >= maxclients {
         sh.stats
             .rejected_connections
             .fetch_add(1, Ordering::Relaxed);
         let _ = stream.write(b"-ERR max number of clients reached\r\n");
+        return;
+    }
+    // Protected mode, as Redis 7.0: with no password, only the loopback addresses
+    // 127.0.0.1 and ::1 may connect (Redis compares exactly these two).
+    let local = match peer.ip() {
+        std::net::IpAddr::V4(a) => a == std::net::Ipv4Addr::LOCALHOST,
+        std::net::IpAddr::V6(a) => a == std::net::Ipv6Addr::LOCALHOST,
+    };
+    if protected && !local {
+        sh.stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write(PROTECTED_MODE_DENIED);
         return;
     }
     let _ = stream.set_nodelay(true);
@@ -229,6 +250,109 @@ fn set_keepalive(fd: std::os::fd::RawFd, secs: u64) {
             return;
         }
     }
+}
+
+/// A listening socket as Redis makes one: `SO_REUSEADDR`, IPv6 sockets IPv6-only (so
+/// `bind * -::*` can take both families on one port), and a listen queue of
+/// `tcp-backlog` (the kernel caps it at `net.core.somaxconn`).
+pub(crate) fn listen(addr: SocketAddr, backlog: u64) -> std::io::Result<std::net::TcpListener> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket creation; the descriptor is owned below.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor nobody else owns; it closes on every error path.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let on: libc::c_int = 1;
+    let set = |level, name| {
+        // SAFETY: `on` is a c_int that outlives the call, passed with its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    set(libc::SOL_SOCKET, libc::SO_REUSEADDR)?;
+    let rc = match addr {
+        SocketAddr::V4(a) => {
+            let sa = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: `sa` is a valid sockaddr_in, passed with its size.
+            unsafe {
+                libc::bind(
+                    fd,
+                    (&sa as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+        }
+        SocketAddr::V6(a) => {
+            set(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY)?;
+            let sa = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: `sa` is a valid sockaddr_in6, passed with its size.
+            unsafe {
+                libc::bind(
+                    fd,
+                    (&sa as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let backlog = backlog.min(i32::MAX as u64) as libc::c_int;
+    // SAFETY: `fd` is a bound stream socket.
+    if unsafe { libc::listen(fd, backlog) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(std::net::TcpListener::from(owned))
+}
+
+/// A bind error that means the address does not exist here (Redis skips such an
+/// address when it is marked optional with `-`).
+pub(crate) fn address_missing(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::EADDRNOTAVAIL
+                | libc::EAFNOSUPPORT
+                | libc::EPROTONOSUPPORT
+                | libc::ESOCKTNOSUPPORT
+                | libc::EPFNOSUPPORT
+                | libc::ENOPROTOOPT
+        )
+    )
 }
 
 struct Loop {
@@ -315,7 +439,7 @@ pub(crate) fn event_loop(
         };
         if let Err(e) = spin.poll(&mut lp.poll, &mut events, wait) {
             if e.kind() != ErrorKind::Interrupted {
-                eprintln!("poll: {e}");
+                crate::log::warning(format_args!("poll: {e}"));
             }
             continue;
         }
@@ -477,10 +601,10 @@ impl Loop {
             .net_input
             .fetch_add(read as u64, Ordering::Relaxed);
         if c.rbuf.len() - c.rpos > limit {
-            eprintln!(
+            crate::log::warning(format_args!(
                 "Closing client that reached max query buffer length: id={} addr={}",
                 c.info.id, c.info.addr
-            );
+            ));
             self.close(t);
             return;
         }
@@ -573,7 +697,9 @@ impl Loop {
         let lost = self.sh.store.lost_writes();
         if flushed.is_err() || lost != self.lost_seen {
             self.lost_seen = lost;
-            eprintln!("pending writes were lost, closing the clients of this batch");
+            crate::log::warning(format_args!(
+                "pending writes were lost, closing the clients of this batch"
+            ));
             for t in std::mem::take(&mut self.pending) {
                 self.close(t);
             }
@@ -581,7 +707,9 @@ impl Loop {
         if self.wrote && self.sh.fsync_policy() == Fsync::Always {
             if let Err(e) = self.sh.store.sync() {
                 // Replies to unsynced writes must not go out as successes.
-                eprintln!("fsync failed, closing the clients of this batch: {e}");
+                crate::log::warning(format_args!(
+                    "fsync failed, closing the clients of this batch: {e}"
+                ));
                 for t in std::mem::take(&mut self.pending) {
                     self.close(t);
                 }

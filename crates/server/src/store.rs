@@ -611,7 +611,7 @@ impl Store {
             // Outside deferred commits a transaction starts from the engine alone (its
             // commands may read around it, COPY's sub-record scan for one).
             if let Err(e) = self.apply_pending(&mut guard) {
-                eprintln!("applying pending writes: {e}");
+                crate::log::warning(format_args!("applying pending writes: {e}"));
             }
         }
         let spare = std::mem::take(&mut guard.spare);
@@ -765,7 +765,7 @@ impl Store {
             .name("strata-flushall-compact".into())
             .spawn(move || {
                 if let Err(e) = db.compact_range(None, None) {
-                    eprintln!("compaction after FLUSHALL: {e}");
+                    crate::log::warning(format_args!("compaction after FLUSHALL: {e}"));
                 }
                 flag.store(false, Ordering::Release);
             });
@@ -1733,7 +1733,7 @@ impl Drop for Txn<'_> {
         let wrote = !self.batch.is_empty() || self.overlay.values().any(|s| s.dirty);
         if !self.committed && self.lazy_only && wrote {
             if let Err(e) = self.commit_inner() {
-                eprintln!("lazy expiry: {e}");
+                crate::log::warning(format_args!("lazy expiry: {e}"));
             }
         }
         let mut spare = Spare {

@@ -590,7 +590,7 @@ pub fn command(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             let names: Vec<Option<&'static super::Cmd>> = if a.len() == 2 {
                 COMMANDS.iter().map(Some).collect()
             } else {
-                a[2..].iter().map(|n| super::find(n)).collect()
+                a[2..].iter().map(|n| super::find(c.sh, n)).collect()
             };
             c.out.array(names.len());
             for n in names {
@@ -605,7 +605,7 @@ pub fn command(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             let names: Vec<&'static super::Cmd> = if a.len() == 2 {
                 COMMANDS.iter().collect()
             } else {
-                a[2..].iter().filter_map(|n| super::find(n)).collect()
+                a[2..].iter().filter_map(|n| super::find(c.sh, n)).collect()
             };
             c.out.map(names.len());
             for cmd in names {
@@ -664,6 +664,7 @@ pub fn config(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             }
             c.sh.set_fsync(next.appendfsync);
             c.sh.hot.update(&next);
+            crate::log::set_level(&next.loglevel);
             *cfg = next;
             drop(cfg);
             c.ok()

@@ -251,7 +251,7 @@ pub fn serve(sh: &Shared, db: usize, key: &[u8]) {
     // Waiters' pops may read around their transaction (sorted-set scans): the push's
     // deferred writes go to the engine first.
     if let Err(e) = sh.store.flush_pending() {
-        eprintln!("serving blocked clients: {e}");
+        crate::log::warning(format_args!("serving blocked clients: {e}"));
         return;
     }
     let mut work: VecDeque<(usize, Vec<u8>)> = VecDeque::from([(db, key.to_vec())]);

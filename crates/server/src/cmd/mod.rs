@@ -415,7 +415,7 @@ cmds! {
     "debug", -2, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "server", admin::debug, "A container for debugging commands.";
 }
 
-fn find(name: &[u8]) -> Option<&'static Cmd> {
+fn find(sh: &Shared, name: &[u8]) -> Option<&'static Cmd> {
     if name.len() > 32 {
         return None;
     }
@@ -424,7 +424,35 @@ fn find(name: &[u8]) -> Option<&'static Cmd> {
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
     let lower = std::str::from_utf8(lower).ok()?;
-    index().get(lower).copied()
+    match &sh.commands {
+        None => index().get(lower).copied(),
+        Some(renamed) => renamed.get(lower).copied(),
+    }
+}
+
+/// The command table under `rename-command` directives: name → entry.
+pub type Renamed = std::collections::HashMap<
+    String,
+    &'static Cmd,
+    std::hash::BuildHasherDefault<crate::store::FxHasher>,
+>;
+
+/// Apply `rename-command` directives in order (an empty new name removes the
+/// command), with Redis's errors: the command must exist, and the new name must not.
+pub fn renamed_table(renames: &[(String, String)]) -> Result<Renamed, String> {
+    let mut t: Renamed = COMMANDS.iter().map(|c| (c.name.to_string(), c)).collect();
+    for (from, to) in renames {
+        let Some(c) = t.remove(from.as_str()) else {
+            return Err("No such command in rename-command".into());
+        };
+        if !to.is_empty() {
+            if to.len() > 32 || t.contains_key(to.as_str()) {
+                return Err("Target command name already exists".into());
+            }
+            t.insert(to.clone(), c);
+        }
+    }
+    Ok(t)
 }
 
 /// Command name → entry. The table is fixed, so a fast unkeyed hash is safe here.
@@ -518,7 +546,7 @@ pub fn execute(
         buf: out,
         proto: s.proto,
     };
-    let Some(cmd) = find(&args[0]) else {
+    let Some(cmd) = find(sh, &args[0]) else {
         o.error(&unknown_command(args));
         return Flow::Continue { wrote: false };
     };
