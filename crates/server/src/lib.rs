@@ -168,6 +168,12 @@ pub struct Shared {
     pub dumper: strata_dump::Dumper,
     /// The command table under `rename-command`; `None` when nothing is renamed.
     pub commands: Option<cmd::Renamed>,
+    /// The transaction gate: event loops hold it shared while they serve an
+    /// iteration (and the expiry thread while it expires a batch, a MIGRATE while it
+    /// deletes what it moved); an EXEC holds it exclusively, so no other client's
+    /// command runs between a transaction's commands (`cmd::multi`). Leaked once per
+    /// server, so guards can live in the loops' state.
+    pub gate: &'static std::sync::RwLock<()>,
 }
 
 impl Shared {
@@ -373,6 +379,7 @@ impl Server {
             migrate: Mutex::new(cmd::dump::MigrateCache::default()),
             dumper,
             commands,
+            gate: Box::leak(Box::new(std::sync::RwLock::new(()))),
         });
         shared.set_fsync(fsync);
         shared.hot.update(&lock(&shared.config));
@@ -466,13 +473,47 @@ impl Server {
     }
 }
 
+thread_local! {
+    /// This thread holds `Shared::gate` exclusively (it runs an EXEC).
+    static EXCLUSIVE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl Shared {
+    /// Hold the transaction gate shared (no EXEC runs meanwhile), unless this thread
+    /// runs an EXEC itself (a MIGRATE queued in a transaction).
+    pub fn gate_shared(&self) -> Option<std::sync::RwLockReadGuard<'static, ()>> {
+        if EXCLUSIVE.with(|e| e.get()) {
+            None
+        } else {
+            Some(self.gate.read().unwrap_or_else(|e| e.into_inner()))
+        }
+    }
+
+    /// Run `f` holding the transaction gate exclusively.
+    pub(crate) fn exclusively<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _g = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        EXCLUSIVE.with(|e| e.set(true));
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                EXCLUSIVE.with(|e| e.set(false));
+            }
+        }
+        let _reset = Reset;
+        f()
+    }
+}
+
 fn expire_loop(sh: Arc<Shared>) {
     // Each cycle removes at most 200 due keys; when a cycle is full, the next starts at
     // once, so a burst of expiries drains at engine write speed without starving clients
     // (each cycle takes the write lock once).
     while !sh.shutdown.load(Ordering::Relaxed) {
         let hz = lock(&sh.config).hz.max(1);
-        match sh.store.expire_cycle(200) {
+        let gate = sh.gate_shared();
+        let res = sh.store.expire_cycle(200);
+        drop(gate);
+        match res {
             Ok(200) => continue,
             Ok(_) => {}
             Err(e) => log::warning(format_args!("active expiry: {e}")),

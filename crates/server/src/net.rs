@@ -374,6 +374,8 @@ struct Loop {
     backlog: HashSet<usize>,
     /// `Store::lost_writes` as of the last iteration.
     lost_seen: u64,
+    /// The transaction gate, held shared while an iteration is served.
+    gate: Option<std::sync::RwLockReadGuard<'static, ()>>,
     /// `Shared::uptime_ms` read once per iteration, after the poll: a client's
     /// `last_active` (CLIENT LIST idle, the idle timeout) is set from it when its
     /// commands run, as Redis uses its cached clock, instead of one clock read per
@@ -401,6 +403,7 @@ pub(crate) fn event_loop(
         backlog: HashSet::new(),
         lost_seen: 0,
         clock_ms: 0,
+        gate: None,
     };
     lp.lost_seen = lp.sh.store.lost_writes();
     lp.clock_ms = lp.sh.uptime_ms();
@@ -444,6 +447,7 @@ pub(crate) fn event_loop(
             continue;
         }
         lp.clock_ms = lp.sh.uptime_ms();
+        lp.gate = lp.sh.gate_shared();
         for ev in events.iter() {
             let t = ev.token();
             if t == WAKER {
@@ -470,6 +474,7 @@ pub(crate) fn event_loop(
             last_sweep = Instant::now();
             lp.sweep();
         }
+        lp.gate = None;
     }
 }
 
@@ -657,7 +662,16 @@ impl Loop {
                 c.info.last_active.store(self.clock_ms, Ordering::Relaxed);
             }
             ran = true;
-            let flow = cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args);
+            let flow = if c.session.multi.is_some() && cmd::is_exec(&sh, &args[0]) {
+                // A transaction runs with no other loop serving meanwhile.
+                self.gate = None;
+                let flow = sh
+                    .exclusively(|| cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args));
+                self.gate = sh.gate_shared();
+                flow
+            } else {
+                cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args)
+            };
             c.parser.recycle(args);
             match flow {
                 Flow::Continue { wrote } => self.wrote |= wrote,
@@ -817,6 +831,7 @@ impl Loop {
 
     fn close(&mut self, t: usize) {
         if let Some(mut c) = self.conns.remove(&t) {
+            cmd::multi::forget(&self.sh, &mut c.session, c.info.id);
             if c.waiting {
                 crate::cmd::blocking::forget(&self.sh, c.info.id);
                 self.deadlines.remove(&c.info.id);

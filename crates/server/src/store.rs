@@ -28,7 +28,7 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use strata_lsm::{keys, CompactionFilter, Db, Decision, IterOptions, WriteBatch, WriteOptions};
@@ -428,6 +428,21 @@ pub struct Store {
     counts: Mutex<Vec<Counts>>,
     /// Expired keys removed (INFO `expired_keys`).
     pub expired_keys: AtomicU64,
+    /// WATCHed keys: logical db → key → the clients watching it.
+    watches: Mutex<Vec<FastMap<Vec<u8>, Vec<Watcher>>>>,
+    /// How many (db, key) entries `watches` holds: writes look at the registry only
+    /// when some client watches something.
+    watched: AtomicUsize,
+}
+
+/// A client WATCHing a key.
+struct Watcher {
+    client: u64,
+    /// Set when the key is modified: the client's EXEC then fails.
+    dirty: Arc<AtomicBool>,
+    /// The key was logically expired when watched (Redis 7.0: its deletion by expiry
+    /// then changes nothing, and a later EXEC does not fail for its expiry).
+    expired: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -495,6 +510,8 @@ impl Store {
             retired,
             counts: Mutex::new(vec![Counts::default(); PHYS_IDS]),
             expired_keys: AtomicU64::new(0),
+            watches: Mutex::new((0..databases).map(|_| FastMap::default()).collect()),
+            watched: AtomicUsize::new(0),
         };
         store.recount()?;
         Ok(store)
@@ -598,6 +615,87 @@ impl Store {
     /// Key counts of logical database `db`.
     pub fn counts(&self, db: usize) -> Counts {
         lock(&self.counts)[self.phys(db) as usize]
+    }
+
+    /// WATCH `key` in logical db `db` for `client`: a later write of it sets `dirty`.
+    /// Registered under the write lock, so every write either precedes the watch or
+    /// sees it.
+    pub fn watch(&self, db: usize, key: &[u8], client: u64, dirty: &Arc<AtomicBool>) -> Result<()> {
+        let mut t = self.txn();
+        let expired = t.peek(db, key)?.is_some_and(|m| m.expired(t.now));
+        let mut w = lock(&self.watches);
+        let list = w[db].entry(key.to_vec()).or_default();
+        if list.iter().any(|x| x.client == client) {
+            return Ok(());
+        }
+        if list.is_empty() {
+            self.watched.fetch_add(1, Ordering::Relaxed);
+        }
+        list.push(Watcher {
+            client,
+            dirty: Arc::clone(dirty),
+            expired,
+        });
+        drop(w);
+        drop(t);
+        Ok(())
+    }
+
+    /// Forget `client`'s watches of `keys`.
+    pub fn unwatch(&self, client: u64, keys: &[(usize, Vec<u8>)]) {
+        if keys.is_empty() {
+            return;
+        }
+        let mut w = lock(&self.watches);
+        for (db, key) in keys {
+            if let Some(list) = w[*db].get_mut(key.as_slice()) {
+                list.retain(|x| x.client != client);
+                if list.is_empty() {
+                    w[*db].remove(key.as_slice());
+                    self.watched.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// At EXEC: has one of `client`'s watched keys, live when watched, expired since
+    /// (Redis 7.0 fails the EXEC then, deleted or not)?
+    pub fn watched_key_expired(&self, client: u64, keys: &[(usize, Vec<u8>)]) -> Result<bool> {
+        let mut t = self.txn();
+        for (db, key) in keys {
+            let was_expired = {
+                let w = lock(&self.watches);
+                w[*db]
+                    .get(key.as_slice())
+                    .and_then(|l| l.iter().find(|x| x.client == client))
+                    .is_none_or(|x| x.expired)
+            };
+            if !was_expired && t.peek(*db, key)?.is_some_and(|m| m.expired(t.now)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// A write of `key` in logical db `db`: its watchers' EXEC will fail. `exists` is
+    /// whether the key exists after the write (a key expired when watched and now
+    /// deleted changed nothing, as in Redis 7.0).
+    fn touch(&self, db: usize, key: &[u8], exists: bool) {
+        let mut w = lock(&self.watches);
+        if let Some(list) = w.get_mut(db).and_then(|m| m.get_mut(key)) {
+            for x in list {
+                if x.expired && !exists {
+                    x.expired = false;
+                    continue;
+                }
+                x.dirty.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Whether any client watches anything (a write skips the registry otherwise).
+    fn watching(&self) -> bool {
+        self.watched.load(Ordering::Relaxed) > 0
     }
 
     /// Begin a write transaction (takes the write lock).
@@ -925,6 +1023,74 @@ impl Txn<'_> {
         }
     }
 
+    /// The key's metadata, expired or not, without deleting an expired key (WATCH
+    /// looks without touching).
+    pub fn peek(&mut self, db: usize, key: &[u8]) -> Result<Option<Meta>> {
+        let phys = self.phys(db);
+        self.raw_phys(phys, key)
+    }
+
+    /// A write of `key` in physical db `phys` (see [`Store::touch`]).
+    fn touch_phys(&self, phys: u8, key: &[u8], exists: bool) {
+        if !self.store.watching() {
+            return;
+        }
+        for db in 0..self.store.databases() {
+            if self.phys(db) == phys {
+                self.store.touch(db, key, exists);
+            }
+        }
+    }
+
+    /// A write of a sub-record of `key` in logical db `db` (the key exists after it).
+    fn touch_sub(&self, db: usize, key: &[u8]) {
+        if self.store.watching() {
+            self.store.touch(db, key, true);
+        }
+    }
+
+    /// FLUSHDB of `db` (`other` None) or SWAPDB of `db` with `other`: the watched keys
+    /// of `db` that existed in it, or exist in the database taking its place, are
+    /// modified (Redis 7.0's `touchAllWatchedKeysInDb`, with its handling of keys
+    /// expired when watched).
+    fn touch_db(&mut self, db: usize, other: Option<usize>) -> Result<()> {
+        if !self.store.watching() {
+            return Ok(());
+        }
+        let keys: Vec<Vec<u8>> = lock(&self.store.watches)[db].keys().cloned().collect();
+        for key in keys {
+            let here = self.peek(db, &key)?;
+            let there = match other {
+                Some(o) => self.peek(o, &key)?,
+                None => None,
+            };
+            if here.is_none() && there.is_none() {
+                continue;
+            }
+            let there_expired = there.as_ref().is_some_and(|m| m.expired(self.now));
+            let mut w = lock(&self.store.watches);
+            let Some(list) = w[db].get_mut(key.as_slice()) else {
+                continue;
+            };
+            for x in list {
+                if x.expired {
+                    if there.is_none() {
+                        x.expired = false;
+                        continue;
+                    }
+                    if there_expired {
+                        continue;
+                    }
+                } else if here.is_none() && there_expired {
+                    x.expired = true;
+                    continue;
+                }
+                x.dirty.store(true, Ordering::Release);
+            }
+        }
+        Ok(())
+    }
+
     /// The key's metadata as this transaction sees it, expired or not. Reads are
     /// remembered, so a command that looks at a key and then writes it reads it once.
     fn raw_phys(&mut self, phys: u8, key: &[u8]) -> Result<Option<Meta>> {
@@ -1027,6 +1193,29 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// [`Txn::put`], unless the key holds exactly `meta` already (a collection command
+    /// that changed nothing rewrites nothing, and touches no WATCH, as in Redis).
+    pub fn put_if_changed(&mut self, db: usize, key: &[u8], meta: Meta) -> Result<()> {
+        let phys = self.phys(db);
+        metadata_key_into(&mut self.mk_buf, phys, key);
+        // The command read the key first: its metadata is in the overlay (compared
+        // there, without a copy).
+        let same = match self.overlay.get(self.mk_buf.as_slice()) {
+            Some(slot) => slot.meta.as_ref() == Some(&meta),
+            None => self.raw_phys(phys, key)?.as_ref() == Some(&meta),
+        };
+        if same {
+            return Ok(());
+        }
+        self.put(db, key, meta)
+    }
+
+    /// Mark `key` modified for its watchers, whatever was written (SMOVE's destination
+    /// that held the member already: Redis signals it all the same).
+    pub fn touch(&self, db: usize, key: &[u8]) {
+        self.touch_sub(db, key);
+    }
+
     /// [`Txn::put`] of each pair in turn, with the engine lookups of all the keys done
     /// at once ([`strata_lsm::Db::get_many`]: their cache misses overlap), as MSET
     /// needs.
@@ -1101,6 +1290,7 @@ impl Txn<'_> {
     /// The key counts and the expiry index entry of a put of `meta` over a key whose
     /// existence and TTL (`old`) are known.
     fn count_put(&mut self, phys: u8, key: &[u8], meta: &Meta, old: Option<bool>) {
+        self.touch_phys(phys, key, true);
         let d = self.deltas.entry(phys).or_default();
         if old.is_none() {
             d.keys += 1;
@@ -1127,6 +1317,7 @@ impl Txn<'_> {
     }
 
     fn del_phys(&mut self, phys: u8, key: &[u8], old: &Meta) {
+        self.touch_phys(phys, key, false);
         let d = self.deltas.entry(phys).or_default();
         d.keys -= 1;
         d.expires -= i64::from(old.expire != 0);
@@ -1339,6 +1530,7 @@ impl Txn<'_> {
     /// Write a sub-record.
     pub fn sub_put(&mut self, db: usize, key: &[u8], version: u64, field: &[u8], value: &[u8]) {
         self.lazy_only = false;
+        self.touch_sub(db, key);
         let k = self.owned_sub_key(db, key, version, field);
         self.pending.ahead.forget(&k);
         self.batch.put(&k, value);
@@ -1431,6 +1623,7 @@ impl Txn<'_> {
             return;
         }
         self.lazy_only = false;
+        self.touch_sub(db, key);
         self.fresh = true;
         #[cfg(debug_assertions)]
         self.fresh_keys.push(k.to_vec());
@@ -1450,6 +1643,7 @@ impl Txn<'_> {
     /// Delete a sub-record.
     pub fn sub_del(&mut self, db: usize, key: &[u8], version: u64, field: &[u8]) {
         self.lazy_only = false;
+        self.touch_sub(db, key);
         let k = self.owned_sub_key(db, key, version, field);
         self.pending.ahead.forget(&k);
         self.batch.delete(&k);
@@ -1469,6 +1663,7 @@ impl Txn<'_> {
     ) {
         self.lazy_only = false;
         self.unread = true;
+        self.touch_sub(db, key);
         let phys = self.phys(db);
         sub_key_into(&mut self.key_buf, phys, key, version, field);
         self.batch_write_key_buf(value);
@@ -1536,6 +1731,7 @@ impl Txn<'_> {
     /// retired (invisible at once, dropped by compaction).
     pub fn flush_db(&mut self, db: usize) -> Result<()> {
         self.lazy_only = false;
+        self.touch_db(db, None)?;
         self.pending.ahead.clear();
         let mut map = self
             .map_changed
@@ -1587,8 +1783,11 @@ impl Txn<'_> {
 
     /// FLUSHALL: every record of every database and the expiry index, in two range
     /// deletions.
-    pub fn flush_all(&mut self) {
+    pub fn flush_all(&mut self) -> Result<()> {
         self.lazy_only = false;
+        for db in 0..self.store.databases() {
+            self.touch_db(db, None)?;
+        }
         self.pending.ahead.clear();
         self.batch.delete_range(&[0, 0], &SLOTS_END);
         let mut end = EXPIRE_PREFIX.to_vec();
@@ -1608,17 +1807,21 @@ impl Txn<'_> {
                 },
             );
         }
+        Ok(())
     }
 
     /// SWAPDB.
-    pub fn swap_db(&mut self, a: usize, b: usize) {
+    pub fn swap_db(&mut self, a: usize, b: usize) -> Result<()> {
         self.lazy_only = false;
+        self.touch_db(a, Some(b))?;
+        self.touch_db(b, Some(a))?;
         let mut map = self
             .map_changed
             .clone()
             .unwrap_or_else(|| self.store.read_map().clone());
         map.map.swap(a, b);
         self.map_changed = Some(map);
+        Ok(())
     }
 
     /// Apply everything atomically.
@@ -2103,7 +2306,7 @@ mod tests {
             .unwrap();
         t.commit().unwrap();
         let mut t = s.txn();
-        t.swap_db(0, 1);
+        t.swap_db(0, 1).unwrap();
         t.commit().unwrap();
         assert!(s.get(0, b"k1").unwrap().is_some());
         assert!(s.get(1, b"k0").unwrap().is_some());

@@ -56,6 +56,27 @@ for proto in (2, 3):
     assert [tuple(p) for p in r.zrange("z", 0, -1, withscores=True)] == [(b"a", 1.5), (b"b", 2.0)]
     assert r.zscore("z", "a") == 1.5
     assert r.object("encoding", "z") == b"listpack"
+    # redis-py's default pipeline is a MULTI/EXEC transaction; WATCH through it.
+    p = r.pipeline()
+    p.set("t", 1).incr("t").get("t")
+    assert p.execute() == [True, 2, b"2"]
+    def bump(pipe):
+        v = int(pipe.get("t"))
+        pipe.multi()
+        pipe.set("t", v + 1)
+    assert r.transaction(bump, "t") == [True] and r.get("t") == b"3"
+    other = redis.Redis(host="127.0.0.1", port=int(sys.argv[1]), protocol=proto)
+    with r.pipeline() as p:
+        p.watch("t")
+        other.set("t", 100)
+        p.multi()
+        p.set("t", 0)
+        try:
+            p.execute()
+            raise SystemExit("no WatchError")
+        except redis.WatchError:
+            pass
+    assert r.get("t") == b"100"
     try:
         r.execute_command("NOSUCH", "x")
         raise SystemExit("no error")

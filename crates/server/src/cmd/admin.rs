@@ -139,6 +139,9 @@ pub fn quit(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
 }
 
 pub fn reset(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
+    // Discards a transaction and forgets the watches, as Redis's RESET.
+    c.s.multi = None;
+    super::multi::forget(c.sh, c.s, c.info.id);
     c.s.db = 0;
     c.s.proto = 2;
     c.s.authed = false;

@@ -209,6 +209,12 @@ fn block_or_serve(c: &mut Ctx, keys: Vec<Vec<u8>>, op: Op, timeout: Option<Durat
         }
         return Ok(Flow::Continue { wrote: true });
     }
+    if c.s.in_exec {
+        // Inside EXEC nothing blocks: the timeout's reply at once, as Redis.
+        drop(t);
+        c.out.buf.extend_from_slice(&op.timeout_reply(proto));
+        return Ok(Flow::Continue { wrote: false });
+    }
     let mut reg = lock(&sh.blocked);
     let client = c.info.id;
     for k in &keys {

@@ -73,7 +73,9 @@ pub fn save(
     if h.count == 0 {
         t.del(db, key)?;
     } else {
-        t.put(db, key, Meta::coll(kind, h, expire))?;
+        // Unchanged metadata (a command that removed or added nothing) is not
+        // rewritten.
+        t.put_if_changed(db, key, Meta::coll(kind, h, expire))?;
     }
     Ok(())
 }
@@ -210,7 +212,10 @@ pub fn remove_fields(c: &mut Ctx, a: &[Vec<u8>], kind: Kind) -> super::R {
             n += 1;
         }
     }
-    save(&mut t, db, &a[1], kind, &h, m.expire)?;
+    // Nothing removed: nothing rewritten (and no WATCH touched, as in Redis).
+    if n > 0 {
+        save(&mut t, db, &a[1], kind, &h, m.expire)?;
+    }
     t.commit()?;
     c.int(n)
 }

@@ -565,6 +565,8 @@ pub fn migrate(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 fn migrate_run(sh: &Shared, db: usize, m: &MigrateArgs) -> Result<String, CmdErr> {
+    // No EXEC may see part of the deletion (see `Shared::gate`).
+    let _gate = sh.gate_shared();
     let mut t = sh.store.txn();
     let phys = t.phys(db);
     let tgt = target(sh);

@@ -490,7 +490,7 @@ pub fn flushdb(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 pub fn flushall(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     flush_mode(a)?;
     let mut t = c.sh.store.txn();
-    t.flush_all();
+    t.flush_all()?;
     t.commit()?;
     // The data is gone for readers, but reads still meet its SST entries (hidden by the
     // range tombstones) until compaction drops them: compact everything in the
@@ -507,7 +507,7 @@ pub fn swapdb(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         return Err(err::DB_RANGE.into());
     }
     let mut t = c.sh.store.txn();
-    t.swap_db(x as usize, y as usize);
+    t.swap_db(x as usize, y as usize)?;
     t.commit()?;
     c.ok()
 }

@@ -9,6 +9,7 @@ pub mod dump;
 mod hash;
 pub mod keys;
 pub mod list;
+pub mod multi;
 mod set;
 mod strings;
 mod zset;
@@ -27,6 +28,14 @@ pub struct Session {
     pub proto: u8,
     /// Passed AUTH.
     pub authed: bool,
+    /// Between MULTI and EXEC: the queued commands.
+    pub multi: Option<multi::Multi>,
+    /// Running an EXEC's commands (blocking commands do not block).
+    pub in_exec: bool,
+    /// WATCHed keys: (logical db, key).
+    pub watched: Vec<(usize, Vec<u8>)>,
+    /// Set by any write of a watched key.
+    pub watch_dirty: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Default for Session {
@@ -35,6 +44,10 @@ impl Default for Session {
             db: 0,
             proto: 2,
             authed: false,
+            multi: None,
+            in_exec: false,
+            watched: Vec::new(),
+            watch_dirty: Default::default(),
         }
     }
 }
@@ -246,6 +259,11 @@ cmds! {
     "select", 2, ["fast", "loading", "stale"], (0, 0, 0), "connection", admin::select, "Changes the selected database.";
     "quit", -1, ["noauth", "fast", "stale", "noscript"], (0, 0, 0), "connection", admin::quit, "Closes the connection.";
     "reset", 1, ["noauth", "fast", "stale", "noscript"], (0, 0, 0), "connection", admin::reset, "Resets the connection.";
+    "multi", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), "transactions", multi::multi, "Starts a transaction.";
+    "exec", 1, ["noscript", "loading", "stale", "skip_slowlog"], (0, 0, 0), "transactions", multi::exec, "Executes all commands in a transaction.";
+    "discard", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), "transactions", multi::discard, "Discards a transaction.";
+    "watch", -2, ["noscript", "loading", "stale", "fast", "allow_busy"], (1, -1, 1), "transactions", multi::watch, "Monitors changes to keys to determine the execution of a transaction.";
+    "unwatch", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), "transactions", multi::unwatch, "Forgets about watched keys of a transaction.";
     "client", -2, [], (0, 0, 0), "connection", admin::client, "A container for client connection commands.";
     // Strings.
     "get", 2, ["readonly", "fast"], (1, 1, 1), "string", strings::get, "Returns the string value of a key.";
@@ -467,6 +485,18 @@ fn index() -> &'static CmdIndex {
     INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name, c)).collect())
 }
 
+/// Does `name` name EXEC (under `rename-command` too)?
+pub fn is_exec(sh: &Shared, name: &[u8]) -> bool {
+    find(sh, name).is_some_and(|c| c.name == "exec")
+}
+
+/// A command refused while a transaction is queued makes its EXEC fail.
+fn abort_multi(s: &mut Session) {
+    if let Some(m) = s.multi.as_mut() {
+        m.aborted = true;
+    }
+}
+
 /// Redis's `unknown command` text.
 fn unknown_command(args: &[Vec<u8>]) -> String {
     let mut rest = String::new();
@@ -548,6 +578,7 @@ pub fn execute(
     };
     let Some(cmd) = find(sh, &args[0]) else {
         o.error(&unknown_command(args));
+        abort_multi(s);
         return Flow::Continue { wrote: false };
     };
     {
@@ -559,6 +590,7 @@ pub fn execute(
     }
     if !cmd.has("noauth") && !s.authenticated(sh) {
         o.error(err::NOAUTH);
+        abort_multi(s);
         return Flow::Continue { wrote: false };
     }
     let n = args.len() as i32;
@@ -567,7 +599,30 @@ pub fn execute(
             "ERR wrong number of arguments for '{}' command",
             cmd.name
         ));
+        abort_multi(s);
         return Flow::Continue { wrote: false };
+    }
+    if !s.in_exec && !multi::runs_inside_multi(cmd.name) {
+        if let Some(m) = s.multi.as_mut() {
+            if multi::refused_inside_multi(cmd.name) {
+                o.error("ERR Command not allowed inside a transaction");
+                m.aborted = true;
+                return Flow::Continue { wrote: false };
+            }
+            m.bytes += args.iter().map(|a| a.len() + 16).sum::<usize>();
+            if m.bytes as u64 > sh.hot.query_buffer_limit.load(Ordering::Relaxed) {
+                // As a query buffer over the limit: the client goes.
+                crate::log::warning(format_args!(
+                    "Closing client whose transaction reached max query buffer length: id={} addr={}",
+                    info.id, info.addr
+                ));
+                s.multi = None;
+                return Flow::Close;
+            }
+            m.queued.push(args.to_vec());
+            o.simple("QUEUED");
+            return Flow::Continue { wrote: false };
+        }
     }
     if sh.monitors.load(Ordering::Relaxed) > 0
         && !cmd.has("admin")

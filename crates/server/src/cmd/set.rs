@@ -214,6 +214,8 @@ pub fn smove(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     save(&mut t, db, &a[1], Kind::Set, &sh, sm.expire)?;
     drop(dst);
     add(&mut t, db, &a[2], &[&a[3]])?;
+    // Redis signals the destination even when it held the member already.
+    t.touch(db, &a[2]);
     t.commit()?;
     c.int(1)
 }
