@@ -114,6 +114,8 @@ pub(crate) enum LoopMsg {
     Deferred(u64, Vec<u8>),
     /// Bytes to push to a client (MONITOR).
     Push(u64, Vec<u8>),
+    /// A published message for a subscriber (closed past `PUBSUB_HARD_LIMIT`).
+    Message(u64, Vec<u8>),
     /// Check killed flags.
     Wake,
 }
@@ -168,6 +170,8 @@ pub struct Shared {
     pub dumper: strata_dump::Dumper,
     /// The command table under `rename-command`; `None` when nothing is renamed.
     pub commands: Option<cmd::Renamed>,
+    /// Pub/sub subscriptions.
+    pub pubsub: Mutex<cmd::pubsub::Registry>,
     /// The transaction gate: event loops hold it shared while they serve an
     /// iteration (and the expiry thread while it expires a batch, a MIGRATE while it
     /// deletes what it moved); an EXEC holds it exclusively, so no other client's
@@ -379,6 +383,7 @@ impl Server {
             migrate: Mutex::new(cmd::dump::MigrateCache::default()),
             dumper,
             commands,
+            pubsub: Mutex::new(cmd::pubsub::Registry::default()),
             gate: Box::leak(Box::new(std::sync::RwLock::new(()))),
         });
         shared.set_fsync(fsync);

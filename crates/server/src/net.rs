@@ -448,6 +448,11 @@ pub(crate) fn event_loop(
         }
         lp.clock_ms = lp.sh.uptime_ms();
         lp.gate = lp.sh.gate_shared();
+        // Messages first, whatever the events' order: a message published (or a reply
+        // computed) before a client's next request was read goes out before its reply.
+        while let Ok(m) = rx.try_recv() {
+            lp.message(m);
+        }
         for ev in events.iter() {
             let t = ev.token();
             if t == WAKER {
@@ -533,6 +538,23 @@ impl Loop {
                         if c.out.len() - c.opos < 64 * OUT_HIGH_WATER {
                             c.out.extend_from_slice(&bytes);
                         }
+                        self.pending.insert(t);
+                    }
+                }
+            }
+            LoopMsg::Message(client, bytes) => {
+                if let Some(&t) = self.by_client.get(&client) {
+                    if let Some(c) = self.conns.get_mut(&t) {
+                        if c.out.len() - c.opos + bytes.len() > cmd::pubsub::PUBSUB_HARD_LIMIT {
+                            // Redis's pub/sub output limit: the client goes.
+                            crate::log::warning(format_args!(
+                                "Client id={} addr={} closed for overcoming of output buffer limits.",
+                                c.info.id, c.info.addr
+                            ));
+                            self.close(t);
+                            return;
+                        }
+                        c.out.extend_from_slice(&bytes);
                         self.pending.insert(t);
                     }
                 }
@@ -832,6 +854,7 @@ impl Loop {
     fn close(&mut self, t: usize) {
         if let Some(mut c) = self.conns.remove(&t) {
             cmd::multi::forget(&self.sh, &mut c.session, c.info.id);
+            cmd::pubsub::forget(&self.sh, &mut c.session.subs, c.info.id);
             if c.waiting {
                 crate::cmd::blocking::forget(&self.sh, c.info.id);
                 self.deadlines.remove(&c.info.id);

@@ -77,6 +77,15 @@ for proto in (2, 3):
         except redis.WatchError:
             pass
     assert r.get("t") == b"100"
+    ps = r.pubsub()
+    ps.subscribe("events")
+    ps.psubscribe("ev*")
+    assert ps.get_message(timeout=1)["type"] == "subscribe"
+    assert ps.get_message(timeout=1)["type"] == "psubscribe"
+    assert other.publish("events", "hello") == 2
+    got = sorted((m["type"], m["data"]) for m in (ps.get_message(timeout=1), ps.get_message(timeout=1)))
+    assert got == [("message", b"hello"), ("pmessage", b"hello")], got
+    ps.close()
     try:
         r.execute_command("NOSUCH", "x")
         raise SystemExit("no error")

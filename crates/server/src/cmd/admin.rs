@@ -10,6 +10,18 @@ use crate::{lock, Shared};
 pub const REDIS_VERSION: &str = "7.0.15";
 
 pub fn ping(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    if c.s.proto == 2 && c.s.subs.active() {
+        // Subscribed (RESP2): a pub/sub-shaped pong, as Redis.
+        if a.len() > 2 {
+            return Err(CmdErr(
+                "ERR wrong number of arguments for 'ping' command".into(),
+            ));
+        }
+        c.out.array(2);
+        c.out.bulk(b"pong");
+        c.out.bulk(a.get(1).map_or(&b""[..], Vec::as_slice));
+        return done();
+    }
     match a.len() {
         1 => c.out.simple("PONG"),
         2 => c.out.bulk(&a[1]),
@@ -142,6 +154,7 @@ pub fn reset(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
     // Discards a transaction and forgets the watches, as Redis's RESET.
     c.s.multi = None;
     super::multi::forget(c.sh, c.s, c.info.id);
+    super::pubsub::forget(c.sh, &mut c.s.subs, c.info.id);
     c.s.db = 0;
     c.s.proto = 2;
     c.s.authed = false;

@@ -10,6 +10,7 @@ mod hash;
 pub mod keys;
 pub mod list;
 pub mod multi;
+pub mod pubsub;
 mod set;
 mod strings;
 mod zset;
@@ -36,6 +37,8 @@ pub struct Session {
     pub watched: Vec<(usize, Vec<u8>)>,
     /// Set by any write of a watched key.
     pub watch_dirty: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Pub/sub subscriptions.
+    pub subs: pubsub::Subs,
 }
 
 impl Default for Session {
@@ -48,6 +51,7 @@ impl Default for Session {
             in_exec: false,
             watched: Vec::new(),
             watch_dirty: Default::default(),
+            subs: Default::default(),
         }
     }
 }
@@ -259,6 +263,15 @@ cmds! {
     "select", 2, ["fast", "loading", "stale"], (0, 0, 0), "connection", admin::select, "Changes the selected database.";
     "quit", -1, ["noauth", "fast", "stale", "noscript"], (0, 0, 0), "connection", admin::quit, "Closes the connection.";
     "reset", 1, ["noauth", "fast", "stale", "noscript"], (0, 0, 0), "connection", admin::reset, "Resets the connection.";
+    "subscribe", -2, ["pubsub", "noscript", "loading", "stale"], (0, 0, 0), "pubsub", pubsub::subscribe, "Listens for messages published to channels.";
+    "psubscribe", -2, ["pubsub", "noscript", "loading", "stale"], (0, 0, 0), "pubsub", pubsub::psubscribe, "Listens for messages published to channels that match one or more patterns.";
+    "ssubscribe", -2, ["pubsub", "noscript", "loading", "stale"], (1, -1, 1), "pubsub", pubsub::ssubscribe, "Listens for messages published to shard channels.";
+    "unsubscribe", -1, ["pubsub", "noscript", "loading", "stale"], (0, 0, 0), "pubsub", pubsub::unsubscribe, "Stops listening to messages posted to channels.";
+    "punsubscribe", -1, ["pubsub", "noscript", "loading", "stale"], (0, 0, 0), "pubsub", pubsub::punsubscribe, "Stops listening to messages published to channels that match one or more patterns.";
+    "sunsubscribe", -1, ["pubsub", "noscript", "loading", "stale"], (1, -1, 1), "pubsub", pubsub::sunsubscribe, "Stops listening to messages posted to shard channels.";
+    "publish", 3, ["pubsub", "loading", "stale", "fast", "may_replicate"], (0, 0, 0), "pubsub", pubsub::publish, "Posts a message to a channel.";
+    "spublish", 3, ["pubsub", "loading", "stale", "fast", "may_replicate"], (1, 1, 1), "pubsub", pubsub::spublish, "Post a message to a shard channel";
+    "pubsub", -2, [], (0, 0, 0), "pubsub", pubsub::pubsub, "A container for Pub/Sub commands.";
     "multi", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), "transactions", multi::multi, "Starts a transaction.";
     "exec", 1, ["noscript", "loading", "stale", "skip_slowlog"], (0, 0, 0), "transactions", multi::exec, "Executes all commands in a transaction.";
     "discard", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), "transactions", multi::discard, "Discards a transaction.";
@@ -600,6 +613,20 @@ pub fn execute(
             cmd.name
         ));
         abort_multi(s);
+        return Flow::Continue { wrote: false };
+    }
+    if s.proto == 2 && s.subs.active() && !pubsub::allowed_while_subscribed(cmd.name) {
+        let e = format!(
+            "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.name
+        );
+        if cmd.name == "exec" && s.multi.take().is_some() {
+            multi::forget(sh, s, info.id);
+            o.error(&format!("EXECABORT Transaction discarded because of: {e}"));
+        } else {
+            o.error(&format!("ERR {e}"));
+            abort_multi(s);
+        }
         return Flow::Continue { wrote: false };
     }
     if !s.in_exec && !multi::runs_inside_multi(cmd.name) {
