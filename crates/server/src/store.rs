@@ -1181,10 +1181,25 @@ impl Txn<'_> {
 
     /// Write `key`'s metadata (replacing whatever was there).
     pub fn put(&mut self, db: usize, key: &[u8], meta: Meta) -> Result<()> {
-        self.lazy_only = false;
+        self.put_inner(db, key, meta, false)
+    }
+
+    /// [`Txn::put`], or with `unless_same`, nothing when the key holds exactly `meta`
+    /// already (looked up in the overlay the put reads anyway).
+    fn put_inner(&mut self, db: usize, key: &[u8], meta: Meta, unless_same: bool) -> Result<()> {
         let phys = self.phys(db);
         metadata_key_into(&mut self.mk_buf, phys, key);
-        let old = match self.known_ttl(&self.mk_buf) {
+        let known = match self.overlay.get(self.mk_buf.as_slice()) {
+            Some(slot) if unless_same && slot.meta.as_ref() == Some(&meta) => return Ok(()),
+            Some(slot) => Some(slot.ttl_state()),
+            None => self
+                .pending
+                .metas
+                .get(self.mk_buf.as_slice())
+                .map(Slot::ttl_state),
+        };
+        self.lazy_only = false;
+        let old = match known {
             Some(old) => old,
             None => Self::stored_ttl(self.store.db.get(&self.mk_buf)?)?,
         };
@@ -1196,18 +1211,9 @@ impl Txn<'_> {
     /// [`Txn::put`], unless the key holds exactly `meta` already (a collection command
     /// that changed nothing rewrites nothing, and touches no WATCH, as in Redis).
     pub fn put_if_changed(&mut self, db: usize, key: &[u8], meta: Meta) -> Result<()> {
-        let phys = self.phys(db);
-        metadata_key_into(&mut self.mk_buf, phys, key);
-        // The command read the key first: its metadata is in the overlay (compared
-        // there, without a copy).
-        let same = match self.overlay.get(self.mk_buf.as_slice()) {
-            Some(slot) => slot.meta.as_ref() == Some(&meta),
-            None => self.raw_phys(phys, key)?.as_ref() == Some(&meta),
-        };
-        if same {
-            return Ok(());
-        }
-        self.put(db, key, meta)
+        // The command read the key first, so its metadata is in the overlay; a key
+        // that is not there is written (it was not read, so it is not known to match).
+        self.put_inner(db, key, meta, true)
     }
 
     /// Mark `key` modified for its watchers, whatever was written (SMOVE's destination
