@@ -172,6 +172,8 @@ pub struct Shared {
     pub commands: Option<cmd::Renamed>,
     /// Pub/sub subscriptions.
     pub pubsub: Mutex<cmd::pubsub::Registry>,
+    /// Lua script bodies by SHA1 (EVAL, SCRIPT LOAD).
+    pub scripts: Mutex<cmd::script::Scripts>,
     /// The transaction gate: event loops hold it shared while they serve an
     /// iteration (and the expiry thread while it expires a batch, a MIGRATE while it
     /// deletes what it moved); an EXEC holds it exclusively, so no other client's
@@ -384,6 +386,7 @@ impl Server {
             dumper,
             commands,
             pubsub: Mutex::new(cmd::pubsub::Registry::default()),
+            scripts: Mutex::new(cmd::script::Scripts::default()),
             gate: Box::leak(Box::new(std::sync::RwLock::new(()))),
         });
         shared.set_fsync(fsync);

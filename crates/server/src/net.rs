@@ -684,11 +684,17 @@ impl Loop {
                 c.info.last_active.store(self.clock_ms, Ordering::Relaxed);
             }
             ran = true;
-            let flow = if c.session.multi.is_some() && cmd::is_exec(&sh, &args[0]) {
-                // A transaction runs with no other loop serving meanwhile.
+            let flow = if cmd::runs_exclusively(&sh, &c.session, &args[0]) {
+                // A transaction or a script runs with no other loop serving meanwhile.
                 self.gate = None;
-                let flow = sh
-                    .exclusively(|| cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args));
+                let flow = sh.exclusively(|| {
+                    let flow = cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args);
+                    // Its writes reach the engine while no other loop runs: none of
+                    // them is seen without the rest. (A failure shows in
+                    // `Store::lost_writes`, checked before any reply leaves.)
+                    let _ = sh.store.flush_pending();
+                    flow
+                });
                 self.gate = sh.gate_shared();
                 flow
             } else {

@@ -77,6 +77,17 @@ for proto in (2, 3):
         except redis.WatchError:
             pass
     assert r.get("t") == b"100"
+    # Scripts: redis-py's Lock (EVALSHA of its scripts) and register_script, which
+    # loads again after SCRIPT FLUSH (it reads the NOSCRIPT error).
+    lock = r.lock("lk", timeout=5)
+    assert lock.acquire(blocking=False) and lock.owned()
+    assert not r.lock("lk").acquire(blocking=False)
+    lock.release()
+    assert not lock.locked()
+    inc = r.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    assert inc(keys=["cnt"], args=[5]) == 5
+    r.script_flush()
+    assert inc(keys=["cnt"], args=[5]) == 10
     ps = r.pubsub()
     ps.subscribe("events")
     ps.psubscribe("ev*")

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod list;
 pub mod multi;
 pub mod pubsub;
+pub mod script;
 mod set;
 mod strings;
 mod zset;
@@ -272,6 +273,11 @@ cmds! {
     "publish", 3, ["pubsub", "loading", "stale", "fast", "may_replicate"], (0, 0, 0), "pubsub", pubsub::publish, "Posts a message to a channel.";
     "spublish", 3, ["pubsub", "loading", "stale", "fast", "may_replicate"], (1, 1, 1), "pubsub", pubsub::spublish, "Post a message to a shard channel";
     "pubsub", -2, [], (0, 0, 0), "pubsub", pubsub::pubsub, "A container for Pub/Sub commands.";
+    "eval", -3, ["noscript", "skip_monitor", "may_replicate", "no_mandatory_keys", "stale"], (0, 0, 0), "scripting", script::eval, "Executes a server-side Lua script.";
+    "evalsha", -3, ["noscript", "skip_monitor", "may_replicate", "no_mandatory_keys", "stale"], (0, 0, 0), "scripting", script::evalsha, "Executes a server-side Lua script by SHA1 digest.";
+    "eval_ro", -3, ["readonly", "noscript", "skip_monitor", "no_mandatory_keys", "stale"], (0, 0, 0), "scripting", script::eval_ro, "Executes a read-only server-side Lua script.";
+    "evalsha_ro", -3, ["readonly", "noscript", "skip_monitor", "no_mandatory_keys", "stale"], (0, 0, 0), "scripting", script::evalsha_ro, "Executes a read-only server-side Lua script by SHA1 digest.";
+    "script", -2, [], (0, 0, 0), "scripting", script::script, "A container for Lua scripts management commands.";
     "multi", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), "transactions", multi::multi, "Starts a transaction.";
     "exec", 1, ["noscript", "loading", "stale", "skip_slowlog"], (0, 0, 0), "transactions", multi::exec, "Executes all commands in a transaction.";
     "discard", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), "transactions", multi::discard, "Discards a transaction.";
@@ -498,9 +504,19 @@ fn index() -> &'static CmdIndex {
     INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name, c)).collect())
 }
 
-/// Does `name` name EXEC (under `rename-command` too)?
-pub fn is_exec(sh: &Shared, name: &[u8]) -> bool {
-    find(sh, name).is_some_and(|c| c.name == "exec")
+/// Does this request run with the transaction gate held exclusively: EXEC of a queued
+/// transaction, or a script (names resolved under `rename-command` too)?
+pub fn runs_exclusively(sh: &Shared, s: &Session, name: &[u8]) -> bool {
+    match find(sh, name).map(|c| c.name) {
+        Some("exec") => s.multi.is_some(),
+        Some("eval" | "evalsha" | "eval_ro" | "evalsha_ro") => s.multi.is_none(),
+        _ => false,
+    }
+}
+
+/// The table entry `name` runs (for scripts' calls).
+pub(crate) fn lookup(sh: &Shared, name: &[u8]) -> Option<&'static Cmd> {
+    find(sh, name)
 }
 
 /// A command refused while a transaction is queued makes its EXEC fail.

@@ -133,9 +133,8 @@ pub fn exec(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
         c.out.proto = c.s.proto;
     }
     c.s.in_exec = false;
-    // The transaction's writes reach the engine while no other loop runs: none of it
-    // is seen without the rest.
-    c.sh.store.flush_pending().map_err(CmdErr::from)?;
+    // (The loop applies the transaction's writes to the engine before it releases
+    // the gate: `net::Loop::process`.)
     if close {
         return Ok(Flow::Close);
     }

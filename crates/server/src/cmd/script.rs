@@ -1,0 +1,875 @@
+//! Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT, as Redis 7.0 (Lua 5.1,
+//! the `mlua` crate with its vendored interpreter; docs/decisions.md).
+//!
+//! Each event loop keeps its own interpreter (thread-local) with the scripts compiled
+//! so far; the bodies are shared (`Shared::scripts`, by SHA1), so a script loaded on
+//! one loop runs by EVALSHA on any. A script runs with the transaction gate held
+//! exclusively, as EXEC does (`cmd::multi`): no other client's command runs in the
+//! middle of it. `redis.call` runs a command through the same table as clients, in a
+//! session of the script's own (the caller's database; SELECT inside stays inside),
+//! and converts replies and return values by Redis's rules.
+//!
+//! Libraries: base (without `loadfile`, `dofile`), `table`, `string`, `math`, and
+//! Redis's `cjson` (encode, decode) and `bit`; not `struct` or `cmsgpack`. A script
+//! that creates or reads an undefined global fails as in Redis.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mlua::{Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+
+use super::{done, execute, CmdErr, Ctx, Flow, Session, R};
+use crate::{lock, ClientInfo, Shared};
+
+/// A script that has written nothing is stopped after this long (a script that has
+/// written keeps running, as Redis's can then only be ended by SHUTDOWN NOSAVE).
+const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(5);
+
+/// The most memory an event loop's Lua interpreter may hold.
+const LUA_MEMORY_LIMIT: usize = 1 << 30;
+
+/// How often (in Lua instructions) a running script checks its time.
+const HOOK_EVERY: u32 = 100_000;
+
+/// The script bodies by SHA1 (hex, lowercase), and a generation bumped by SCRIPT FLUSH.
+#[derive(Default)]
+pub struct Scripts {
+    bodies: HashMap<String, Vec<u8>>,
+    generation: u64,
+}
+
+struct Engine {
+    lua: Lua,
+    /// Compiled functions by SHA1, valid for `generation`.
+    compiled: HashMap<String, mlua::Function>,
+    generation: u64,
+}
+
+thread_local! {
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+}
+
+/// The hex SHA1 of a script body, as Redis names scripts.
+pub fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+fn new_engine() -> mlua::Result<Engine> {
+    let lua = Lua::new_with(
+        StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+        LuaOptions::default(),
+    )?;
+    // A script's own memory (tables, strings) is bounded: past it, allocation fails
+    // with Lua's "not enough memory" error instead of growing the server.
+    lua.set_memory_limit(LUA_MEMORY_LIMIT)?;
+    let g = lua.globals();
+    for name in ["loadfile", "dofile"] {
+        g.set(name, Value::Nil)?;
+    }
+    g.set("cjson", cjson(&lua)?)?;
+    g.set("bit", bit(&lua)?)?;
+    Ok(Engine {
+        lua,
+        compiled: HashMap::new(),
+        generation: 0,
+    })
+}
+
+/// `cjson.encode` / `cjson.decode`.
+fn cjson(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set(
+        "encode",
+        lua.create_function(|_, v: Value| {
+            let j = to_json(&v, 0)?;
+            Ok(j.to_string())
+        })?,
+    )?;
+    t.set(
+        "decode",
+        lua.create_function(|lua, s: mlua::String| {
+            let j: serde_json::Value = serde_json::from_slice(&s.as_bytes()).map_err(|e| {
+                mlua::Error::RuntimeError(format!("Expected value but found invalid token: {e}"))
+            })?;
+            from_json(lua, &j)
+        })?,
+    )?;
+    Ok(t)
+}
+
+fn to_json(v: &Value, depth: usize) -> mlua::Result<serde_json::Value> {
+    if depth > 1000 {
+        return Err(mlua::Error::RuntimeError(
+            "Cannot serialise, excessive nesting (1001)".into(),
+        ));
+    }
+    Ok(match v {
+        Value::Nil => serde_json::Value::Null,
+        Value::Boolean(b) => serde_json::Value::Bool(*b),
+        Value::Integer(i) => serde_json::Value::from(*i),
+        Value::Number(n) => {
+            if n.fract() == 0.0 && n.abs() < 1e15 {
+                serde_json::Value::from(*n as i64)
+            } else {
+                serde_json::Number::from_f64(*n)
+                    .map(serde_json::Value::Number)
+                    .ok_or_else(|| {
+                        mlua::Error::RuntimeError(
+                            "Cannot serialise number: must not be NaN or Inf".into(),
+                        )
+                    })?
+            }
+        }
+        Value::String(s) => serde_json::Value::String(s.to_string_lossy().to_string()),
+        Value::Table(t) => {
+            let n = t.raw_len();
+            let pairs = t.clone().pairs::<Value, Value>().count();
+            if n > 0 && pairs == n {
+                let mut a = Vec::with_capacity(n);
+                for i in 1..=n {
+                    a.push(to_json(&t.raw_get::<Value>(i)?, depth + 1)?);
+                }
+                serde_json::Value::Array(a)
+            } else if pairs == 0 {
+                serde_json::Value::Object(Default::default())
+            } else {
+                let mut m = serde_json::Map::new();
+                for kv in t.clone().pairs::<Value, Value>() {
+                    let (k, v) = kv?;
+                    let k = match k {
+                        Value::String(s) => s.to_string_lossy().to_string(),
+                        Value::Integer(i) => i.to_string(),
+                        Value::Number(n) => n.to_string(),
+                        _ => {
+                            return Err(mlua::Error::RuntimeError(
+                                "Cannot serialise table: table key must be a number or string"
+                                    .into(),
+                            ))
+                        }
+                    };
+                    m.insert(k, to_json(&v, depth + 1)?);
+                }
+                serde_json::Value::Object(m)
+            }
+        }
+        _ => {
+            return Err(mlua::Error::RuntimeError(format!(
+                "Cannot serialise {}: type not supported",
+                v.type_name()
+            )))
+        }
+    })
+}
+
+fn from_json(lua: &Lua, j: &serde_json::Value) -> mlua::Result<Value> {
+    Ok(match j {
+        // cjson decodes null as a lightuserdata sentinel; nil is what scripts can test.
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Boolean(*b),
+        serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(0.0)),
+        serde_json::Value::String(s) => Value::String(lua.create_string(s)?),
+        serde_json::Value::Array(a) => {
+            let t = lua.create_table()?;
+            for (i, x) in a.iter().enumerate() {
+                t.raw_set(i + 1, from_json(lua, x)?)?;
+            }
+            Value::Table(t)
+        }
+        serde_json::Value::Object(m) => {
+            let t = lua.create_table()?;
+            for (k, x) in m {
+                t.raw_set(k.as_str(), from_json(lua, x)?)?;
+            }
+            Value::Table(t)
+        }
+    })
+}
+
+/// LuaBitOp's functions, on 32-bit integers as Redis's `bit` library.
+fn bit(lua: &Lua) -> mlua::Result<Table> {
+    fn tobit(n: f64) -> i32 {
+        (n as i64) as i32
+    }
+    let t = lua.create_table()?;
+    t.set("tobit", lua.create_function(|_, n: f64| Ok(tobit(n)))?)?;
+    t.set("bnot", lua.create_function(|_, n: f64| Ok(!tobit(n)))?)?;
+    t.set(
+        "band",
+        lua.create_function(|_, a: mlua::Variadic<f64>| {
+            Ok(a.iter().fold(-1i32, |x, y| x & tobit(*y)))
+        })?,
+    )?;
+    t.set(
+        "bor",
+        lua.create_function(|_, a: mlua::Variadic<f64>| {
+            Ok(a.iter().fold(0i32, |x, y| x | tobit(*y)))
+        })?,
+    )?;
+    t.set(
+        "bxor",
+        lua.create_function(|_, a: mlua::Variadic<f64>| {
+            Ok(a.iter().fold(0i32, |x, y| x ^ tobit(*y)))
+        })?,
+    )?;
+    t.set(
+        "lshift",
+        lua.create_function(|_, (a, n): (f64, f64)| {
+            Ok(tobit(a).wrapping_shl(tobit(n) as u32 & 31))
+        })?,
+    )?;
+    t.set(
+        "rshift",
+        lua.create_function(|_, (a, n): (f64, f64)| {
+            Ok(((tobit(a) as u32) >> (tobit(n) as u32 & 31)) as i32)
+        })?,
+    )?;
+    t.set(
+        "arshift",
+        lua.create_function(|_, (a, n): (f64, f64)| Ok(tobit(a) >> (tobit(n) as u32 & 31)))?,
+    )?;
+    t.set(
+        "tohex",
+        lua.create_function(|_, (a, n): (f64, Option<f64>)| {
+            let n = n.map_or(8, |n| n as i64);
+            let (upper, width) = if n < 0 {
+                (true, (-n) as usize)
+            } else {
+                (false, n as usize)
+            };
+            let width = width.clamp(1, 8);
+            let v = (tobit(a) as u32) as u64 & ((1u64 << (4 * width)) - 1);
+            Ok(if upper {
+                format!("{v:0width$X}")
+            } else {
+                format!("{v:0width$x}")
+            })
+        })?,
+    )?;
+    Ok(t)
+}
+
+/// A script's KEYS and ARGV.
+type KeysArgs<'a> = (&'a [Vec<u8>], &'a [Vec<u8>]);
+
+/// The numkeys argument and the split of the rest into KEYS and ARGV.
+fn split_args(a: &[Vec<u8>]) -> Result<KeysArgs<'_>, CmdErr> {
+    let n: i64 = std::str::from_utf8(&a[2])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| CmdErr(super::err::NOT_INT.into()))?;
+    if n < 0 {
+        return Err("ERR Number of keys can't be negative".into());
+    }
+    let rest = &a[3..];
+    if n as usize > rest.len() {
+        return Err("ERR Number of keys can't be greater than number of args".into());
+    }
+    Ok(rest.split_at(n as usize))
+}
+
+/// Keep a script body under its SHA1 (EVAL, SCRIPT LOAD); the SHA1.
+fn remember(sh: &Shared, body: &[u8]) -> String {
+    let sha = sha1_hex(body);
+    lock(&sh.scripts)
+        .bodies
+        .entry(sha.clone())
+        .or_insert_with(|| body.to_vec());
+    sha
+}
+
+pub fn eval(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let sha = remember(c.sh, &a[1]);
+    run(c, a, &sha, false)
+}
+
+pub fn eval_ro(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let sha = remember(c.sh, &a[1]);
+    run(c, a, &sha, true)
+}
+
+pub fn evalsha(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    run(
+        c,
+        a,
+        &String::from_utf8_lossy(&a[1]).to_ascii_lowercase(),
+        false,
+    )
+}
+
+pub fn evalsha_ro(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    run(
+        c,
+        a,
+        &String::from_utf8_lossy(&a[1]).to_ascii_lowercase(),
+        true,
+    )
+}
+
+pub fn script(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
+    match (sub.as_str(), a.len()) {
+        ("load", 3) => {
+            // A script that does not compile is refused, as Redis does.
+            compile_check(&a[2])?;
+            let sha = remember(c.sh, &a[2]);
+            c.out.bulk(sha.as_bytes());
+            done()
+        }
+        ("exists", n) if n >= 3 => {
+            let s = lock(&c.sh.scripts);
+            let found: Vec<bool> = a[2..]
+                .iter()
+                .map(|x| {
+                    s.bodies
+                        .contains_key(&String::from_utf8_lossy(x).to_ascii_lowercase())
+                })
+                .collect();
+            drop(s);
+            c.out.array(found.len());
+            for f in found {
+                c.out.int(i64::from(f));
+            }
+            done()
+        }
+        ("flush", 2 | 3) => {
+            if let Some(m) = a.get(2) {
+                let m = String::from_utf8_lossy(m).to_ascii_lowercase();
+                if m != "sync" && m != "async" {
+                    return Err("ERR SCRIPT FLUSH only support SYNC|ASYNC option".into());
+                }
+            }
+            let mut s = lock(&c.sh.scripts);
+            s.bodies.clear();
+            s.generation += 1;
+            c.ok()
+        }
+        ("kill", 2) => Err("NOTBUSY No scripts in execution right now.".into()),
+        _ => Err(CmdErr(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try SCRIPT HELP.",
+            String::from_utf8_lossy(&a[1])
+        ))),
+    }
+}
+
+/// Compile `body` in this thread's interpreter (SCRIPT LOAD's check).
+fn compile_check(body: &[u8]) -> Result<(), CmdErr> {
+    with_engine(|e| {
+        e.lua
+            .load(body)
+            .set_name("@user_script")
+            .into_function()
+            .map(|_| ())
+            .map_err(|err| CmdErr(compile_error(&err)))
+    })?
+}
+
+fn compile_error(err: &mlua::Error) -> String {
+    let msg = match err {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    format!(
+        "ERR Error compiling script (new function): {}",
+        msg.trim_end()
+    )
+}
+
+fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> Result<T, CmdErr> {
+    ENGINE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(new_engine().map_err(|e| CmdErr(format!("ERR Lua: {e}")))?);
+        }
+        match slot.as_mut() {
+            Some(e) => Ok(f(e)),
+            None => Err(CmdErr("ERR Lua interpreter unavailable".into())),
+        }
+    })
+}
+
+fn run(c: &mut Ctx, a: &[Vec<u8>], sha: &str, read_only: bool) -> R {
+    let (keys, argv) = split_args(a)?;
+    let (body, generation) = {
+        let s = lock(&c.sh.scripts);
+        (s.bodies.get(sha).cloned(), s.generation)
+    };
+    let Some(body) = body else {
+        return Err("NOSCRIPT No matching script. Please use EVAL.".into());
+    };
+    // The interpreter is taken out of the thread-local for the run: a script's
+    // commands never run another script (EVAL is `noscript`).
+    let mut engine = match ENGINE.with(|cell| cell.borrow_mut().take()) {
+        Some(e) => e,
+        None => new_engine().map_err(|e| CmdErr(format!("ERR Lua: {e}")))?,
+    };
+    if engine.generation != generation {
+        engine.compiled.clear();
+        engine.generation = generation;
+    }
+    let result = run_in(&mut engine, c, &body, sha, keys, argv, read_only);
+    ENGINE.with(|cell| *cell.borrow_mut() = Some(engine));
+    result
+}
+
+/// What a script's command calls share: the caller's context and the script's session.
+struct CallCtx<'a> {
+    sh: &'a Shared,
+    info: &'a ClientInfo,
+    session: Session,
+    read_only: bool,
+    /// A command of the script wrote (shared with the time-limit hook).
+    wrote: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The last error `redis.call` raised, and the script's line there.
+    raised: Option<(String, usize)>,
+}
+
+fn run_in(
+    engine: &mut Engine,
+    c: &mut Ctx,
+    body: &[u8],
+    sha: &str,
+    keys: &[Vec<u8>],
+    argv: &[Vec<u8>],
+    read_only: bool,
+) -> R {
+    let lua = &engine.lua;
+    let func = match engine.compiled.get(sha) {
+        Some(f) => f.clone(),
+        None => {
+            let f = lua
+                .load(body)
+                .set_name("@user_script")
+                .into_function()
+                .map_err(|e| CmdErr(compile_error(&e)))?;
+            engine.compiled.insert(sha.to_string(), f.clone());
+            f
+        }
+    };
+    let session = Session {
+        db: c.s.db,
+        proto: 2,
+        authed: true,
+        in_exec: true,
+        ..Session::default()
+    };
+    let wrote_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let call = RefCell::new(CallCtx {
+        sh: c.sh,
+        info: c.info,
+        session,
+        read_only,
+        wrote: std::sync::Arc::clone(&wrote_flag),
+        raised: None,
+    });
+    let call_ref = &call;
+    let started = Instant::now();
+    let out = lua.scope(|scope| {
+        let g = lua.globals();
+        let redis = lua.create_table()?;
+        // redis.pcall returns a command's error as `{err=...}`; redis.call raises it as
+        // a plain string (Redis 7.0), noting it and its line for the reply.
+        let raw = scope.create_function(move |lua, args: MultiValue| {
+            let mut cc = call_ref.borrow_mut();
+            call_command(lua, &mut cc, args)
+        })?;
+        let note = scope.create_function(move |lua, msg: mlua::String| {
+            let line = lua
+                .inspect_stack(2, |d| d.current_line())
+                .flatten()
+                .unwrap_or(1);
+            call_ref.borrow_mut().raised = Some((msg.to_string_lossy().to_string(), line));
+            Ok(())
+        })?;
+        let call_fn: mlua::Function = lua
+            .load(
+                r#"local raw, note = ...
+                return function(...)
+                    local r = raw(...)
+                    if type(r) == "table" and r.err then
+                        note(r.err)
+                        error(r.err, 0)
+                    end
+                    return r
+                end"#,
+            )
+            .set_name("=redis.call")
+            .call((raw.clone(), note))?;
+        redis.set("call", call_fn)?;
+        redis.set("pcall", raw)?;
+        redis.set(
+            "error_reply",
+            lua.create_function(|lua, s: mlua::String| {
+                // Redis 7.0 reads "[-]CODE msg"; a message without a space gets ERR.
+                let raw = s.as_bytes();
+                let body: &[u8] = raw.strip_prefix(b"-").unwrap_or(&raw);
+                let text = if body.contains(&b' ') {
+                    body.to_vec()
+                } else {
+                    [&b"ERR "[..], body].concat()
+                };
+                let t = lua.create_table()?;
+                t.set("err", lua.create_string(text)?)?;
+                Ok(t)
+            })?,
+        )?;
+        redis.set(
+            "status_reply",
+            lua.create_function(|lua, s: mlua::String| {
+                let t = lua.create_table()?;
+                t.set("ok", s)?;
+                Ok(t)
+            })?,
+        )?;
+        redis.set(
+            "sha1hex",
+            lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes())))?,
+        )?;
+        redis.set(
+            "log",
+            lua.create_function(|_, (_level, msg): (i64, mlua::String)| {
+                crate::log::notice(format_args!("{}", msg.to_string_lossy()));
+                Ok(())
+            })?,
+        )?;
+        for (i, name) in ["LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"]
+            .iter()
+            .enumerate()
+        {
+            redis.set(*name, i as i64)?;
+        }
+        redis.set(
+            "setresp",
+            lua.create_function(|_, v: i64| {
+                if v == 2 {
+                    Ok(())
+                } else {
+                    Err(mlua::Error::RuntimeError(
+                        "RESP version must be 2 (RESP3 replies inside scripts are not supported by Strata)"
+                            .into(),
+                    ))
+                }
+            })?,
+        )?;
+        redis.set("set_repl", lua.create_function(|_, _v: Value| Ok(()))?)?;
+        redis.set(
+            "replicate_commands",
+            lua.create_function(|_, ()| Ok(true))?,
+        )?;
+        for (i, name) in ["REPL_NONE", "REPL_AOF", "REPL_SLAVE", "REPL_REPLICA", "REPL_ALL"]
+            .iter()
+            .enumerate()
+        {
+            redis.set(*name, i as i64)?;
+        }
+        g.raw_set("redis", redis)?;
+        let kt = lua.create_table()?;
+        for (i, k) in keys.iter().enumerate() {
+            kt.raw_set(i + 1, lua.create_string(k)?)?;
+        }
+        let at = lua.create_table()?;
+        for (i, v) in argv.iter().enumerate() {
+            at.raw_set(i + 1, lua.create_string(v)?)?;
+        }
+        g.raw_set("KEYS", kt)?;
+        g.raw_set("ARGV", at)?;
+        protect_globals(lua)?;
+        let limit = DEFAULT_TIME_LIMIT;
+        let hook_wrote = std::sync::Arc::clone(&wrote_flag);
+        lua.set_hook(
+            mlua::HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            move |_, _| {
+                if started.elapsed() > limit && !hook_wrote.load(Ordering::Relaxed) {
+                    return Err(mlua::Error::RuntimeError(format!(
+                        "Script killed after {} s without writing (Strata stops such a script instead of answering BUSY)",
+                        limit.as_secs()
+                    )));
+                }
+                Ok(mlua::VmState::Continue)
+            },
+        )?;
+        let r = func.call::<Value>(());
+        lua.remove_hook();
+        let mut buf = Vec::new();
+        match r {
+            Ok(v) => {
+                let mut o = crate::resp::Out {
+                    buf: &mut buf,
+                    proto: c.s.proto,
+                };
+                reply_from_lua(&mut o, &v, 0);
+                Ok(Ok(buf))
+            }
+            Err(e) => Ok(Err(runtime_error(&e, sha, call_ref.borrow().raised.clone()))),
+        }
+    });
+    // Globals set for the run go, so the next script starts clean.
+    let _ = unprotect_globals(lua);
+    drop(call);
+    let wrote = wrote_flag.load(Ordering::Relaxed);
+    match out {
+        Ok(Ok(bytes)) => {
+            c.out.buf.extend_from_slice(&bytes);
+            Ok(Flow::Continue { wrote })
+        }
+        Ok(Err(msg)) => {
+            c.out.error(&msg);
+            Ok(Flow::Continue { wrote })
+        }
+        Err(e) => Err(CmdErr(format!("ERR {e}"))),
+    }
+}
+
+/// The error reply for a script that failed (Redis 7.0's form): a command's error
+/// raised by `redis.call` as it was, any other error as `ERR <Lua message>`, then
+/// ` script: <sha>, on @user_script:<line>.`
+fn runtime_error(e: &mlua::Error, sha: &str, raised: Option<(String, usize)>) -> String {
+    let mut cur = e;
+    while let mlua::Error::CallbackError { cause, .. } = cur {
+        cur = cause;
+    }
+    let text = match cur {
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    };
+    let first = text.lines().next().unwrap_or("").to_string();
+    if let Some((msg, line)) = raised {
+        if msg == first {
+            return format!("{msg} script: {sha}, on @user_script:{line}.");
+        }
+    }
+    // "user_script:3: message": the line is the one Lua names.
+    let line = first
+        .strip_prefix("user_script:")
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(1);
+    format!("ERR {first} script: {sha}, on @user_script:{line}.")
+}
+
+/// Globals may neither be created nor read when undefined (Redis 7.0's sandbox). The
+/// metamethods are Lua, so the error names the script's line (`user_script:1:`).
+fn protect_globals(lua: &Lua) -> mlua::Result<()> {
+    lua.load(
+        r#"setmetatable(_G, {
+            __newindex = function(t, k, v) error("Attempt to modify a readonly table", 2) end,
+            __index = function(t, k)
+                error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+            end,
+        })"#,
+    )
+    .set_name("=sandbox")
+    .exec()
+}
+
+fn unprotect_globals(lua: &Lua) -> mlua::Result<()> {
+    let g = lua.globals();
+    g.set_metatable(None)?;
+    for name in ["KEYS", "ARGV", "redis"] {
+        g.raw_set(name, Value::Nil)?;
+    }
+    Ok(())
+}
+
+/// Run one `redis.call`/`redis.pcall`: its reply as a Lua value (an error as a table
+/// with `err`).
+fn call_command(lua: &Lua, cc: &mut CallCtx, args: MultiValue) -> mlua::Result<Value> {
+    let err_table = |msg: &str| -> mlua::Result<Value> {
+        let t = lua.create_table()?;
+        t.set("err", msg)?;
+        Ok(Value::Table(t))
+    };
+    if args.is_empty() {
+        return err_table("ERR Please specify at least one argument for this redis lib call");
+    }
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+    for v in args.iter() {
+        match v {
+            Value::String(s) => argv.push(s.as_bytes().to_vec()),
+            Value::Integer(i) => argv.push(i.to_string().into_bytes()),
+            Value::Number(n) => argv.push(lua_number_text(*n).into_bytes()),
+            _ => {
+                return err_table("ERR Lua redis lib command arguments must be strings or integers")
+            }
+        }
+    }
+    let Some(cmd) = super::lookup(cc.sh, &argv[0]) else {
+        return err_table("ERR Unknown Redis command called from script");
+    };
+    let n = argv.len() as i32;
+    if (cmd.arity > 0 && n != cmd.arity) || n < -cmd.arity {
+        return err_table("ERR Wrong number of args calling Redis command from script");
+    }
+    if cmd.has("noscript") {
+        return err_table("ERR This Redis command is not allowed from script");
+    }
+    if cc.read_only && cmd.has("write") {
+        return err_table("ERR Write commands are not allowed from read-only scripts.");
+    }
+    let mut buf = Vec::new();
+    match execute(cc.sh, &mut cc.session, cc.info, &mut buf, &argv) {
+        Flow::Continue { wrote } => {
+            if wrote {
+                cc.wrote.store(true, Ordering::Relaxed);
+            }
+        }
+        Flow::Defer(job) => {
+            cc.sh.deferred_commands.fetch_add(1, Ordering::Relaxed);
+            buf.extend_from_slice(&job(cc.sh));
+            cc.wrote.store(true, Ordering::Relaxed);
+        }
+        Flow::Block(_) | Flow::Close => {}
+    }
+    let mut pos = 0;
+    parse_reply(lua, &buf, &mut pos, 0)
+}
+
+/// A Lua number as a command argument: C's `%.17g`, as Redis 7.0 formats it.
+fn lua_number_text(n: f64) -> String {
+    if n.is_nan() {
+        return if n.is_sign_negative() { "-nan" } else { "nan" }.into();
+    }
+    if n.is_infinite() {
+        return if n < 0.0 { "-inf" } else { "inf" }.into();
+    }
+    if n == 0.0 {
+        return if n.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    const P: i32 = 17;
+    // The exponent after rounding to P significant digits.
+    let sci = format!("{:.*e}", (P - 1) as usize, n);
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let x: i32 = exp.parse().unwrap_or(0);
+    let trim = |t: &str| -> String {
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    if (-4..P).contains(&x) {
+        trim(&format!("{:.*}", (P - 1 - x) as usize, n))
+    } else {
+        let sign = if x < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mant), x.abs())
+    }
+}
+
+/// One RESP2 reply from `buf` at `pos`, as Redis converts replies for Lua: integers
+/// to numbers, bulk strings to strings, nulls to false, arrays to tables, status to
+/// `{ok=...}`, errors to `{err=...}`.
+fn parse_reply(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<Value> {
+    let bad = || mlua::Error::RuntimeError("malformed reply".into());
+    if depth > 1000 || *pos >= buf.len() {
+        return Err(bad());
+    }
+    let line_end = buf[*pos..]
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map(|i| *pos + i)
+        .ok_or_else(bad)?;
+    let kind = buf[*pos];
+    let line = &buf[*pos + 1..line_end];
+    *pos = line_end + 2;
+    let num = |l: &[u8]| -> mlua::Result<i64> {
+        std::str::from_utf8(l)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(bad)
+    };
+    Ok(match kind {
+        b'+' => {
+            let t = lua.create_table()?;
+            t.set("ok", lua.create_string(line)?)?;
+            Value::Table(t)
+        }
+        b'-' => {
+            let t = lua.create_table()?;
+            t.set("err", lua.create_string(line)?)?;
+            Value::Table(t)
+        }
+        b':' => Value::Integer(num(line)?),
+        b'$' => {
+            let n = num(line)?;
+            if n < 0 {
+                Value::Boolean(false)
+            } else {
+                let n = n as usize;
+                let s = buf.get(*pos..*pos + n).ok_or_else(bad)?;
+                *pos += n + 2;
+                Value::String(lua.create_string(s)?)
+            }
+        }
+        b'*' => {
+            let n = num(line)?;
+            if n < 0 {
+                Value::Boolean(false)
+            } else {
+                let t = lua.create_table()?;
+                for i in 0..n as usize {
+                    t.raw_set(i + 1, parse_reply(lua, buf, pos, depth + 1)?)?;
+                }
+                Value::Table(t)
+            }
+        }
+        _ => return Err(bad()),
+    })
+}
+
+/// A script's return value as a reply (Redis's rules: numbers truncate to integers,
+/// true is 1, false and nil are null, a table with `err` or `ok` is an error or a
+/// status, any other table an array up to its first nil).
+fn reply_from_lua(o: &mut crate::resp::Out, v: &Value, depth: usize) {
+    match v {
+        Value::Integer(i) => o.int(*i),
+        Value::Number(n) => o.int(*n as i64),
+        Value::String(s) => o.bulk(&s.as_bytes()),
+        Value::Boolean(true) => o.int(1),
+        Value::Table(t) if depth < 1000 => {
+            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+                o.error(&e.to_string_lossy());
+                return;
+            }
+            if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
+                o.simple(&s.to_string_lossy());
+                return;
+            }
+            let mut items = Vec::new();
+            for i in 1.. {
+                match t.raw_get::<Value>(i) {
+                    Ok(Value::Nil) | Err(_) => break,
+                    Ok(x) => items.push(x),
+                }
+            }
+            o.array(items.len());
+            for x in &items {
+                reply_from_lua(o, x, depth + 1);
+            }
+        }
+        _ => o.null(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_as_lua_does() {
+        for (n, t) in [
+            (3.5, "3.5"),
+            (0.1, "0.10000000000000001"),
+            (1e20, "1e+20"),
+            (1e17, "1e+17"),
+            (1e16, "10000000000000000"),
+            (1e-5, "1.0000000000000001e-05"),
+            (0.0001, "0.0001"),
+            (-2.25, "-2.25"),
+            (1.0 / 3.0, "0.33333333333333331"),
+            (42.0, "42"),
+        ] {
+            assert_eq!(lua_number_text(n), t, "{n}");
+        }
+    }
+}
