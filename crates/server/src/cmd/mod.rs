@@ -507,6 +507,11 @@ fn index() -> &'static CmdIndex {
 /// Does this request run with the transaction gate held exclusively: EXEC of a queued
 /// transaction, or a script (names resolved under `rename-command` too)?
 pub fn runs_exclusively(sh: &Shared, s: &Session, name: &[u8]) -> bool {
+    // Every request asks: without renames, the name's length rules out nearly all
+    // before any lookup.
+    if sh.commands.is_none() && !matches!(name.len(), 4 | 7 | 10) {
+        return false;
+    }
     match find(sh, name).map(|c| c.name) {
         Some("exec") => s.multi.is_some(),
         Some("eval" | "evalsha" | "eval_ro" | "evalsha_ro") => s.multi.is_none(),
