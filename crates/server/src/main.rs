@@ -49,7 +49,13 @@ fn main() {
     };
     let config = match strata_server::Config::load(file.as_deref().zip(body.as_deref()), overrides)
     {
-        Ok(c) => c,
+        Ok(mut c) => {
+            // CONFIG REWRITE writes back to the file (by absolute path, as Redis).
+            c.file = file
+                .as_deref()
+                .map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.into()));
+            c
+        }
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);

@@ -700,7 +700,11 @@ pub fn config(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             }
             c.ok()
         }
-        "rewrite" if a.len() == 2 => Err("ERR The server is running without a config file".into()),
+        "rewrite" if a.len() == 2 => {
+            let cfg = lock(&c.sh.config).clone();
+            cfg.rewrite_file().map_err(|e| CmdErr(format!("ERR {e}")))?;
+            c.ok()
+        }
         "help" => {
             let lines: [&[u8]; 5] = [
                 b"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
