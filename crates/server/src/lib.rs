@@ -176,9 +176,9 @@ pub struct Shared {
     pub scripts: Mutex<cmd::script::Scripts>,
     /// The transaction gate: event loops hold it shared while they serve an
     /// iteration (and the expiry thread while it expires a batch, a MIGRATE while it
-    /// deletes what it moved); an EXEC holds it exclusively, so no other client's
-    /// command runs between a transaction's commands (`cmd::multi`). Leaked once per
-    /// server, so guards can live in the loops' state.
+    /// deletes what it moved); an EXEC or a script holds it exclusively, so no other
+    /// client's command runs in the middle of either (`cmd::multi`, `cmd::script`).
+    /// Leaked once per server, so guards can live in the loops' state.
     pub gate: &'static std::sync::RwLock<()>,
 }
 
@@ -482,13 +482,14 @@ impl Server {
 }
 
 thread_local! {
-    /// This thread holds `Shared::gate` exclusively (it runs an EXEC).
+    /// This thread holds `Shared::gate` exclusively (it runs an EXEC or a script).
     static EXCLUSIVE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl Shared {
-    /// Hold the transaction gate shared (no EXEC runs meanwhile), unless this thread
-    /// runs an EXEC itself (a MIGRATE queued in a transaction).
+    /// Hold the transaction gate shared (no EXEC or script runs meanwhile), unless
+    /// this thread runs one itself (a MIGRATE queued in a transaction or called by a
+    /// script).
     pub fn gate_shared(&self) -> Option<std::sync::RwLockReadGuard<'static, ()>> {
         if EXCLUSIVE.with(|e| e.get()) {
             None
