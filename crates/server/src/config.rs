@@ -92,6 +92,10 @@ pub struct Config {
     pub supervised: String,
     /// `tcp-backlog`: the listen queue's length.
     pub tcp_backlog: u64,
+    /// `slowlog-log-slower-than`: microseconds (negative = off, 0 = every command).
+    pub slowlog_log_slower_than: i64,
+    /// `slowlog-max-len`: entries kept.
+    pub slowlog_max_len: u64,
     /// `rename-command`: (command, new name); an empty new name removes the command.
     pub renames: Vec<(String, String)>,
     /// Values of the Redis parameters Strata accepts without using
@@ -134,6 +138,8 @@ impl Default for Config {
             pidfile: String::new(),
             supervised: "no".into(),
             tcp_backlog: 511,
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
             renames: Vec::new(),
             inert: redis_conf::INERT
                 .iter()
@@ -209,6 +215,8 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("pidfile", Mutability::Immutable),
     ("supervised", Mutability::Immutable),
     ("tcp-backlog", Mutability::Immutable),
+    ("slowlog-log-slower-than", Mutability::Runtime),
+    ("slowlog-max-len", Mutability::Runtime),
     ("dump-payload-target", Mutability::Runtime),
     ("dump-dir", Mutability::Immutable),
     ("dump-throttle", Mutability::Runtime),
@@ -335,6 +343,19 @@ impl Config {
                 self.supervised = v;
             }
             "tcp-backlog" => self.tcp_backlog = int(one()?, 0, i32::MAX as u64)?,
+            "slowlog-log-slower-than" => {
+                let v: i64 = one()?
+                    .parse()
+                    .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+                if v < -1 {
+                    return Err(format!(
+                        "argument must be between -1 and {} inclusive",
+                        i64::MAX
+                    ));
+                }
+                self.slowlog_log_slower_than = v;
+            }
+            "slowlog-max-len" => self.slowlog_max_len = int(one()?, 0, i64::MAX as u64)?,
             "rename-command" => match args {
                 [from, to] => {
                     self.renames
@@ -452,6 +473,8 @@ impl Config {
             "pidfile" => self.pidfile.clone(),
             "supervised" => self.supervised.clone(),
             "tcp-backlog" => self.tcp_backlog.to_string(),
+            "slowlog-log-slower-than" => self.slowlog_log_slower_than.to_string(),
+            "slowlog-max-len" => self.slowlog_max_len.to_string(),
             "dump-payload-target" => self.dump_payload_target.clone(),
             "dump-dir" => self.dump_dir.clone(),
             "dump-throttle" => self.dump_throttle.to_string(),

@@ -90,6 +90,10 @@ pub struct Hot {
     pub max_bulk: AtomicU64,
     /// `client-query-buffer-limit`.
     pub query_buffer_limit: AtomicU64,
+    /// `slowlog-log-slower-than` (µs; negative = off).
+    pub slowlog_threshold: std::sync::atomic::AtomicI64,
+    /// `slowlog-max-len`.
+    pub slowlog_max: AtomicU64,
 }
 
 impl Hot {
@@ -100,6 +104,9 @@ impl Hot {
         self.max_bulk.store(c.proto_max_bulk_len, Ordering::Relaxed);
         self.query_buffer_limit
             .store(c.client_query_buffer_limit, Ordering::Relaxed);
+        self.slowlog_threshold
+            .store(c.slowlog_log_slower_than, Ordering::Relaxed);
+        self.slowlog_max.store(c.slowlog_max_len, Ordering::Relaxed);
     }
 }
 
@@ -174,6 +181,8 @@ pub struct Shared {
     pub pubsub: Mutex<cmd::pubsub::Registry>,
     /// Lua script bodies by SHA1 (EVAL, SCRIPT LOAD).
     pub scripts: Mutex<cmd::script::Scripts>,
+    /// SLOWLOG entries.
+    pub slowlog: Mutex<cmd::slowlog::SlowLog>,
     /// The transaction gate: event loops hold it shared while they serve an
     /// iteration (and the expiry thread while it expires a batch, a MIGRATE while it
     /// deletes what it moved); an EXEC or a script holds it exclusively, so no other
@@ -387,6 +396,7 @@ impl Server {
             commands,
             pubsub: Mutex::new(cmd::pubsub::Registry::default()),
             scripts: Mutex::new(cmd::script::Scripts::default()),
+            slowlog: Mutex::new(cmd::slowlog::SlowLog::default()),
             gate: Box::leak(Box::new(std::sync::RwLock::new(()))),
         });
         shared.set_fsync(fsync);

@@ -248,8 +248,6 @@ pub(crate) const INERT: &[Inert] = &[
     p("shutdown-on-sigint", "default", W, RT),
     p("shutdown-on-sigterm", "default", W, RT),
     p("shutdown-timeout", "10", N, RT),
-    p("slowlog-log-slower-than", "10000", N, RT),
-    p("slowlog-max-len", "128", N, RT),
     p("socket-mark-id", "0", N, IM),
     p("stop-writes-on-bgsave-error", "yes", B, RT),
     p("stream-node-max-bytes", "4096", N, RT),

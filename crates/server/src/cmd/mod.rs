@@ -13,6 +13,7 @@ pub mod multi;
 pub mod pubsub;
 pub mod script;
 mod set;
+pub mod slowlog;
 mod strings;
 mod zset;
 
@@ -40,6 +41,8 @@ pub struct Session {
     pub watch_dirty: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Pub/sub subscriptions.
     pub subs: pubsub::Subs,
+    /// A script's session (its commands are slow-logged as its Lua client's).
+    pub in_script: bool,
 }
 
 impl Default for Session {
@@ -53,6 +56,7 @@ impl Default for Session {
             watched: Vec::new(),
             watch_dirty: Default::default(),
             subs: Default::default(),
+            in_script: false,
         }
     }
 }
@@ -450,6 +454,7 @@ cmds! {
     "function", -2, [], (0, 0, 0), "scripting", admin::function, "A container for function commands.";
     "monitor", 1, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "server", admin::monitor, "Listens for all requests received by the server in real-time.";
     "debug", -2, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "server", admin::debug, "A container for debugging commands.";
+    "slowlog", -2, ["admin", "loading", "stale"], (0, 0, 0), "server", slowlog::slowlog, "A container for slow log commands.";
 }
 
 fn find(sh: &Shared, name: &[u8]) -> Option<&'static Cmd> {
@@ -703,6 +708,9 @@ pub fn execute(
         out: Out { buf: o.buf, proto },
         cmd,
     };
+    let threshold = sh.hot.slowlog_threshold.load(Ordering::Relaxed);
+    let started = slowlog::timed(threshold, cmd.has("fast"), cmd.has("skip_slowlog"))
+        .then(std::time::Instant::now);
     let result = if deferrable(cmd.name) {
         store::defer_commits(|| (cmd.run)(&mut ctx, args))
     } else {
@@ -713,6 +721,15 @@ pub fn execute(
             Err(e) => Err(e.into()),
         }
     };
+    if let Some(t0) = started {
+        slowlog::record(
+            sh,
+            info,
+            args,
+            t0.elapsed().as_micros() as u64,
+            ctx.s.in_script,
+        );
+    }
     match result {
         Ok(Flow::Continue { wrote }) => Flow::Continue {
             wrote: wrote || cmd.has("write"),

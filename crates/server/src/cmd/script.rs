@@ -452,6 +452,7 @@ fn run_in(
         proto: 2,
         authed: true,
         in_exec: true,
+        in_script: true,
         ..Session::default()
     };
     let wrote_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
