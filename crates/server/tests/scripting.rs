@@ -40,6 +40,7 @@ const CASES: &[&[&str]] = &[
     &["EVAL", "return redis.call('GET')", "0"],
     &["EVAL", "return redis.call('MULTI')", "0"],
     &["EVAL", "return redis.call('EVAL','return 1','0')", "0"],
+    &["EVAL", "return redis.pcall('SCRIPT','FLUSH')", "0"],
     &["EVAL", "x = 1", "0"],
     &["EVAL", "return y", "0"],
     &["EVAL", "return 1 +", "0"],

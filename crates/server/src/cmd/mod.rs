@@ -281,7 +281,7 @@ cmds! {
     "evalsha", -3, ["noscript", "skip_monitor", "may_replicate", "no_mandatory_keys", "stale"], (0, 0, 0), "scripting", script::evalsha, "Executes a server-side Lua script by SHA1 digest.";
     "eval_ro", -3, ["readonly", "noscript", "skip_monitor", "no_mandatory_keys", "stale"], (0, 0, 0), "scripting", script::eval_ro, "Executes a read-only server-side Lua script.";
     "evalsha_ro", -3, ["readonly", "noscript", "skip_monitor", "no_mandatory_keys", "stale"], (0, 0, 0), "scripting", script::evalsha_ro, "Executes a read-only server-side Lua script by SHA1 digest.";
-    "script", -2, [], (0, 0, 0), "scripting", script::script, "A container for Lua scripts management commands.";
+    "script", -2, ["noscript"], (0, 0, 0), "scripting", script::script, "A container for Lua scripts management commands.";
     "multi", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), "transactions", multi::multi, "Starts a transaction.";
     "exec", 1, ["noscript", "loading", "stale", "skip_slowlog"], (0, 0, 0), "transactions", multi::exec, "Executes all commands in a transaction.";
     "discard", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), "transactions", multi::discard, "Discards a transaction.";
