@@ -96,6 +96,9 @@ pub struct Config {
     pub slowlog_log_slower_than: i64,
     /// `slowlog-max-len`: entries kept.
     pub slowlog_max_len: u64,
+    /// `busy-reply-threshold` (alias `lua-time-limit`): milliseconds after which a
+    /// script that has written nothing is stopped.
+    pub busy_reply_threshold: u64,
     /// `rename-command`: (command, new name); an empty new name removes the command.
     pub renames: Vec<(String, String)>,
     /// Values of the Redis parameters Strata accepts without using
@@ -140,6 +143,7 @@ impl Default for Config {
             tcp_backlog: 511,
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
+            busy_reply_threshold: 5000,
             renames: Vec::new(),
             inert: redis_conf::INERT
                 .iter()
@@ -217,6 +221,8 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("tcp-backlog", Mutability::Immutable),
     ("slowlog-log-slower-than", Mutability::Runtime),
     ("slowlog-max-len", Mutability::Runtime),
+    ("busy-reply-threshold", Mutability::Runtime),
+    ("lua-time-limit", Mutability::Runtime),
     ("dump-payload-target", Mutability::Runtime),
     ("dump-dir", Mutability::Immutable),
     ("dump-throttle", Mutability::Runtime),
@@ -356,6 +362,9 @@ impl Config {
                 self.slowlog_log_slower_than = v;
             }
             "slowlog-max-len" => self.slowlog_max_len = int(one()?, 0, i64::MAX as u64)?,
+            "busy-reply-threshold" | "lua-time-limit" => {
+                self.busy_reply_threshold = int(one()?, 0, i64::MAX as u64)?
+            }
             "rename-command" => match args {
                 [from, to] => {
                     self.renames
@@ -475,6 +484,7 @@ impl Config {
             "tcp-backlog" => self.tcp_backlog.to_string(),
             "slowlog-log-slower-than" => self.slowlog_log_slower_than.to_string(),
             "slowlog-max-len" => self.slowlog_max_len.to_string(),
+            "busy-reply-threshold" | "lua-time-limit" => self.busy_reply_threshold.to_string(),
             "dump-payload-target" => self.dump_payload_target.clone(),
             "dump-dir" => self.dump_dir.clone(),
             "dump-throttle" => self.dump_throttle.to_string(),

@@ -94,6 +94,8 @@ pub struct Hot {
     pub slowlog_threshold: std::sync::atomic::AtomicI64,
     /// `slowlog-max-len`.
     pub slowlog_max: AtomicU64,
+    /// `busy-reply-threshold` in milliseconds (the script time limit).
+    pub script_limit_ms: AtomicU64,
 }
 
 impl Hot {
@@ -107,6 +109,8 @@ impl Hot {
         self.slowlog_threshold
             .store(c.slowlog_log_slower_than, Ordering::Relaxed);
         self.slowlog_max.store(c.slowlog_max_len, Ordering::Relaxed);
+        self.script_limit_ms
+            .store(c.busy_reply_threshold, Ordering::Relaxed);
     }
 }
 

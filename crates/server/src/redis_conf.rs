@@ -99,7 +99,6 @@ pub(crate) const INERT: &[Inert] = &[
     p("bgsave_cpulist", "", S, IM),
     p("bind-source-addr", "", S, RT),
     p("bio_cpulist", "", S, IM),
-    p("busy-reply-threshold", "5000", N, RT),
     p(
         "client-output-buffer-limit",
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
@@ -162,7 +161,6 @@ pub(crate) const INERT: &[Inert] = &[
     p("lfu-log-factor", "10", N, RT),
     p("list-compress-depth", "0", N, RT),
     p("list-max-listpack-size", "-2", N, RT),
-    p("lua-time-limit", "5000", N, RT),
     p("masterauth", "", S, RT),
     p("masteruser", "", S, RT),
     p("maxmemory", "0", N, RT),

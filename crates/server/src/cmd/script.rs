@@ -23,10 +23,6 @@ use mlua::{Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 use super::{done, execute, CmdErr, Ctx, Flow, Session, R};
 use crate::{lock, ClientInfo, Shared};
 
-/// A script that has written nothing is stopped after this long (a script that has
-/// written keeps running, as Redis's can then only be ended by SHUTDOWN NOSAVE).
-const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(5);
-
 /// The most memory an event loop's Lua interpreter may hold.
 const LUA_MEMORY_LIMIT: usize = 1 << 30;
 
@@ -576,15 +572,21 @@ fn run_in(
         g.raw_set("KEYS", kt)?;
         g.raw_set("ARGV", at)?;
         protect_globals(lua)?;
-        let limit = DEFAULT_TIME_LIMIT;
+        // A script that has written nothing is stopped after `busy-reply-threshold`
+        // (one that has written keeps running, as Redis's can then only be ended by
+        // SHUTDOWN NOSAVE); 0 = no limit.
+        let limit = Duration::from_millis(c.sh.hot.script_limit_ms.load(Ordering::Relaxed));
         let hook_wrote = std::sync::Arc::clone(&wrote_flag);
         lua.set_hook(
             mlua::HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             move |_, _| {
-                if started.elapsed() > limit && !hook_wrote.load(Ordering::Relaxed) {
+                if !limit.is_zero()
+                    && started.elapsed() > limit
+                    && !hook_wrote.load(Ordering::Relaxed)
+                {
                     return Err(mlua::Error::RuntimeError(format!(
-                        "Script killed after {} s without writing (Strata stops such a script instead of answering BUSY)",
-                        limit.as_secs()
+                        "Script killed after {} ms without writing (busy-reply-threshold; Strata stops such a script instead of answering BUSY)",
+                        limit.as_millis()
                     )));
                 }
                 Ok(mlua::VmState::Continue)
