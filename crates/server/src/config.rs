@@ -233,11 +233,11 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// The files an `include` names: the path itself, or with wildcards (`*?[`) in its
 /// file name, the matching files of its directory in name order.
-fn include_files(pattern: &str) -> Result<Vec<std::path::PathBuf>, String> {
+fn include_files(pattern: &str) -> Vec<std::path::PathBuf> {
     let path = std::path::Path::new(pattern);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if !name.contains(['*', '?', '[']) {
-        return Ok(vec![path.to_path_buf()]);
+        return vec![path.to_path_buf()];
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -254,7 +254,7 @@ fn include_files(pattern: &str) -> Result<Vec<std::path::PathBuf>, String> {
         Err(_) => Vec::new(),
     };
     found.sort();
-    Ok(found)
+    found
 }
 
 impl Config {
@@ -578,7 +578,7 @@ impl Config {
                 if depth >= MAX_INCLUDE_DEPTH {
                     return Err(fail("Too many nested includes"));
                 }
-                for f in include_files(pattern).map_err(|e| fail(&e))? {
+                for f in include_files(pattern) {
                     let body = std::fs::read_to_string(&f).map_err(|e| {
                         format!("Fatal error, can't open config file '{}': {e}", f.display())
                     })?;
