@@ -840,3 +840,18 @@ pub fn debug(_c: &mut Ctx, a: &[Vec<u8>]) -> R {
         ))),
     }
 }
+
+/// ROLE: a master with no replicas.
+pub fn role(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
+    c.out.array(3);
+    c.out.bulk(b"master");
+    c.out.int(0);
+    c.out.array(0);
+    done()
+}
+
+/// READONLY / READWRITE: cluster-mode commands, refused as Redis refuses them without
+/// cluster mode.
+pub fn cluster_mode_only(_c: &mut Ctx, _a: &[Vec<u8>]) -> R {
+    Err("ERR This instance has cluster support disabled".into())
+}

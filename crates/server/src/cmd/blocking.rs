@@ -41,6 +41,8 @@ enum Op {
     ZPop { max: bool },
     /// BZMPOP.
     ZMPop { max: bool, count: u64 },
+    /// WAIT for replicas: none ever come, so only the timeout ends it (with 0).
+    Wait,
 }
 
 impl Op {
@@ -54,7 +56,11 @@ impl Op {
     /// BLMOVE included (Redis's `replyToBlockedClientTimedOut`).
     fn timeout_reply(&self, proto: u8) -> Vec<u8> {
         let mut b = Vec::new();
-        Out { buf: &mut b, proto }.null_array();
+        let mut o = Out { buf: &mut b, proto };
+        match self {
+            Op::Wait => o.int(0),
+            _ => o.null_array(),
+        }
         b
     }
 }
@@ -129,6 +135,8 @@ fn attempt(
     let mut b = Vec::new();
     let mut o = Out { buf: &mut b, proto };
     match op {
+        // Nothing serves a WAIT: no replica ever acknowledges.
+        Op::Wait => Ok(None),
         Op::Pop { left } => {
             for k in keys {
                 if txn_read(t, db, k, Kind::List)?.is_some() {
@@ -414,4 +422,38 @@ pub fn waiting_kind_is_list(sh: &Shared, client: u64) -> Option<bool> {
         .waiters
         .get(&client)
         .map(|w| w.op.kind() == Kind::List)
+}
+
+/// WAIT numreplicas timeout. Strata has no replicas: 0 at once when none are asked
+/// for (or inside EXEC), else 0 when the timeout (milliseconds, 0 = never) ends, as
+/// Redis answers with no replica connected.
+pub fn wait(c: &mut Ctx, a: &[Vec<u8>]) -> R {
+    let int = |x: &[u8]| -> Result<i64, CmdErr> {
+        std::str::from_utf8(x)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| CmdErr(super::err::NOT_INT.into()))
+    };
+    let replicas = int(&a[1])?;
+    let timeout = int(&a[2])?;
+    if timeout < 0 {
+        return Err("ERR timeout is negative".into());
+    }
+    if replicas <= 0 || c.s.in_exec {
+        return c.int(0);
+    }
+    let client = c.info.id;
+    lock(&c.sh.blocked).waiters.insert(
+        client,
+        Waiter {
+            client,
+            loop_idx: c.info.loop_idx,
+            db: c.s.db,
+            proto: c.s.proto,
+            keys: Vec::new(),
+            op: Op::Wait,
+        },
+    );
+    let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));
+    Ok(Flow::Block(deadline))
 }

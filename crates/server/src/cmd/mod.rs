@@ -455,6 +455,10 @@ cmds! {
     "monitor", 1, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "server", admin::monitor, "Listens for all requests received by the server in real-time.";
     "debug", -2, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "server", admin::debug, "A container for debugging commands.";
     "slowlog", -2, ["admin", "loading", "stale"], (0, 0, 0), "server", slowlog::slowlog, "A container for slow log commands.";
+    "role", 1, ["noscript", "loading", "stale", "fast"], (0, 0, 0), "server", admin::role, "Returns the replication role.";
+    "wait", 3, ["noscript"], (0, 0, 0), "generic", blocking::wait, "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.";
+    "readonly", 1, ["loading", "stale", "fast"], (0, 0, 0), "cluster", admin::cluster_mode_only, "Enables read-only queries for a connection to a Redis Cluster replica node.";
+    "readwrite", 1, ["loading", "stale", "fast"], (0, 0, 0), "cluster", admin::cluster_mode_only, "Enables read-write queries for a connection to a Reids Cluster replica node.";
 }
 
 fn find(sh: &Shared, name: &[u8]) -> Option<&'static Cmd> {
