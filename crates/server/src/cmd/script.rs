@@ -19,6 +19,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mlua::{Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+use strata_rdb::format_g17;
 
 use super::{done, execute, CmdErr, Ctx, Flow, Session, R};
 use crate::{lock, ClientInfo, Shared};
@@ -691,7 +692,8 @@ fn call_command(lua: &Lua, cc: &mut CallCtx, args: MultiValue) -> mlua::Result<V
         match v {
             Value::String(s) => argv.push(s.as_bytes().to_vec()),
             Value::Integer(i) => argv.push(i.to_string().into_bytes()),
-            Value::Number(n) => argv.push(lua_number_text(*n).into_bytes()),
+            // C's %.17g, as Redis 7.0 formats a Lua number for a command.
+            Value::Number(n) => argv.push(format_g17(*n).into_bytes()),
             _ => {
                 return err_table("ERR Lua redis lib command arguments must be strings or integers")
             }
@@ -726,37 +728,6 @@ fn call_command(lua: &Lua, cc: &mut CallCtx, args: MultiValue) -> mlua::Result<V
     }
     let mut pos = 0;
     parse_reply(lua, &buf, &mut pos, 0)
-}
-
-/// A Lua number as a command argument: C's `%.17g`, as Redis 7.0 formats it.
-fn lua_number_text(n: f64) -> String {
-    if n.is_nan() {
-        return if n.is_sign_negative() { "-nan" } else { "nan" }.into();
-    }
-    if n.is_infinite() {
-        return if n < 0.0 { "-inf" } else { "inf" }.into();
-    }
-    if n == 0.0 {
-        return if n.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    const P: i32 = 17;
-    // The exponent after rounding to P significant digits.
-    let sci = format!("{:.*e}", (P - 1) as usize, n);
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let x: i32 = exp.parse().unwrap_or(0);
-    let trim = |t: &str| -> String {
-        if t.contains('.') {
-            t.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            t.to_string()
-        }
-    };
-    if (-4..P).contains(&x) {
-        trim(&format!("{:.*}", (P - 1 - x) as usize, n))
-    } else {
-        let sign = if x < 0 { '-' } else { '+' };
-        format!("{}e{sign}{:02}", trim(mant), x.abs())
-    }
 }
 
 /// One RESP2 reply from `buf` at `pos`, as Redis converts replies for Lua: integers
@@ -872,7 +843,7 @@ mod tests {
             (1.0 / 3.0, "0.33333333333333331"),
             (42.0, "42"),
         ] {
-            assert_eq!(lua_number_text(n), t, "{n}");
+            assert_eq!(format_g17(n), t, "{n}");
         }
     }
 }
