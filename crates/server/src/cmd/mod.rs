@@ -513,6 +513,48 @@ fn index() -> &'static CmdIndex {
     INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name, c)).collect())
 }
 
+/// What running a command inside EXEC or a script came to.
+pub struct Inline {
+    /// It may have written.
+    pub wrote: bool,
+    /// It asked for the connection to close (QUIT).
+    pub close: bool,
+}
+
+/// Run one command of a transaction or a script on this thread, its reply appended to
+/// `out`: a command a worker would run (KEYS, MIGRATE) runs here, since nothing may
+/// come between the commands; blocking commands do not block (`in_exec`).
+pub fn execute_inline(
+    sh: &Shared,
+    s: &mut Session,
+    info: &ClientInfo,
+    out: &mut Vec<u8>,
+    args: &[Vec<u8>],
+) -> Inline {
+    match execute(sh, s, info, out, args) {
+        Flow::Continue { wrote } => Inline {
+            wrote,
+            close: false,
+        },
+        Flow::Defer(job) => {
+            sh.deferred_commands.fetch_add(1, Ordering::Relaxed);
+            out.extend_from_slice(&job(sh));
+            Inline {
+                wrote: true,
+                close: false,
+            }
+        }
+        Flow::Block(_) => Inline {
+            wrote: false,
+            close: false,
+        },
+        Flow::Close => Inline {
+            wrote: false,
+            close: true,
+        },
+    }
+}
+
 /// Does this request run with the transaction gate held exclusively: EXEC of a queued
 /// transaction, or a script (names resolved under `rename-command` too)?
 pub fn runs_exclusively(sh: &Shared, s: &Session, name: &[u8]) -> bool {

@@ -17,7 +17,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{done, execute, CmdErr, Ctx, Flow, R};
+use super::{done, execute_inline, CmdErr, Ctx, Flow, R};
 
 /// A transaction being queued.
 #[derive(Default)]
@@ -115,20 +115,9 @@ pub fn exec(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
     let mut close = false;
     c.s.in_exec = true;
     for args in &m.queued {
-        match execute(c.sh, c.s, c.info, c.out.buf, args) {
-            Flow::Continue { wrote: w } => wrote |= w,
-            // A command a worker would run (KEYS, MIGRATE) runs here: nothing may come
-            // between the transaction's commands.
-            Flow::Defer(job) => {
-                c.sh.deferred_commands.fetch_add(1, Ordering::Relaxed);
-                let reply = job(c.sh);
-                c.out.buf.extend_from_slice(&reply);
-                wrote = true;
-            }
-            // Blocking commands do not block here (`in_exec`); kept for completeness.
-            Flow::Block(_) => {}
-            Flow::Close => close = true,
-        }
+        let r = execute_inline(c.sh, c.s, c.info, c.out.buf, args);
+        wrote |= r.wrote;
+        close |= r.close;
         // A command may change the protocol (HELLO) for the ones after it.
         c.out.proto = c.s.proto;
     }

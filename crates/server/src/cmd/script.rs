@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use mlua::{Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 use strata_rdb::format_g17;
 
-use super::{done, execute, CmdErr, Ctx, Flow, Session, R};
+use super::{done, execute_inline, CmdErr, Ctx, Flow, Session, R};
 use crate::{lock, ClientInfo, Shared};
 
 /// The most memory an event loop's Lua interpreter may hold.
@@ -713,18 +713,8 @@ fn call_command(lua: &Lua, cc: &mut CallCtx, args: MultiValue) -> mlua::Result<V
         return err_table("ERR Write commands are not allowed from read-only scripts.");
     }
     let mut buf = Vec::new();
-    match execute(cc.sh, &mut cc.session, cc.info, &mut buf, &argv) {
-        Flow::Continue { wrote } => {
-            if wrote {
-                cc.wrote.store(true, Ordering::Relaxed);
-            }
-        }
-        Flow::Defer(job) => {
-            cc.sh.deferred_commands.fetch_add(1, Ordering::Relaxed);
-            buf.extend_from_slice(&job(cc.sh));
-            cc.wrote.store(true, Ordering::Relaxed);
-        }
-        Flow::Block(_) | Flow::Close => {}
+    if execute_inline(cc.sh, &mut cc.session, cc.info, &mut buf, &argv).wrote {
+        cc.wrote.store(true, Ordering::Relaxed);
     }
     let mut pos = 0;
     parse_reply(lua, &buf, &mut pos, 0)
