@@ -74,7 +74,7 @@ pub fn save(
         t.del(db, key)?;
     } else {
         // Unchanged metadata (a command that removed or added nothing) is not
-        // rewritten.
+        // rewritten, and touches no WATCH, as in Redis.
         t.put_if_changed(db, key, Meta::coll(kind, h, expire))?;
     }
     Ok(())
@@ -212,10 +212,7 @@ pub fn remove_fields(c: &mut Ctx, a: &[Vec<u8>], kind: Kind) -> super::R {
             n += 1;
         }
     }
-    // Nothing removed: nothing rewritten (and no WATCH touched, as in Redis).
-    if n > 0 {
-        save(&mut t, db, &a[1], kind, &h, m.expire)?;
-    }
+    save(&mut t, db, &a[1], kind, &h, m.expire)?;
     t.commit()?;
     c.int(n)
 }

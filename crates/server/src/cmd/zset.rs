@@ -419,10 +419,7 @@ pub fn zadd(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             }
         }
     }
-    // Nothing added or changed: nothing is rewritten (and no WATCH touched, as Redis).
-    if added > 0 || changed > 0 {
-        save(&mut t, db, &a[1], Kind::ZSet, &h, expire)?;
-    }
+    save(&mut t, db, &a[1], Kind::ZSet, &h, expire)?;
     t.commit()?;
     if added > 0 || changed > 0 {
         c.sh.signal_key(db, &a[1]);
@@ -451,8 +448,8 @@ pub fn zincrby(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     // An unchanged score (-0 equals 0) is not rewritten, as in Redis.
     if cur != Some(new) {
         put_member(&mut t, db, &a[1], &mut h, &a[3], cur, new);
-        save(&mut t, db, &a[1], Kind::ZSet, &h, expire)?;
     }
+    save(&mut t, db, &a[1], Kind::ZSet, &h, expire)?;
     t.commit()?;
     c.sh.signal_key(db, &a[1]);
     c.out.double(&format_g17(new));
