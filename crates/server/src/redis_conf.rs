@@ -393,12 +393,7 @@ pub(crate) fn check(entry: &Inert, args: &[String]) -> Result<String, String> {
 fn is_number(s: &str) -> bool {
     let s = s.strip_prefix('-').unwrap_or(s);
     let s = s.strip_suffix('%').unwrap_or(s);
-    let l = s.to_ascii_lowercase();
-    let digits = ["gb", "mb", "kb", "g", "m", "k", "b"]
-        .iter()
-        .find_map(|u| l.strip_suffix(u))
-        .unwrap_or(&l);
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    !s.starts_with('+') && crate::config::parse_memory(s).is_some()
 }
 
 #[cfg(test)]

@@ -755,8 +755,7 @@ pub fn execute(
         cmd,
     };
     let threshold = sh.hot.slowlog_threshold.load(Ordering::Relaxed);
-    let started = slowlog::timed(threshold, cmd.has("fast"), cmd.has("skip_slowlog"))
-        .then(std::time::Instant::now);
+    let started = slowlog::timed(threshold, cmd).then(std::time::Instant::now);
     let result = if deferrable(cmd.name) {
         store::defer_commits(|| (cmd.run)(&mut ctx, args))
     } else {

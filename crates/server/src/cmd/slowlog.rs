@@ -35,9 +35,13 @@ pub struct SlowLog {
 }
 
 /// Should this command be timed (threshold in µs; negative = off)? EXEC is not
-/// (`skip_slowlog`: its commands are, one by one).
-pub fn timed(threshold: i64, fast: bool, skip: bool) -> bool {
-    !skip && (threshold == 0 || (threshold > 0 && !fast))
+/// (`skip_slowlog`: its commands are, one by one). The flags are looked at only when
+/// the threshold leaves the question open (this runs for every command).
+pub fn timed(threshold: i64, cmd: &super::Cmd) -> bool {
+    if threshold < 0 || (threshold > 0 && cmd.has("fast")) {
+        return false;
+    }
+    !cmd.has("skip_slowlog")
 }
 
 /// Record `args` if it took at least the threshold. A script's command is recorded as
