@@ -229,8 +229,9 @@ fn publish_kind(
 ) -> usize {
     let reg = lock(&sh.pubsub);
     let mut n = 0;
-    let mut send = |info: &Arc<ClientInfo>, pattern: Option<&[u8]>| {
-        let proto = info.resp.load(Ordering::Relaxed);
+    // One frame per (pattern, protocol), built the first time a subscriber needs it,
+    // not once per subscriber.
+    let encode = |proto: u8, pattern: Option<&[u8]>| {
         let mut b = Vec::with_capacity(64 + channel.len() + msg.len());
         let mut o = Out { buf: &mut b, proto };
         match pattern {
@@ -246,28 +247,33 @@ fn publish_kind(
         }
         o.bulk(channel);
         o.bulk(msg);
-        if info.id == me {
-            own.extend_from_slice(&b);
-        } else if let Some(l) = sh.loops.get(info.loop_idx) {
-            l.send(LoopMsg::Message(info.id, b));
+        b
+    };
+    let mut deliver = |subs: &[Arc<ClientInfo>], pattern: Option<&[u8]>| {
+        let mut frames: [Option<Vec<u8>>; 2] = [None, None];
+        for info in subs {
+            let proto = info.resp.load(Ordering::Relaxed);
+            let b = frames[usize::from(proto == 3)].get_or_insert_with(|| encode(proto, pattern));
+            if info.id == me {
+                own.extend_from_slice(b);
+            } else if let Some(l) = sh.loops.get(info.loop_idx) {
+                l.send(LoopMsg::Message(info.id, b.clone()));
+            }
         }
+        subs.len()
     };
     let direct = if shard {
         reg.shard.get(channel)
     } else {
         reg.channels.get(channel)
     };
-    for info in direct.into_iter().flatten() {
-        send(info, None);
-        n += 1;
+    if let Some(subs) = direct {
+        n += deliver(subs, None);
     }
     if !shard {
         for (p, (g, subs)) in &reg.patterns {
             if g.matches(channel) {
-                for info in subs {
-                    send(info, Some(p));
-                    n += 1;
-                }
+                n += deliver(subs, Some(p));
             }
         }
     }
