@@ -617,28 +617,38 @@ impl Store {
         lock(&self.counts)[self.phys(db) as usize]
     }
 
-    /// WATCH `key` in logical db `db` for `client`: a later write of it sets `dirty`.
-    /// Registered under the write lock, so every write either precedes the watch or
-    /// sees it.
-    pub fn watch(&self, db: usize, key: &[u8], client: u64, dirty: &Arc<AtomicBool>) -> Result<()> {
+    /// WATCH `keys` in logical db `db` for `client`: a later write of one sets `dirty`.
+    /// Registered under the write lock (one transaction for all of them), so every
+    /// write either precedes the watch or sees it. Returns the keys not watched by this
+    /// client before.
+    pub fn watch(
+        &self,
+        db: usize,
+        keys: &[Vec<u8>],
+        client: u64,
+        dirty: &Arc<AtomicBool>,
+    ) -> Result<Vec<Vec<u8>>> {
         let mut t = self.txn();
-        let expired = t.peek(db, key)?.is_some_and(|m| m.expired(t.now));
-        let mut w = lock(&self.watches);
-        let list = w[db].entry(key.to_vec()).or_default();
-        if list.iter().any(|x| x.client == client) {
-            return Ok(());
+        let mut added = Vec::new();
+        for key in keys {
+            let expired = t.peek(db, key)?.is_some_and(|m| m.expired(t.now));
+            let mut w = lock(&self.watches);
+            let list = w[db].entry(key.clone()).or_default();
+            if list.iter().any(|x| x.client == client) {
+                continue;
+            }
+            if list.is_empty() {
+                self.watched.fetch_add(1, Ordering::Relaxed);
+            }
+            list.push(Watcher {
+                client,
+                dirty: Arc::clone(dirty),
+                expired,
+            });
+            added.push(key.clone());
         }
-        if list.is_empty() {
-            self.watched.fetch_add(1, Ordering::Relaxed);
-        }
-        list.push(Watcher {
-            client,
-            dirty: Arc::clone(dirty),
-            expired,
-        });
-        drop(w);
         drop(t);
-        Ok(())
+        Ok(added)
     }
 
     /// Forget `client`'s watches of `keys`.

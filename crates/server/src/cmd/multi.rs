@@ -64,13 +64,8 @@ pub fn watch(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         return Err(CmdErr("ERR WATCH inside MULTI is not allowed".into()));
     }
     let db = c.s.db;
-    for key in &a[1..] {
-        if c.s.watched.iter().any(|(d, k)| *d == db && k == key) {
-            continue;
-        }
-        c.sh.store.watch(db, key, c.info.id, &c.s.watch_dirty)?;
-        c.s.watched.push((db, key.clone()));
-    }
+    let added = c.sh.store.watch(db, &a[1..], c.info.id, &c.s.watch_dirty)?;
+    c.s.watched.extend(added.into_iter().map(|k| (db, k)));
     c.ok()
 }
 
