@@ -99,6 +99,8 @@ pub struct Config {
     /// `busy-reply-threshold` (alias `lua-time-limit`): milliseconds after which a
     /// script that has written nothing is stopped.
     pub busy_reply_threshold: u64,
+    /// `hll-sparse-max-bytes`: the largest sparse HyperLogLog before it turns dense.
+    pub hll_sparse_max_bytes: u64,
     /// `rename-command`: (command, new name); an empty new name removes the command.
     pub renames: Vec<(String, String)>,
     /// Values of the Redis parameters Strata accepts without using
@@ -144,6 +146,7 @@ impl Default for Config {
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
             busy_reply_threshold: 5000,
+            hll_sparse_max_bytes: 3000,
             renames: Vec::new(),
             inert: redis_conf::INERT
                 .iter()
@@ -223,6 +226,7 @@ const PARAMS: &[(&str, Mutability)] = &[
     ("slowlog-max-len", Mutability::Runtime),
     ("busy-reply-threshold", Mutability::Runtime),
     ("lua-time-limit", Mutability::Runtime),
+    ("hll-sparse-max-bytes", Mutability::Runtime),
     ("dump-payload-target", Mutability::Runtime),
     ("dump-dir", Mutability::Immutable),
     ("dump-throttle", Mutability::Runtime),
@@ -365,6 +369,7 @@ impl Config {
             "busy-reply-threshold" | "lua-time-limit" => {
                 self.busy_reply_threshold = int(one()?, 0, i64::MAX as u64)?
             }
+            "hll-sparse-max-bytes" => self.hll_sparse_max_bytes = int(one()?, 0, i64::MAX as u64)?,
             "rename-command" => match args {
                 [from, to] => {
                     self.renames
@@ -485,6 +490,7 @@ impl Config {
             "slowlog-log-slower-than" => self.slowlog_log_slower_than.to_string(),
             "slowlog-max-len" => self.slowlog_max_len.to_string(),
             "busy-reply-threshold" | "lua-time-limit" => self.busy_reply_threshold.to_string(),
+            "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.to_string(),
             "dump-payload-target" => self.dump_payload_target.clone(),
             "dump-dir" => self.dump_dir.clone(),
             "dump-throttle" => self.dump_throttle.to_string(),

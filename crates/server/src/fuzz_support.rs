@@ -44,3 +44,58 @@ pub fn check_resp(data: &[u8]) {
     let pieces = parse(rest, 1 + usize::from(*b) % 17, lim);
     assert_eq!(whole, pieces);
 }
+
+/// An HLL value and elements to add (after a control byte choosing
+/// `hll-sparse-max-bytes` and two bytes saying where the value ends): nothing panics, a
+/// value that counts converts to dense with the same count and registers, and every
+/// successful add leaves a countable HLL holding at least what was added.
+pub fn check_hll(data: &[u8]) {
+    use crate::hll;
+    let [ctl, s0, s1, rest @ ..] = data else {
+        return;
+    };
+    let sparse_max = [0u64, 20, 100, 3000, 20000][usize::from(*ctl) % 5];
+    let cut = usize::from(u16::from_le_bytes([*s0, *s1])).min(rest.len());
+    let mut v = b"HYLL".to_vec();
+    v.extend_from_slice(&rest[..cut]);
+    if ctl & 0x80 != 0 && v.len() > 4 {
+        // Mostly sparse values: a dense one is a fixed 12,304 bytes.
+        v[4] = 1;
+    }
+    if !hll::is_hll(&v) {
+        return;
+    }
+    let _ = hll::decode_sparse(&v);
+    let mut regs = vec![0u8; hll::REGISTERS];
+    let merged = hll::merge_into(&mut regs, &v);
+    match hll::count(&v) {
+        Ok(card) => {
+            assert!(merged.is_ok());
+            assert_eq!(card, hll::count_registers(&regs));
+            let mut dense = v.clone();
+            assert!(hll::to_dense(&mut dense).is_ok());
+            assert_eq!(hll::count(&dense), Ok(card));
+            for (i, r) in regs.iter().enumerate() {
+                assert_eq!(hll::dense_get(&dense[hll::HDR..], i), *r);
+            }
+        }
+        Err(_) => assert!(merged.is_err() || hll::is_sparse(&v)),
+    }
+    let start_len = v.len();
+    // At most 32 elements: each check below walks all 16,384 registers.
+    for (n, element) in rest[cut..].chunks(3).take(32).enumerate() {
+        let (index, value) = hll::register_of(element);
+        match hll::add(&mut v, element, sparse_max) {
+            Ok(_) => {
+                assert!(hll::is_hll(&v));
+                if hll::count(&v).is_ok() {
+                    let mut regs = vec![0u8; hll::REGISTERS];
+                    assert!(hll::merge_into(&mut regs, &v).is_ok());
+                    assert!(regs[index] >= value);
+                }
+            }
+            Err(_) => assert!(hll::is_sparse(&v)),
+        }
+        assert!(v.len() <= (start_len + 3 * (n + 1)).max(hll::DENSE_LEN));
+    }
+}

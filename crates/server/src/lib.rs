@@ -14,6 +14,7 @@ pub mod cmd;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzz_support;
+pub mod hll;
 pub mod log;
 mod net;
 mod redis_conf;
@@ -96,6 +97,8 @@ pub struct Hot {
     pub slowlog_max: AtomicU64,
     /// `busy-reply-threshold` in milliseconds (the script time limit).
     pub script_limit_ms: AtomicU64,
+    /// `hll-sparse-max-bytes`.
+    pub hll_sparse_max_bytes: AtomicU64,
 }
 
 impl Hot {
@@ -111,6 +114,8 @@ impl Hot {
         self.slowlog_max.store(c.slowlog_max_len, Ordering::Relaxed);
         self.script_limit_ms
             .store(c.busy_reply_threshold, Ordering::Relaxed);
+        self.hll_sparse_max_bytes
+            .store(c.hll_sparse_max_bytes, Ordering::Relaxed);
     }
 }
 

@@ -1,4 +1,4 @@
-//! CI's share of fuzzing the RESP parser: every input saved by its fuzz target
+//! CI's share of fuzzing the RESP parser and the HLL code: every input saved by its fuzz target
 //! (`fuzz/corpus/resp`) runs through the target's own check
 //! (`strata_server::fuzz_support::check_resp`).
 
@@ -9,5 +9,16 @@ fn resp_corpus_replays() {
         "resp",
         &[],
         strata_server::fuzz_support::check_resp,
+    );
+}
+
+/// The same for the HyperLogLog target (`fuzz/corpus/hll`).
+#[test]
+fn hll_corpus_replays() {
+    strata_testkit::replay_fuzz_corpus(
+        env!("CARGO_MANIFEST_DIR"),
+        "hll",
+        &[],
+        strata_server::fuzz_support::check_hll,
     );
 }

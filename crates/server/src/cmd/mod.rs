@@ -3,10 +3,12 @@
 
 mod admin;
 mod bgdump;
+mod bitops;
 pub mod blocking;
 pub mod coll;
 pub mod dump;
 mod hash;
+mod hyperloglog;
 pub mod keys;
 pub mod list;
 pub mod multi;
@@ -179,6 +181,17 @@ impl Ctx<'_> {
         }
         Ok(m)
     }
+    /// Count a read lookup made some other way (through a `Txn`) in INFO's keyspace
+    /// hits and misses, as Redis counts its read lookups.
+    pub fn count_read(&self, hit: bool) {
+        let st = &self.sh.stats;
+        let counter = if hit {
+            &st.keyspace_hits
+        } else {
+            &st.keyspace_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
     /// [`Ctx::lookup`] of each key, the engine lookups done at once.
     pub fn lookup_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Meta>>, CmdErr> {
         let metas = self.sh.store.get_many(self.s.db, keys)?;
@@ -314,6 +327,15 @@ cmds! {
     "getbit", 3, ["readonly", "fast"], (1, 1, 1), "bitmap", strings::getbit, "Returns a bit value by offset.";
     "bitcount", -2, ["readonly"], (1, 1, 1), "bitmap", strings::bitcount, "Counts the number of set bits (population counting) in a string.";
     "bitpos", -3, ["readonly"], (1, 1, 1), "bitmap", strings::bitpos, "Finds the first set (1) or clear (0) bit in a string.";
+    "bitop", -4, ["write", "denyoom"], (2, -1, 1), "bitmap", bitops::bitop, "Performs bitwise operations on multiple strings, and stores the result.";
+    "bitfield", -2, ["write", "denyoom"], (1, 1, 1), "bitmap", bitops::bitfield, "Performs arbitrary bitfield integer operations on strings.";
+    "bitfield_ro", -2, ["readonly", "fast"], (1, 1, 1), "bitmap", bitops::bitfield_ro, "Performs arbitrary read-only bitfield integer operations on strings.";
+    // HyperLogLog.
+    "pfadd", -2, ["write", "denyoom", "fast"], (1, 1, 1), "hyperloglog", hyperloglog::pfadd, "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.";
+    "pfcount", -2, ["readonly", "may_replicate"], (1, -1, 1), "hyperloglog", hyperloglog::pfcount, "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).";
+    "pfmerge", -2, ["write", "denyoom"], (1, -1, 1), "hyperloglog", hyperloglog::pfmerge, "Merges one or more HyperLogLog values into a single key.";
+    "pfdebug", 3, ["write", "denyoom", "admin"], (2, 2, 1), "hyperloglog", hyperloglog::pfdebug, "Internal commands for debugging HyperLogLog values.";
+    "pfselftest", 1, ["admin"], (0, 0, 0), "hyperloglog", hyperloglog::pfselftest, "An internal command for testing HyperLogLog values.";
     // Keys.
     "del", -2, ["write"], (1, -1, 1), "generic", keys::del, "Deletes one or more keys.";
     "unlink", -2, ["write", "fast"], (1, -1, 1), "generic", keys::del, "Asynchronously deletes one or more keys.";
