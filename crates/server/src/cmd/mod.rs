@@ -16,6 +16,7 @@ pub mod pubsub;
 pub mod script;
 mod set;
 pub mod slowlog;
+mod sort;
 mod strings;
 mod zset;
 
@@ -355,6 +356,8 @@ cmds! {
     "renamenx", 3, ["write", "fast"], (1, 2, 1), "generic", keys::renamenx, "Renames a key only when the target key name doesn't exist.";
     "copy", -3, ["write", "denyoom"], (1, 2, 1), "generic", keys::copy, "Copies the value of a key to a new key.";
     "move", 3, ["write", "fast"], (1, 1, 1), "generic", keys::move_, "Moves a key to another database.";
+    "sort", -2, ["write", "denyoom", "movablekeys"], (1, 1, 1), "generic", sort::sort, "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.";
+    "sort_ro", -2, ["readonly", "movablekeys"], (1, 1, 1), "generic", sort::sort_ro, "Returns the sorted elements of a list, a set, or a sorted set.";
     "keys", 2, ["readonly"], (0, 0, 0), "generic", keys::keys, "Returns all key names that match a pattern.";
     "scan", -2, ["readonly"], (0, 0, 0), "generic", keys::scan, "Iterates over the key names in the database.";
     "randomkey", 1, ["readonly"], (0, 0, 0), "generic", keys::randomkey, "Returns a random key name from the database.";
