@@ -14,6 +14,7 @@ pub mod cmd;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzz_support;
+pub mod geohash;
 pub mod hll;
 pub mod log;
 mod net;

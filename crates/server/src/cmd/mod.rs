@@ -7,6 +7,7 @@ mod bitops;
 pub mod blocking;
 pub mod coll;
 pub mod dump;
+mod geo;
 mod hash;
 mod hyperloglog;
 pub mod keys;
@@ -331,6 +332,17 @@ cmds! {
     "bitop", -4, ["write", "denyoom"], (2, -1, 1), "bitmap", bitops::bitop, "Performs bitwise operations on multiple strings, and stores the result.";
     "bitfield", -2, ["write", "denyoom"], (1, 1, 1), "bitmap", bitops::bitfield, "Performs arbitrary bitfield integer operations on strings.";
     "bitfield_ro", -2, ["readonly", "fast"], (1, 1, 1), "bitmap", bitops::bitfield_ro, "Performs arbitrary read-only bitfield integer operations on strings.";
+    // Geo.
+    "geoadd", -5, ["write", "denyoom"], (1, 1, 1), "geo", geo::geoadd, "Adds one or more members to a geospatial index. The key is created if it doesn't exist.";
+    "geopos", -2, ["readonly"], (1, 1, 1), "geo", geo::geopos, "Returns the longitude and latitude of members from a geospatial index.";
+    "geodist", -4, ["readonly"], (1, 1, 1), "geo", geo::geodist, "Returns the distance between two members of a geospatial index.";
+    "geohash", -2, ["readonly"], (1, 1, 1), "geo", geo::geohash, "Returns members from a geospatial index as geohash strings.";
+    "georadius", -6, ["write", "denyoom", "movablekeys"], (1, 1, 1), "geo", geo::georadius, "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.";
+    "georadius_ro", -6, ["readonly"], (1, 1, 1), "geo", geo::georadius_ro, "Returns members from a geospatial index that are within a distance from a coordinate.";
+    "georadiusbymember", -5, ["write", "denyoom", "movablekeys"], (1, 1, 1), "geo", geo::georadiusbymember, "Queries a geospatial index for members within a distance from a member, optionally stores the result.";
+    "georadiusbymember_ro", -5, ["readonly"], (1, 1, 1), "geo", geo::georadiusbymember_ro, "Returns members from a geospatial index that are within a distance from a member.";
+    "geosearch", -7, ["readonly"], (1, 1, 1), "geo", geo::geosearch, "Queries a geospatial index for members inside an area of a box or a circle.";
+    "geosearchstore", -8, ["write", "denyoom"], (1, 2, 1), "geo", geo::geosearchstore, "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.";
     // HyperLogLog.
     "pfadd", -2, ["write", "denyoom", "fast"], (1, 1, 1), "hyperloglog", hyperloglog::pfadd, "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.";
     "pfcount", -2, ["readonly", "may_replicate"], (1, -1, 1), "hyperloglog", hyperloglog::pfcount, "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).";

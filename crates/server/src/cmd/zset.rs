@@ -119,6 +119,21 @@ fn scan_index(
     Ok(())
 }
 
+/// Visit the members with `min <= score < max` in order; `f(member, score)` returns
+/// false to stop.
+pub(crate) fn scan_scores(
+    store: &Store,
+    phys: u8,
+    key: &[u8],
+    h: &Coll,
+    min: f64,
+    max: f64,
+    f: impl FnMut(&[u8], f64) -> bool,
+) -> Result<(), CmdErr> {
+    let (lo, hi) = (index_field(min, b""), index_field(max, b""));
+    scan_index(store, phys, key, h, false, Some(lo), Some(hi), f)
+}
+
 /// Every (member, score) in score order.
 pub fn all(store: &Store, phys: u8, key: &[u8], h: &Coll) -> Result<Vec<(Vec<u8>, f64)>, CmdErr> {
     let mut out = Vec::with_capacity(h.count.min(1 << 16) as usize);
@@ -479,7 +494,12 @@ pub fn zcard(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     c.int(n as i64)
 }
 
-fn score(c: &Ctx, key: &[u8], h: &Option<(Meta, Coll)>, m: &[u8]) -> Result<Option<f64>, CmdErr> {
+pub(crate) fn score(
+    c: &Ctx,
+    key: &[u8],
+    h: &Option<(Meta, Coll)>,
+    m: &[u8],
+) -> Result<Option<f64>, CmdErr> {
     Ok(match h {
         Some((_, h)) => {
             c.sh.store
@@ -687,7 +707,7 @@ pub fn zrevrangebylex(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 /// Replace `dst` with `items` (deleted when empty), inside `t`. `big`: the result
 /// starts in the skiplist encoding (which keeps -0 scores) rather than as a listpack
 /// that converts once it outgrows it, as Redis builds it.
-fn store_items(
+pub(crate) fn store_items(
     t: &mut Txn,
     db: usize,
     dst: &[u8],
