@@ -11,6 +11,7 @@ mod geo;
 mod hash;
 mod hyperloglog;
 pub mod keys;
+mod lcs;
 pub mod list;
 pub mod multi;
 pub mod pubsub;
@@ -329,6 +330,7 @@ cmds! {
     "getbit", 3, ["readonly", "fast"], (1, 1, 1), "bitmap", strings::getbit, "Returns a bit value by offset.";
     "bitcount", -2, ["readonly"], (1, 1, 1), "bitmap", strings::bitcount, "Counts the number of set bits (population counting) in a string.";
     "bitpos", -3, ["readonly"], (1, 1, 1), "bitmap", strings::bitpos, "Finds the first set (1) or clear (0) bit in a string.";
+    "lcs", -3, ["readonly"], (1, 2, 1), "string", lcs::lcs, "Finds the longest common substring.";
     "bitop", -4, ["write", "denyoom"], (2, -1, 1), "bitmap", bitops::bitop, "Performs bitwise operations on multiple strings, and stores the result.";
     "bitfield", -2, ["write", "denyoom"], (1, 1, 1), "bitmap", bitops::bitfield, "Performs arbitrary bitfield integer operations on strings.";
     "bitfield_ro", -2, ["readonly", "fast"], (1, 1, 1), "bitmap", bitops::bitfield_ro, "Performs arbitrary read-only bitfield integer operations on strings.";
