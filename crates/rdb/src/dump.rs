@@ -12,7 +12,7 @@
 use crate::crc64::crc64;
 use crate::error::{Error, Result};
 use crate::object;
-use crate::reader::{Reader, SliceSource};
+use crate::reader::{Reader, SliceSource, Source};
 use crate::value::Value;
 
 /// The RDB version Redis 7.0 writes (and the highest it restores).
@@ -117,4 +117,57 @@ mod tests {
             Err(Error::VersionOrChecksum)
         );
     }
+}
+
+/// Opcode of a function library in an RDB stream or a FUNCTION DUMP payload.
+const OP_FUNCTION2: u8 = 0xf5;
+/// Opcode of Redis 7.0's release-candidate function format (refused, as Redis does).
+const OP_FUNCTION_PRE_GA: u8 = 0xf6;
+
+/// A FUNCTION DUMP payload of the libraries' codes, as Redis 7.0 writes it:
+/// `0xf5 string(code)` per library (strings as Redis saves them, LZF above 20 bytes),
+/// then the RDB version and the CRC-64 as in a DUMP payload.
+pub fn functions_payload<'a>(codes: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for code in codes {
+        out.push(OP_FUNCTION2);
+        crate::writer::put_string(&mut out, code, true);
+    }
+    out.extend_from_slice(&RDB_VERSION_7_0.to_le_bytes());
+    let crc = crc64(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Why a FUNCTION RESTORE payload was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FunctionsPayloadError {
+    /// Version or checksum (Redis: "DUMP payload version or checksum are wrong").
+    VersionOrChecksum,
+    /// Redis 7.0's release-candidate format ("Pre-GA function format not supported").
+    PreGa,
+    /// Not a function opcode ("given type is not a function").
+    NotAFunction,
+    /// A library's code does not read (a bad string encoding).
+    Malformed,
+}
+
+/// The libraries' codes of a FUNCTION DUMP payload (Redis 7.0 or older versions).
+pub fn functions_from_payload(
+    payload: &[u8],
+) -> std::result::Result<Vec<Vec<u8>>, FunctionsPayloadError> {
+    verify(payload, RDB_VERSION_7_0).map_err(|_| FunctionsPayloadError::VersionOrChecksum)?;
+    let body = &payload[..payload.len() - 10];
+    let mut r = Reader::new(SliceSource::new(body));
+    let mut codes = Vec::new();
+    while r.src.remaining().unwrap_or(0) > 0 {
+        let ty = r.u8().map_err(|_| FunctionsPayloadError::Malformed)?;
+        match ty {
+            OP_FUNCTION2 => {}
+            OP_FUNCTION_PRE_GA => return Err(FunctionsPayloadError::PreGa),
+            _ => return Err(FunctionsPayloadError::NotAFunction),
+        }
+        codes.push(r.string().map_err(|_| FunctionsPayloadError::Malformed)?);
+    }
+    Ok(codes)
 }

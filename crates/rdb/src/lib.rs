@@ -43,7 +43,10 @@ mod ziplist;
 mod zipmap;
 
 pub use crc64::crc64;
-pub use dump::{decode_object, restore, restore_borrowed, verify, Restored, RDB_VERSION_7_0};
+pub use dump::{
+    decode_object, functions_from_payload, functions_payload, restore, restore_borrowed, verify,
+    FunctionsPayloadError, Restored, RDB_VERSION_7_0,
+};
 pub use encode::{
     dump, encode_object, encode_object_for, EncodeConfig, PlainDump, Target, ZSetDump,
 };

@@ -191,6 +191,8 @@ pub struct Shared {
     pub pubsub: Mutex<cmd::pubsub::Registry>,
     /// Lua script bodies by SHA1 (EVAL, SCRIPT LOAD).
     pub scripts: Mutex<cmd::script::Scripts>,
+    /// FUNCTION libraries (kept in the data directory).
+    pub functions: Mutex<cmd::function::Registry>,
     /// SLOWLOG entries.
     pub slowlog: Mutex<cmd::slowlog::SlowLog>,
     /// The transaction gate: event loops hold it shared while they serve an
@@ -384,6 +386,8 @@ impl Server {
             Some(cmd::renamed_table(&config.renames).map_err(err)?)
         };
         log::set_level(&config.loglevel);
+        let functions = cmd::function::Registry::open(&dir)
+            .map_err(|e| err(format!("cannot load the FUNCTION libraries: {e}")))?;
         let shared = Arc::new(Shared {
             store,
             hot: Hot::default(),
@@ -406,6 +410,7 @@ impl Server {
             commands,
             pubsub: Mutex::new(cmd::pubsub::Registry::default()),
             scripts: Mutex::new(cmd::script::Scripts::default()),
+            functions: Mutex::new(functions),
             slowlog: Mutex::new(cmd::slowlog::SlowLog::default()),
             gate: Box::leak(Box::new(std::sync::RwLock::new(()))),
         });

@@ -787,26 +787,6 @@ pub fn shutdown(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     Ok(Flow::Close)
 }
 
-pub fn function(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
-    match sub.as_str() {
-        "flush" => {
-            if a.len() > 3 || (a.len() == 3 && !is(&a[2], "sync") && !is(&a[2], "async")) {
-                return Err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into());
-            }
-            c.ok()
-        }
-        "list" => {
-            c.out.array(0);
-            done()
-        }
-        _ => Err(CmdErr(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
-            String::from_utf8_lossy(&a[1])
-        ))),
-    }
-}
-
 pub fn monitor(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
     if !c.info.monitor.swap(true, Ordering::Relaxed) {
         c.sh.monitors.fetch_add(1, Ordering::Relaxed);

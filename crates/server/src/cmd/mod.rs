@@ -7,6 +7,7 @@ mod bitops;
 pub mod blocking;
 pub mod coll;
 pub mod dump;
+pub mod function;
 mod geo;
 mod hash;
 mod hyperloglog;
@@ -490,7 +491,9 @@ cmds! {
     "bgsave", -1, ["admin", "noscript"], (0, 0, 0), "server", admin::bgsave, "Asynchronously saves the database(s) to disk.";
     "lastsave", 1, ["loading", "stale", "fast"], (0, 0, 0), "server", admin::lastsave, "Returns the Unix timestamp of the last successful save to disk.";
     "shutdown", -1, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "server", admin::shutdown, "Synchronously saves the database(s) to disk and shuts down the Redis server.";
-    "function", -2, [], (0, 0, 0), "scripting", admin::function, "A container for function commands.";
+    "function", -2, [], (0, 0, 0), "scripting", function::function, "A container for function commands.";
+    "fcall", -3, ["noscript", "skip_monitor", "may_replicate", "no_mandatory_keys", "stale"], (0, 0, 0), "scripting", function::fcall, "Invokes a function.";
+    "fcall_ro", -3, ["readonly", "noscript", "skip_monitor", "no_mandatory_keys", "stale"], (0, 0, 0), "scripting", function::fcall_ro, "Invokes a read-only function.";
     "monitor", 1, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "server", admin::monitor, "Listens for all requests received by the server in real-time.";
     "debug", -2, ["admin", "noscript", "loading", "stale"], (0, 0, 0), "server", admin::debug, "A container for debugging commands.";
     "slowlog", -2, ["admin", "loading", "stale"], (0, 0, 0), "server", slowlog::slowlog, "A container for slow log commands.";
@@ -599,12 +602,17 @@ pub fn execute_inline(
 pub fn runs_exclusively(sh: &Shared, s: &Session, name: &[u8]) -> bool {
     // Every request asks: without renames, the name's length rules out nearly all
     // before any lookup.
-    if sh.commands.is_none() && !matches!(name.len(), 4 | 7 | 10) {
+    if sh.commands.is_none()
+        && !matches!(name.len(), 4 | 7 | 10)
+        && !(matches!(name.len(), 5 | 8) && name[0].eq_ignore_ascii_case(&b'f'))
+    {
         return false;
     }
     match find(sh, name).map(|c| c.name) {
         Some("exec") => s.multi.is_some(),
-        Some("eval" | "evalsha" | "eval_ro" | "evalsha_ro") => s.multi.is_none(),
+        Some("eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro") => {
+            s.multi.is_none()
+        }
         _ => false,
     }
 }

@@ -37,11 +37,15 @@ pub struct Scripts {
     generation: u64,
 }
 
-struct Engine {
-    lua: Lua,
+pub(crate) struct Engine {
+    pub(crate) lua: Lua,
     /// Compiled functions by SHA1, valid for `generation`.
     compiled: HashMap<String, mlua::Function>,
     generation: u64,
+    /// FUNCTION libraries' callbacks by lowercase function name, valid for
+    /// `fn_generation` of the function registry (`cmd::function`).
+    pub(crate) functions: HashMap<String, mlua::Function>,
+    pub(crate) fn_generation: Option<u64>,
 }
 
 thread_local! {
@@ -53,7 +57,7 @@ pub fn sha1_hex(body: &[u8]) -> String {
     sha1_smol::Sha1::from(body).digest().to_string()
 }
 
-fn new_engine() -> mlua::Result<Engine> {
+pub(crate) fn new_engine() -> mlua::Result<Engine> {
     let lua = Lua::new_with(
         StdLib::TABLE | StdLib::STRING | StdLib::MATH,
         LuaOptions::default(),
@@ -71,6 +75,8 @@ fn new_engine() -> mlua::Result<Engine> {
         lua,
         compiled: HashMap::new(),
         generation: 0,
+        functions: HashMap::new(),
+        fn_generation: None,
     })
 }
 
@@ -386,6 +392,20 @@ fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> Result<T, CmdErr> {
     })
 }
 
+/// This thread's interpreter, taken out of the thread-local for a run (a script's
+/// commands never run another script: EVAL and FCALL are `noscript`).
+pub(crate) fn take_engine() -> Result<Engine, CmdErr> {
+    match ENGINE.with(|cell| cell.borrow_mut().take()) {
+        Some(e) => Ok(e),
+        None => new_engine().map_err(|e| CmdErr(format!("ERR Lua: {e}"))),
+    }
+}
+
+/// Give the interpreter back to this thread.
+pub(crate) fn put_engine(e: Engine) {
+    ENGINE.with(|cell| *cell.borrow_mut() = Some(e));
+}
+
 fn run(c: &mut Ctx, a: &[Vec<u8>], sha: &str, read_only: bool) -> R {
     let (keys, argv) = split_args(a)?;
     let (body, generation) = {
@@ -395,18 +415,20 @@ fn run(c: &mut Ctx, a: &[Vec<u8>], sha: &str, read_only: bool) -> R {
     let Some(body) = body else {
         return Err("NOSCRIPT No matching script. Please use EVAL.".into());
     };
-    // The interpreter is taken out of the thread-local for the run: a script's
-    // commands never run another script (EVAL is `noscript`).
-    let mut engine = match ENGINE.with(|cell| cell.borrow_mut().take()) {
-        Some(e) => e,
-        None => new_engine().map_err(|e| CmdErr(format!("ERR Lua: {e}")))?,
-    };
+    let mut engine = take_engine()?;
     if engine.generation != generation {
         engine.compiled.clear();
         engine.generation = generation;
     }
-    let result = run_in(&mut engine, c, &body, sha, keys, argv, read_only);
-    ENGINE.with(|cell| *cell.borrow_mut() = Some(engine));
+    let result = run_in(
+        &mut engine,
+        c,
+        Target::Script { body: &body, sha },
+        keys,
+        argv,
+        read_only,
+    );
+    put_engine(engine);
     result
 }
 
@@ -422,27 +444,83 @@ struct CallCtx<'a> {
     raised: Option<(String, usize)>,
 }
 
-fn run_in(
+/// Registry names of the running script's command runner (`redis.pcall`) and of the
+/// function noting the error `redis.call` raises with the script's line.
+const RAW_KEY: &str = "strata.redis_raw";
+const NOTE_KEY: &str = "strata.redis_note";
+
+/// `redis.call`, as a C function: a call in tail position (`return redis.call(...)`)
+/// then keeps the script's frame on the stack (Lua 5.1 does not eliminate a tail call
+/// of a C function), so a command's error names the script's line, as Redis's does.
+/// It runs `redis.pcall` and raises a command's error (`{err=...}`) as a plain string.
+///
+/// # Safety
+/// Called by Lua only. Nothing with a destructor is alive when `lua_error` unwinds.
+unsafe extern "C-unwind" fn redis_call(l: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
+    use mlua::ffi;
+    let n = ffi::lua_gettop(l);
+    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"strata.redis_raw".as_ptr());
+    ffi::lua_insert(l, 1);
+    ffi::lua_call(l, n, 1);
+    if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+        ffi::lua_getfield(l, -1, c"err".as_ptr());
+        if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+            let mut ar: ffi::lua_Debug = std::mem::zeroed();
+            let line = if ffi::lua_getstack(l, 1, &mut ar) != 0
+                && ffi::lua_getinfo(l, c"l".as_ptr(), &mut ar) != 0
+            {
+                ar.currentline
+            } else {
+                -1
+            };
+            ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"strata.redis_note".as_ptr());
+            ffi::lua_pushvalue(l, -2);
+            ffi::lua_pushinteger(l, ffi::lua_Integer::from(line));
+            ffi::lua_call(l, 2, 0);
+            ffi::lua_error(l);
+        }
+        ffi::lua_pop(l, 1);
+    }
+    1
+}
+
+/// What a run executes: a script body (EVAL) or a library's function (FCALL).
+pub(crate) enum Target<'a> {
+    /// A script, compiled once per interpreter under its SHA1; KEYS and ARGV globals.
+    Script { body: &'a [u8], sha: &'a str },
+    /// A registered function, called as `callback(keys, args)`.
+    Function {
+        callback: mlua::Function,
+        name: &'a str,
+    },
+}
+
+pub(crate) fn run_in(
     engine: &mut Engine,
     c: &mut Ctx,
-    body: &[u8],
-    sha: &str,
+    target: Target,
     keys: &[Vec<u8>],
     argv: &[Vec<u8>],
     read_only: bool,
 ) -> R {
     let lua = &engine.lua;
-    let func = match engine.compiled.get(sha) {
-        Some(f) => f.clone(),
-        None => {
-            let f = lua
-                .load(body)
-                .set_name("@user_script")
-                .into_function()
-                .map_err(|e| CmdErr(compile_error(&e)))?;
-            engine.compiled.insert(sha.to_string(), f.clone());
-            f
+    let (func, label, chunk, is_script) = match target {
+        Target::Script { body, sha } => {
+            let f = match engine.compiled.get(sha) {
+                Some(f) => f.clone(),
+                None => {
+                    let f = lua
+                        .load(body)
+                        .set_name("@user_script")
+                        .into_function()
+                        .map_err(|e| CmdErr(compile_error(&e)))?;
+                    engine.compiled.insert(sha.to_string(), f.clone());
+                    f
+                }
+            };
+            (f, sha, "user_script", true)
         }
+        Target::Function { callback, name } => (callback, name, "user_function", false),
     };
     let session = Session {
         db: c.s.db,
@@ -472,28 +550,15 @@ fn run_in(
             let mut cc = call_ref.borrow_mut();
             call_command(lua, &mut cc, args)
         })?;
-        let note = scope.create_function(move |lua, msg: mlua::String| {
-            let line = lua
-                .inspect_stack(2, |d| d.current_line())
-                .flatten()
-                .unwrap_or(1);
+        let note = scope.create_function(move |_, (msg, line): (mlua::String, i64)| {
+            let line = usize::try_from(line).ok().filter(|&l| l > 0).unwrap_or(1);
             call_ref.borrow_mut().raised = Some((msg.to_string_lossy().to_string(), line));
             Ok(())
         })?;
-        let call_fn: mlua::Function = lua
-            .load(
-                r#"local raw, note = ...
-                return function(...)
-                    local r = raw(...)
-                    if type(r) == "table" and r.err then
-                        note(r.err)
-                        error(r.err, 0)
-                    end
-                    return r
-                end"#,
-            )
-            .set_name("=redis.call")
-            .call((raw.clone(), note))?;
+        lua.set_named_registry_value(RAW_KEY, raw.clone())?;
+        lua.set_named_registry_value(NOTE_KEY, note)?;
+        // SAFETY: `redis_call` follows the Lua C API's rules (see its comment).
+        let call_fn = unsafe { lua.create_c_function(redis_call) }?;
         redis.set("call", call_fn)?;
         redis.set("pcall", raw)?;
         redis.set(
@@ -570,8 +635,10 @@ fn run_in(
         for (i, v) in argv.iter().enumerate() {
             at.raw_set(i + 1, lua.create_string(v)?)?;
         }
-        g.raw_set("KEYS", kt)?;
-        g.raw_set("ARGV", at)?;
+        if is_script {
+            g.raw_set("KEYS", kt.clone())?;
+            g.raw_set("ARGV", at.clone())?;
+        }
         protect_globals(lua)?;
         // A script that has written nothing is stopped after `busy-reply-threshold`
         // (one that has written keeps running, as Redis's can then only be ended by
@@ -593,7 +660,11 @@ fn run_in(
                 Ok(mlua::VmState::Continue)
             },
         )?;
-        let r = func.call::<Value>(());
+        let r = if is_script {
+            func.call::<Value>(())
+        } else {
+            func.call::<Value>((kt, at))
+        };
         lua.remove_hook();
         let mut buf = Vec::new();
         match r {
@@ -605,7 +676,12 @@ fn run_in(
                 reply_from_lua(&mut o, &v, 0);
                 Ok(Ok(buf))
             }
-            Err(e) => Ok(Err(runtime_error(&e, sha, call_ref.borrow().raised.clone()))),
+            Err(e) => Ok(Err(runtime_error(
+                &e,
+                label,
+                chunk,
+                call_ref.borrow().raised.clone(),
+            ))),
         }
     });
     // Globals set for the run go, so the next script starts clean.
@@ -627,8 +703,14 @@ fn run_in(
 
 /// The error reply for a script that failed (Redis 7.0's form): a command's error
 /// raised by `redis.call` as it was, any other error as `ERR <Lua message>`, then
-/// ` script: <sha>, on @user_script:<line>.`
-fn runtime_error(e: &mlua::Error, sha: &str, raised: Option<(String, usize)>) -> String {
+/// ` script: <sha>, on @user_script:<line>.` (a function: its name and
+/// `@user_function`).
+fn runtime_error(
+    e: &mlua::Error,
+    sha: &str,
+    chunk: &str,
+    raised: Option<(String, usize)>,
+) -> String {
     let mut cur = e;
     while let mlua::Error::CallbackError { cause, .. } = cur {
         cur = cause;
@@ -640,21 +722,22 @@ fn runtime_error(e: &mlua::Error, sha: &str, raised: Option<(String, usize)>) ->
     let first = text.lines().next().unwrap_or("").to_string();
     if let Some((msg, line)) = raised {
         if msg == first {
-            return format!("{msg} script: {sha}, on @user_script:{line}.");
+            return format!("{msg} script: {sha}, on @{chunk}:{line}.");
         }
     }
     // "user_script:3: message": the line is the one Lua names.
     let line = first
-        .strip_prefix("user_script:")
+        .strip_prefix(chunk)
+        .and_then(|r| r.strip_prefix(':'))
         .and_then(|r| r.split(':').next())
         .and_then(|n| n.parse::<usize>().ok())
         .unwrap_or(1);
-    format!("ERR {first} script: {sha}, on @user_script:{line}.")
+    format!("ERR {first} script: {sha}, on @{chunk}:{line}.")
 }
 
 /// Globals may neither be created nor read when undefined (Redis 7.0's sandbox). The
 /// metamethods are Lua, so the error names the script's line (`user_script:1:`).
-fn protect_globals(lua: &Lua) -> mlua::Result<()> {
+pub(crate) fn protect_globals(lua: &Lua) -> mlua::Result<()> {
     lua.load(
         r#"setmetatable(_G, {
             __newindex = function(t, k, v) error("Attempt to modify a readonly table", 2) end,
@@ -667,7 +750,7 @@ fn protect_globals(lua: &Lua) -> mlua::Result<()> {
     .exec()
 }
 
-fn unprotect_globals(lua: &Lua) -> mlua::Result<()> {
+pub(crate) fn unprotect_globals(lua: &Lua) -> mlua::Result<()> {
     let g = lua.globals();
     g.set_metatable(None)?;
     for name in ["KEYS", "ARGV", "redis"] {
