@@ -299,19 +299,7 @@ fn run_library(lua: &Lua, code: &[u8]) -> Result<(String, Vec<Registered>), Stri
             }
         })?;
         redis.set("register_function", reg)?;
-        redis.set(
-            "log",
-            lua.create_function(|_, (_level, msg): (i64, mlua::String)| {
-                crate::log::notice(format_args!("{}", msg.to_string_lossy()));
-                Ok(())
-            })?,
-        )?;
-        for (i, n) in ["LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"]
-            .iter()
-            .enumerate()
-        {
-            redis.set(*n, i as i64)?;
-        }
+        script::set_log(lua, &redis)?;
         lua.load(
             r#"local t = ...
             setmetatable(t, {__index = function(_, k)

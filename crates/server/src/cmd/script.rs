@@ -444,6 +444,24 @@ struct CallCtx<'a> {
     raised: Option<(String, usize)>,
 }
 
+/// `redis.log` and the `redis.LOG_*` levels (scripts, and libraries as they load).
+pub(crate) fn set_log(lua: &Lua, redis: &Table) -> mlua::Result<()> {
+    redis.set(
+        "log",
+        lua.create_function(|_, (_level, msg): (i64, mlua::String)| {
+            crate::log::notice(format_args!("{}", msg.to_string_lossy()));
+            Ok(())
+        })?,
+    )?;
+    for (i, name) in ["LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"]
+        .iter()
+        .enumerate()
+    {
+        redis.set(*name, i as i64)?;
+    }
+    Ok(())
+}
+
 /// Registry names of the running script's command runner (`redis.pcall`) and of the
 /// function noting the error `redis.call` raises with the script's line.
 const RAW_KEY: &str = "strata.redis_raw";
@@ -589,19 +607,7 @@ pub(crate) fn run_in(
             "sha1hex",
             lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes())))?,
         )?;
-        redis.set(
-            "log",
-            lua.create_function(|_, (_level, msg): (i64, mlua::String)| {
-                crate::log::notice(format_args!("{}", msg.to_string_lossy()));
-                Ok(())
-            })?,
-        )?;
-        for (i, name) in ["LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"]
-            .iter()
-            .enumerate()
-        {
-            redis.set(*name, i as i64)?;
-        }
+        set_log(lua, &redis)?;
         redis.set(
             "setresp",
             lua.create_function(|_, v: i64| {
