@@ -685,13 +685,12 @@ pub fn fcall_ro(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 
 fn fcall_generic(c: &mut Ctx, a: &[Vec<u8>], ro: bool) -> R {
     let fname = String::from_utf8_lossy(&a[1]).into_owned();
-    let (meta, generation, libs) = {
+    let (meta, generation) = {
         let reg = lock(&c.sh.functions);
         let Some((_, meta)) = reg.find(&fname) else {
             return Err("ERR Function not found".into());
         };
-        let meta = meta.clone();
-        (meta, reg.generation, reg.libs.clone())
+        (meta.clone(), reg.generation)
     };
     let numkeys = crate::resp::parse_i64(&a[2])
         .ok_or_else(|| CmdErr("ERR Bad number of keys provided".into()))?;
@@ -709,6 +708,12 @@ fn fcall_generic(c: &mut Ctx, a: &[Vec<u8>], ro: bool) -> R {
     let (keys, argv) = rest.split_at(numkeys as usize);
     let mut engine = script::take_engine()?;
     if engine.fn_generation != Some(generation) {
+        // The libraries changed since this loop last loaded them: load them again (the
+        // code as of now; a change racing this one bumps the generation again).
+        let (generation, libs) = {
+            let reg = lock(&c.sh.functions);
+            (reg.generation, reg.libs.clone())
+        };
         engine.functions.clear();
         let mut failed = None;
         for lib in libs.values() {
