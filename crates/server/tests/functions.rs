@@ -43,6 +43,7 @@ fn requests() -> Vec<Vec<String>> {
         load("#!lua name=e9\nredis.register_function{function_name='x'}"),
         load("#!lua name=e10\nredis.register_function('x', 'notfn')"),
         load("#!lua name=e11\nredis.register_function{callback=function() end}"),
+        load("#!lua name=e13\nwhile true do end"),
         // (Two functions whose names differ in case only: Redis 7.0.15 loads them, and
         // crashes on FUNCTION DELETE of their library; not compared.)
         load("#!lua name=e12\nredis.register_function('f', function() end)\nredis.register_function('f', function() end)"),

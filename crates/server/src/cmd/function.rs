@@ -27,6 +27,9 @@ const FLAGS: [&str; 5] = [
     "allow-cross-slot-keys",
 ];
 
+/// How long a library's code may run while it loads (Redis's limit).
+const LOAD_TIME_LIMIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// What a library registered for one function.
 #[derive(Clone, Debug)]
 pub struct FuncMeta {
@@ -310,7 +313,19 @@ fn run_library(lua: &Lua, code: &[u8]) -> Result<(String, Vec<Registered>), Stri
         .call::<()>(redis.clone())?;
         lua.globals().raw_set("redis", redis)?;
         script::protect_globals(lua)?;
+        // A library's own code may run for half a second, as in Redis.
+        let started = std::time::Instant::now();
+        lua.set_hook(
+            mlua::HookTriggers::new().every_nth_instruction(10_000),
+            move |_, _| {
+                if started.elapsed() > LOAD_TIME_LIMIT {
+                    return Err(mlua::Error::RuntimeError("FUNCTION LOAD timeout".into()));
+                }
+                Ok(mlua::VmState::Continue)
+            },
+        )?;
         let r = chunk.call::<()>(());
+        lua.remove_hook();
         let _ = script::unprotect_globals(lua);
         Ok(r)
     });
