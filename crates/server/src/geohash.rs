@@ -334,25 +334,16 @@ impl Shape {
             (n, area) = around(steps);
         }
         if steps >= 2 {
-            let zero = Hash::default();
-            if area.lat.min < min_lat {
-                for i in [2, 8, 7] {
-                    n[i] = zero;
-                }
-            }
-            if area.lat.max > max_lat {
-                for i in [1, 5, 6] {
-                    n[i] = zero;
-                }
-            }
-            if area.lon.min < min_lon {
-                for i in [4, 8, 6] {
-                    n[i] = zero;
-                }
-            }
-            if area.lon.max > max_lon {
-                for i in [3, 7, 5] {
-                    n[i] = zero;
+            // Leave out the boxes on a side the area does not reach.
+            let sides = [
+                (area.lat.min < min_lat, [2, 8, 7]),
+                (area.lat.max > max_lat, [1, 5, 6]),
+                (area.lon.min < min_lon, [4, 8, 6]),
+                (area.lon.max > max_lon, [3, 7, 5]),
+            ];
+            for (_, boxes) in sides.iter().filter(|(out, _)| *out) {
+                for &i in boxes {
+                    n[i] = Hash::default();
                 }
             }
         }

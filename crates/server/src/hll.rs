@@ -270,10 +270,7 @@ fn sparse_set(v: &mut Vec<u8>, index: usize, count: u8, sparse_max: u64) -> Resu
             if seq.len() > oplen && new_len as u64 > sparse_max {
                 return promote(v, index, count);
             }
-            let tail = next.map(|n| v[n..end].to_vec()).unwrap_or_default();
-            v.truncate(p);
-            v.extend_from_slice(&seq);
-            v.extend_from_slice(&tail);
+            v.splice(p..next.unwrap_or(end), seq);
             // An XZERO cut short by the end loses what would lie past the new length.
             v.truncate(new_len);
         }

@@ -334,15 +334,7 @@ fn run_library(lua: &Lua, code: &[u8]) -> Result<(String, Vec<Registered>), Stri
         if let Some(f) = failure.borrow().clone() {
             return Err(format!("Error registering functions: ERR {f}"));
         }
-        let mut cur = &e;
-        while let mlua::Error::CallbackError { cause, .. } = cur {
-            cur = cause;
-        }
-        let text = match cur {
-            mlua::Error::RuntimeError(m) => m.clone(),
-            other => other.to_string(),
-        };
-        let first = text.lines().next().unwrap_or("").to_string();
+        let first = script::lua_error_text(&e);
         return Err(format!("Error registering functions: ERR {first}"));
     }
     let found = found.into_inner();
@@ -562,11 +554,7 @@ pub fn function(c: &mut Ctx, a: &[Vec<u8>]) -> R {
                 "HELP",
                 "    Prints this help.",
             ];
-            c.out.array(lines.len());
-            for l in lines {
-                c.out.simple(l);
-            }
-            done()
+            super::reply_lines(c, &lines)
         }
         _ => Err(CmdErr(format!(
             "ERR unknown subcommand '{}'. Try FUNCTION HELP.",

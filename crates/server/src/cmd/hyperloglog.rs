@@ -81,11 +81,9 @@ pub fn pfcount(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     if a.len() > 2 {
         let mut regs = vec![0u8; hll::REGISTERS];
         for key in &a[1..] {
-            let Some(m) = c.sh.store.get(db, key)? else {
-                c.count_read(false);
+            let Some(m) = c.lookup(key)? else {
                 continue;
             };
-            c.count_read(true);
             if m.kind != Kind::String {
                 return Err(err::WRONGTYPE.into());
             }

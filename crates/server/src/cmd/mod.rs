@@ -220,6 +220,15 @@ impl Ctx<'_> {
     }
 }
 
+/// Reply an array of status lines (the HELP subcommands).
+pub fn reply_lines(c: &mut Ctx, lines: &[&str]) -> R {
+    c.out.array(lines.len());
+    for l in lines {
+        c.out.simple(l);
+    }
+    done()
+}
+
 /// Parse an integer argument (Redis's `string2ll` rules).
 pub fn int_arg(a: &[u8]) -> Result<i64, CmdErr> {
     parse_i64(a).ok_or_else(|| err::NOT_INT.into())

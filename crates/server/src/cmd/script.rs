@@ -707,6 +707,19 @@ pub(crate) fn run_in(
     }
 }
 
+/// The first line of a Lua error's message, under the callbacks it passed through.
+pub(crate) fn lua_error_text(e: &mlua::Error) -> String {
+    let mut cur = e;
+    while let mlua::Error::CallbackError { cause, .. } = cur {
+        cur = cause;
+    }
+    let text = match cur {
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    };
+    text.lines().next().unwrap_or("").to_string()
+}
+
 /// The error reply for a script that failed (Redis 7.0's form): a command's error
 /// raised by `redis.call` as it was, any other error as `ERR <Lua message>`, then
 /// ` script: <sha>, on @user_script:<line>.` (a function: its name and
@@ -717,15 +730,7 @@ fn runtime_error(
     chunk: &str,
     raised: Option<(String, usize)>,
 ) -> String {
-    let mut cur = e;
-    while let mlua::Error::CallbackError { cause, .. } = cur {
-        cur = cause;
-    }
-    let text = match cur {
-        mlua::Error::RuntimeError(m) => m.clone(),
-        other => other.to_string(),
-    };
-    let first = text.lines().next().unwrap_or("").to_string();
+    let first = lua_error_text(e);
     if let Some((msg, line)) = raised {
         if msg == first {
             return format!("{msg} script: {sha}, on @{chunk}:{line}.");

@@ -183,11 +183,7 @@ pub fn slowlog(c: &mut Ctx, a: &[Vec<u8>]) -> R {
                 "HELP",
                 "    Prints this help.",
             ];
-            c.out.array(lines.len());
-            for l in lines {
-                c.out.simple(l);
-            }
-            done()
+            super::reply_lines(c, &lines)
         }
         ("get" | "len" | "reset" | "help", _) => Err(CmdErr(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",

@@ -148,11 +148,6 @@ fn strtod(b: &[u8]) -> Option<f64> {
     Some(v)
 }
 
-/// Redis's `compareStringObjects`: bytes, then length.
-fn bytes_cmp(x: &[u8], y: &[u8]) -> Ordering {
-    x.cmp(y)
-}
-
 fn sort_generic(c: &mut Ctx, a: &[Vec<u8>], ro: bool) -> R {
     let mut o = parse(a, ro)?;
     let key = &a[1];
@@ -246,19 +241,21 @@ fn sort_generic(c: &mut Ctx, a: &[Vec<u8>], ro: bool) -> R {
         }
         let (alpha, by_set, desc) = (o.alpha, o.by.is_some(), o.desc);
         keyed.sort_by(|x, y| {
+            // Bytes, then length: Redis's `compareStringObjects` (and `strcoll` in the C
+            // locale) where elements or weights are compared as strings.
             let cmp = if !alpha {
                 x.2.partial_cmp(&y.2)
                     .unwrap_or(Ordering::Equal)
-                    .then_with(|| bytes_cmp(&x.0, &y.0))
+                    .then_with(|| x.0.cmp(&y.0))
             } else if by_set {
                 match (&x.1, &y.1) {
                     (None, None) => Ordering::Equal,
                     (None, Some(_)) => Ordering::Less,
                     (Some(_), None) => Ordering::Greater,
-                    (Some(p), Some(q)) => bytes_cmp(p, q),
+                    (Some(p), Some(q)) => p.cmp(q),
                 }
             } else {
-                bytes_cmp(&x.0, &y.0)
+                x.0.cmp(&y.0)
             };
             if desc {
                 cmp.reverse()
