@@ -177,6 +177,8 @@ pub(crate) struct Inner {
     pub next_file: AtomicU64,
     pub snapshots: Mutex<BTreeMap<u64, usize>>,
     bg_error: Mutex<Option<String>>,
+    /// `bg_error` is set: writers check this flag, not the mutex, on every write.
+    has_bg_error: AtomicBool,
     pub compaction_lock: Mutex<()>,
     pub compact_pointer: Mutex<[Vec<u8>; NUM_LEVELS]>,
     pub shutting_down: AtomicBool,
@@ -263,6 +265,7 @@ impl Db {
             next_file: AtomicU64::new(recovered.next_file),
             snapshots: Mutex::new(BTreeMap::new()),
             bg_error: Mutex::new(None),
+            has_bg_error: AtomicBool::new(false),
             compaction_lock: Mutex::new(()),
             compact_pointer: Mutex::new(Default::default()),
             shutting_down: AtomicBool::new(false),
@@ -963,6 +966,7 @@ impl Inner {
             let mut g = lock(&self.bg_error);
             if g.is_none() {
                 *g = Some(e.to_string());
+                self.has_bg_error.store(true, Ordering::Release);
             }
         }
         // Not under the state lock: callers may hold it (freezing a memtable). Writers
@@ -973,6 +977,9 @@ impl Inner {
     }
 
     fn check_background(&self) -> Result<()> {
+        if !self.has_bg_error.load(Ordering::Acquire) {
+            return Ok(());
+        }
         match self.background_error() {
             Some(m) => Err(Error::Background(m)),
             None => Ok(()),

@@ -10,6 +10,7 @@
 //! microseconds before it sleeps while requests come densely (see `Spin`).
 
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -355,23 +356,29 @@ pub(crate) fn address_missing(e: &std::io::Error) -> bool {
     )
 }
 
+/// The loop's maps are keyed by its own tokens and client ids: a cheap hash will do.
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<crate::store::FxHasher>>;
+type FxSet<K> = HashSet<K, BuildHasherDefault<crate::store::FxHasher>>;
+
 struct Loop {
     idx: usize,
     poll: Poll,
     sh: Arc<Shared>,
-    conns: HashMap<usize, Conn>,
-    by_client: HashMap<u64, usize>,
+    conns: FxMap<usize, Conn>,
+    by_client: FxMap<u64, usize>,
     next_token: usize,
     /// Connections with replies to send after this iteration's fsync.
-    pending: HashSet<usize>,
+    pending: FxSet<usize>,
+    /// `pending`'s tokens while they are flushed (kept for its allocation).
+    flushing: Vec<usize>,
     wrote: bool,
     /// Read buffer shared by the loop's connections.
     scratch: Box<[u8]>,
     /// Blocked clients with a timeout: client id → deadline.
-    deadlines: HashMap<u64, Instant>,
+    deadlines: FxMap<u64, Instant>,
     /// Connections that stopped reading at the read budget: their sockets may hold
     /// more, and no new event will say so.
-    backlog: HashSet<usize>,
+    backlog: FxSet<usize>,
     /// `Store::lost_writes` as of the last iteration.
     lost_seen: u64,
     /// The transaction gate, held shared while an iteration is served.
@@ -393,14 +400,15 @@ pub(crate) fn event_loop(
         idx,
         poll,
         sh,
-        conns: HashMap::new(),
-        by_client: HashMap::new(),
+        conns: FxMap::default(),
+        by_client: FxMap::default(),
         next_token: 0,
-        pending: HashSet::new(),
+        pending: FxSet::default(),
+        flushing: Vec::new(),
         wrote: false,
         scratch: vec![0u8; READ_CHUNK].into_boxed_slice(),
-        deadlines: HashMap::new(),
-        backlog: HashSet::new(),
+        deadlines: FxMap::default(),
+        backlog: FxSet::default(),
         lost_seen: 0,
         clock_ms: 0,
         gate: None,
@@ -415,7 +423,6 @@ pub(crate) fn event_loop(
             lp.close_all();
             return;
         }
-        let now = Instant::now();
         // A client cut short by the read budget goes on at once, without waiting for a
         // new event.
         let again: Vec<usize> = lp
@@ -432,6 +439,7 @@ pub(crate) fn event_loop(
         let wait = if busy {
             Duration::ZERO
         } else {
+            let now = Instant::now();
             lp.deadlines
                 .values()
                 .map(|d| d.saturating_duration_since(now))
@@ -446,7 +454,8 @@ pub(crate) fn event_loop(
             }
             continue;
         }
-        lp.clock_ms = lp.sh.uptime_ms();
+        let now = Instant::now();
+        lp.clock_ms = now.saturating_duration_since(lp.sh.started).as_millis() as u64;
         lp.gate = lp.sh.gate_shared();
         // Messages first, whatever the events' order: a message published (or a reply
         // computed) before a client's next request was read goes out before its reply.
@@ -475,8 +484,8 @@ pub(crate) fn event_loop(
         }
         lp.expire_blocked();
         lp.finish_iteration();
-        if last_sweep.elapsed() >= Duration::from_millis(100) {
-            last_sweep = Instant::now();
+        if now.saturating_duration_since(last_sweep) >= Duration::from_millis(100) {
+            last_sweep = now;
             lp.sweep();
         }
         lp.gate = None;
@@ -758,10 +767,13 @@ impl Loop {
             }
         }
         self.wrote = false;
-        let pending: Vec<usize> = self.pending.drain().collect();
-        for t in pending {
+        let mut flushing = std::mem::take(&mut self.flushing);
+        flushing.extend(self.pending.drain());
+        for &t in &flushing {
             self.flush(t);
         }
+        flushing.clear();
+        self.flushing = flushing;
     }
 
     fn flush(&mut self, t: usize) {
