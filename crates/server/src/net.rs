@@ -533,7 +533,9 @@ impl Loop {
                 self.wrote = true;
                 if let Some(&t) = self.by_client.get(&client) {
                     if let Some(c) = self.conns.get_mut(&t) {
-                        c.out.extend_from_slice(&bytes);
+                        if !std::mem::take(&mut c.session.reply.mute_waiting) {
+                            c.out.extend_from_slice(&bytes);
+                        }
                         c.waiting = false;
                         self.pending.insert(t);
                         self.process(t);
@@ -687,6 +689,8 @@ impl Loop {
                 }
             };
             if args.is_empty() {
+                // An empty request ends a CLIENT REPLY SKIP's turn too, as in Redis.
+                c.session.reply.after_command();
                 continue;
             }
             if !ran {
@@ -858,7 +862,9 @@ impl Loop {
             if let Some(reply) = crate::cmd::blocking::expire(&self.sh, client) {
                 if let Some(&t) = self.by_client.get(&client) {
                     if let Some(c) = self.conns.get_mut(&t) {
-                        c.out.extend_from_slice(&reply);
+                        if !std::mem::take(&mut c.session.reply.mute_waiting) {
+                            c.out.extend_from_slice(&reply);
+                        }
                         c.waiting = false;
                         self.pending.insert(t);
                         self.process(t);

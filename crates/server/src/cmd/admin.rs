@@ -153,6 +153,9 @@ pub fn quit(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
 pub fn reset(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
     // Discards a transaction and forgets the watches, as Redis's RESET.
     c.s.multi = None;
+    // Replies come back on (the SKIP of this very command, if any, still mutes RESET's).
+    c.s.reply.off = false;
+    c.s.reply.skip_next = false;
     super::multi::forget(c.sh, c.s, c.info.id);
     super::pubsub::forget(c.sh, &mut c.s.subs, c.info.id);
     c.s.db = 0;
@@ -285,15 +288,66 @@ pub fn client(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             done()
         }
         "kill" => client_kill(c, a),
+        "reply" => {
+            if a.len() != 3 {
+                return Err(arity_err());
+            }
+            if is(&a[2], "on") {
+                c.s.reply.off = false;
+                c.s.reply.skip = false;
+                c.ok()
+            } else if is(&a[2], "off") {
+                c.s.reply.off = true;
+                done()
+            } else if is(&a[2], "skip") {
+                if !c.s.reply.off {
+                    c.s.reply.skip_next = true;
+                }
+                done()
+            } else {
+                Err("ERR syntax error".into())
+            }
+        }
+        "no-evict" => {
+            // Strata evicts no keys and no clients: the flag is accepted, as Redis's.
+            if a.len() != 3 {
+                return Err(arity_err());
+            }
+            if is(&a[2], "on") || is(&a[2], "off") {
+                c.ok()
+            } else {
+                Err("ERR syntax error".into())
+            }
+        }
+        "unblock" if a.len() <= 4 => {
+            if a.len() < 3 {
+                return Err(arity_err());
+            }
+            let error = match a.get(3) {
+                None => false,
+                Some(r) if is(r, "timeout") => false,
+                Some(r) if is(r, "error") => true,
+                Some(_) => {
+                    return Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into())
+                }
+            };
+            let id = super::int_arg(&a[2])?;
+            let n = u64::try_from(id).is_ok_and(|id| super::blocking::unblock(c.sh, id, error));
+            c.out.int(i64::from(n));
+            done()
+        }
         "help" => {
-            let lines: [&[u8]; 8] = [
+            let lines: [&[u8]; 11] = [
                 b"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 b"GETNAME",
                 b"ID",
                 b"INFO",
                 b"KILL <ip:port> | <option> <value> [...]",
                 b"LIST [TYPE <type>] [ID <id> [...]]",
+                b"NO-EVICT (ON|OFF)",
+                b"REPLY (ON|OFF|SKIP)",
                 b"SETNAME <name>",
+                b"UNBLOCK <clientid> [TIMEOUT|ERROR]",
                 b"HELP",
             ];
             c.out.bulks(lines.iter().copied());

@@ -254,6 +254,23 @@ pub fn expire(sh: &Shared, client: u64) -> Option<Vec<u8>> {
     Some(w.op.timeout_reply(w.proto))
 }
 
+/// CLIENT UNBLOCK: a blocked client gets its timeout reply (or, with `error`, Redis's
+/// UNBLOCKED error) from its loop at once. False if it was not blocked.
+pub fn unblock(sh: &Shared, client: u64, error: bool) -> bool {
+    let Some(w) = lock(&sh.blocked).remove(client) else {
+        return false;
+    };
+    let reply = if error {
+        b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec()
+    } else {
+        w.op.timeout_reply(w.proto)
+    };
+    if let Some(l) = sh.loops.get(w.loop_idx) {
+        l.send(LoopMsg::Deferred(client, reply));
+    }
+    true
+}
+
 /// A disconnected client stops waiting.
 pub fn forget(sh: &Shared, client: u64) {
     lock(&sh.blocked).remove(client);

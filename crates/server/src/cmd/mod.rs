@@ -49,6 +49,35 @@ pub struct Session {
     pub subs: pubsub::Subs,
     /// A script's session (its commands are slow-logged as its Lua client's).
     pub in_script: bool,
+    /// CLIENT REPLY's state.
+    pub reply: ReplyMode,
+}
+
+/// CLIENT REPLY's flags, as Redis keeps them: OFF mutes every reply until ON; SKIP mutes
+/// the next command's (it arms `skip_next`, which becomes `skip` when the SKIP command
+/// ends and is cleared when the command after it ends). Pub/sub confirmations and
+/// messages are never muted (Redis sends them as pushes).
+#[derive(Default, Clone, Copy, Debug)]
+pub struct ReplyMode {
+    pub off: bool,
+    pub skip: bool,
+    pub skip_next: bool,
+    /// The command that blocked (or went to a worker) was muted: so is its reply.
+    pub mute_waiting: bool,
+    /// EXEC ran its transaction (set by EXEC, taken by `execute`).
+    pub exec_ran: bool,
+}
+
+impl ReplyMode {
+    pub fn muted(&self) -> bool {
+        self.off || self.skip
+    }
+
+    /// A request ended (Redis's `resetClient`): SKIP's command has had its turn.
+    pub fn after_command(&mut self) {
+        self.skip = self.skip_next;
+        self.skip_next = false;
+    }
 }
 
 impl Default for Session {
@@ -63,6 +92,7 @@ impl Default for Session {
             watch_dirty: Default::default(),
             subs: Default::default(),
             in_script: false,
+            reply: ReplyMode::default(),
         }
     }
 }
@@ -589,7 +619,10 @@ pub fn execute_inline(
         },
         Flow::Defer(job) => {
             sh.deferred_commands.fetch_add(1, Ordering::Relaxed);
-            out.extend_from_slice(&job(sh));
+            let reply = job(sh);
+            if !std::mem::take(&mut s.reply.mute_waiting) {
+                out.extend_from_slice(&reply);
+            }
             Inline {
                 wrote: true,
                 close: false,
@@ -604,6 +637,86 @@ pub fn execute_inline(
             close: true,
         },
     }
+}
+
+/// Redis 7.0's subcommands of the containers Strata serves, with their arities (from
+/// its COMMAND INFO): an unknown subcommand or a wrong count is refused before anything
+/// else, as Redis does. (Subcommands Redis has and Strata does not answer pass, and get
+/// the container's own error.)
+fn subcommands(name: &str) -> Option<&'static [(&'static str, i32)]> {
+    Some(match name {
+        "client" => &[
+            ("caching", 3),
+            ("getname", 2),
+            ("getredir", 2),
+            ("help", 2),
+            ("id", 2),
+            ("info", 2),
+            ("kill", -3),
+            ("list", -2),
+            ("no-evict", 3),
+            ("pause", -3),
+            ("reply", 3),
+            ("setinfo", 4),
+            ("setname", 3),
+            ("tracking", -3),
+            ("trackinginfo", 2),
+            ("unblock", -3),
+            ("unpause", 2),
+        ],
+        "config" => &[
+            ("get", -3),
+            ("help", 2),
+            ("resetstat", 2),
+            ("rewrite", 2),
+            ("set", -4),
+        ],
+        "object" => &[
+            ("encoding", 3),
+            ("freq", 3),
+            ("help", 2),
+            ("idletime", 3),
+            ("refcount", 3),
+        ],
+        "command" => &[
+            ("count", 2),
+            ("docs", -2),
+            ("getkeys", -4),
+            ("getkeysandflags", -4),
+            ("help", 2),
+            ("info", -2),
+            ("list", -2),
+        ],
+        "slowlog" => &[("get", -2), ("help", 2), ("len", 2), ("reset", 2)],
+        "function" => &[
+            ("delete", 3),
+            ("dump", 2),
+            ("flush", -2),
+            ("help", 2),
+            ("kill", 2),
+            ("list", -2),
+            ("load", -3),
+            ("restore", -3),
+            ("stats", 2),
+        ],
+        "script" => &[
+            ("debug", 3),
+            ("exists", -3),
+            ("flush", -2),
+            ("help", 2),
+            ("kill", 2),
+            ("load", 3),
+        ],
+        "pubsub" => &[
+            ("channels", -2),
+            ("help", 2),
+            ("numpat", 2),
+            ("numsub", -2),
+            ("shardchannels", -2),
+            ("shardnumsub", -2),
+        ],
+        _ => return None,
+    })
 }
 
 /// Does this request run with the transaction gate held exclusively: EXEC of a queued
@@ -629,6 +742,23 @@ pub fn runs_exclusively(sh: &Shared, s: &Session, name: &[u8]) -> bool {
 /// The table entry `name` runs (for scripts' calls).
 pub(crate) fn lookup(sh: &Shared, name: &[u8]) -> Option<&'static Cmd> {
     find(sh, name)
+}
+
+/// A command refused before it runs (arity, AUTH, context): its error, and a queued
+/// transaction's EXEC will fail. A refused EXEC discards the transaction, whether one
+/// was queued or not, with Redis's EXECABORT text.
+fn reject(sh: &Shared, s: &mut Session, info: &ClientInfo, o: &mut Out, cmd: &Cmd, e: &str) {
+    if cmd.name == "exec" {
+        s.multi = None;
+        multi::forget(sh, s, info.id);
+        o.error(&format!(
+            "EXECABORT Transaction discarded because of: {}",
+            e.strip_prefix("ERR ").unwrap_or(e)
+        ));
+    } else {
+        o.error(e);
+        abort_multi(s);
+    }
 }
 
 /// A command refused while a transaction is queued makes its EXEC fail.
@@ -712,6 +842,52 @@ pub fn execute(
     out: &mut Vec<u8>,
     args: &[Vec<u8>],
 ) -> Flow {
+    if !s.reply.muted() {
+        let flow = execute_command(sh, s, info, out, args);
+        s.reply.exec_ran = false;
+        if !s.in_exec {
+            s.reply.after_command();
+        }
+        return flow;
+    }
+    // CLIENT REPLY OFF or SKIP: the command runs, its reply is dropped, unless it
+    // turned replies back on (CLIENT REPLY ON, RESET) or is a pub/sub confirmation.
+    let mark = out.len();
+    let queued = s.multi.is_some() && !s.in_exec;
+    let flow = execute_command(sh, s, info, out, args);
+    let pushed = !queued
+        && find(sh, &args[0]).is_some_and(|c| {
+            matches!(
+                c.name,
+                "subscribe"
+                    | "unsubscribe"
+                    | "psubscribe"
+                    | "punsubscribe"
+                    | "ssubscribe"
+                    | "sunsubscribe"
+            )
+        });
+    // An EXEC that ran muted its own header; its commands muted their own replies.
+    let exec_ran = std::mem::take(&mut s.reply.exec_ran);
+    if s.reply.muted() && !pushed && !exec_ran {
+        out.truncate(mark);
+        if matches!(flow, Flow::Block(_) | Flow::Defer(_)) {
+            s.reply.mute_waiting = true;
+        }
+    }
+    if !s.in_exec {
+        s.reply.after_command();
+    }
+    flow
+}
+
+fn execute_command(
+    sh: &Shared,
+    s: &mut Session,
+    info: &ClientInfo,
+    out: &mut Vec<u8>,
+    args: &[Vec<u8>],
+) -> Flow {
     sh.stats.total_commands.fetch_add(1, Ordering::Relaxed);
     let mut o = Out {
         buf: out,
@@ -729,32 +905,47 @@ pub fn execute(
             last.push_str(cmd.name);
         }
     }
-    if !cmd.has("noauth") && !s.authenticated(sh) {
-        o.error(err::NOAUTH);
-        abort_multi(s);
-        return Flow::Continue { wrote: false };
-    }
+    // Redis's order: the command and subcommand exist, their arity, then AUTH.
     let n = args.len() as i32;
     if (cmd.arity > 0 && n != cmd.arity) || n < -cmd.arity {
-        o.error(&format!(
-            "ERR wrong number of arguments for '{}' command",
-            cmd.name
-        ));
-        abort_multi(s);
+        let e = format!("ERR wrong number of arguments for '{}' command", cmd.name);
+        reject(sh, s, info, &mut o, cmd, &e);
         return Flow::Continue { wrote: false };
     }
-    if s.proto == 2 && s.subs.active() && !pubsub::allowed_while_subscribed(cmd.name) {
-        let e = format!(
-            "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-            cmd.name
-        );
-        if cmd.name == "exec" && s.multi.take().is_some() {
-            multi::forget(sh, s, info.id);
-            o.error(&format!("EXECABORT Transaction discarded because of: {e}"));
-        } else {
-            o.error(&format!("ERR {e}"));
-            abort_multi(s);
+    // A subcommand's errors name it as Redis does: `client|reply`.
+    let mut full_name = None;
+    if let (Some(subs), Some(sub)) = (subcommands(cmd.name), args.get(1)) {
+        let found = subs.iter().find(|(name, _)| is(sub, name));
+        full_name = found.map(|(name, _)| format!("{}|{name}", cmd.name));
+        let e = match found {
+            None => Some(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+                String::from_utf8_lossy(&args[0]).to_uppercase()
+            )),
+            Some((name, arity)) if (*arity > 0 && n != *arity) || n < -*arity => Some(format!(
+                "ERR wrong number of arguments for '{}|{name}' command",
+                cmd.name
+            )),
+            Some(_) => None,
+        };
+        if let Some(e) = e {
+            reject(sh, s, info, &mut o, cmd, &e);
+            return Flow::Continue { wrote: false };
         }
+    }
+    if !cmd.has("noauth") && !s.authenticated(sh) {
+        reject(sh, s, info, &mut o, cmd, err::NOAUTH);
+        return Flow::Continue { wrote: false };
+    }
+    // (EXEC's commands were checked when queued: Redis does not check them again.)
+    if s.proto == 2 && !s.in_exec && s.subs.active() && !pubsub::allowed_while_subscribed(cmd.name)
+    {
+        let e = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            full_name.as_deref().unwrap_or(cmd.name)
+        );
+        reject(sh, s, info, &mut o, cmd, &e);
         return Flow::Continue { wrote: false };
     }
     if !s.in_exec && !multi::runs_inside_multi(cmd.name) {

@@ -105,7 +105,12 @@ pub fn exec(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
         c.out.null_array();
         return done();
     }
+    let mark = c.out.buf.len();
     c.out.array(m.queued.len());
+    if c.s.reply.muted() {
+        // Muted now, though a CLIENT REPLY ON inside may unmute what follows.
+        c.out.buf.truncate(mark);
+    }
     let mut wrote = false;
     let mut close = false;
     c.s.in_exec = true;
@@ -117,6 +122,7 @@ pub fn exec(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
         c.out.proto = c.s.proto;
     }
     c.s.in_exec = false;
+    c.s.reply.exec_ran = true;
     // (The loop applies the transaction's writes to the engine before it releases
     // the gate: `net::Loop::process`.)
     if close {
