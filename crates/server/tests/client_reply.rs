@@ -329,6 +329,11 @@ fn refusals_before_running_match_real_redis() {
         &["SCRIPT", "FOO"],
         &["PUBSUB", "FOO"],
         &["CLIENT", "UNBLOCK", "1", "a", "b"],
+        // Scripts resolve subcommands too, with their own texts.
+        &["EVAL", "return redis.pcall('CONFIG','FOO')", "0"],
+        &["EVAL", "return redis.pcall('CONFIG','GET')", "0"],
+        &["EVAL", "return redis.pcall('OBJECT','FOO','x')", "0"],
+        &["EVAL", "return redis.pcall('OBJECT','ENCODING','x')", "0"],
         &["SUBSCRIBE", "ch"],
         &["CLIENT", "ID", "x"],
         &["CLIENT", "GETNAME"],

@@ -639,6 +639,30 @@ pub fn execute_inline(
     }
 }
 
+/// Why a container's subcommand is refused before it runs.
+pub(crate) enum SubRefusal {
+    Unknown,
+    /// The subcommand's full name (`client|reply`).
+    Arity(String),
+}
+
+/// For a container command, its subcommand's full name (`client|reply`), or why it is
+/// refused; `Ok(None)` for other commands.
+pub(crate) fn subcommand(cmd: &Cmd, args: &[Vec<u8>]) -> Result<Option<String>, SubRefusal> {
+    let (Some(subs), Some(sub)) = (subcommands(cmd.name), args.get(1)) else {
+        return Ok(None);
+    };
+    let Some((name, arity)) = subs.iter().find(|(name, _)| is(sub, name)) else {
+        return Err(SubRefusal::Unknown);
+    };
+    let full = format!("{}|{name}", cmd.name);
+    let n = args.len() as i32;
+    if (*arity > 0 && n != *arity) || n < -*arity {
+        return Err(SubRefusal::Arity(full));
+    }
+    Ok(Some(full))
+}
+
 /// Redis 7.0's subcommands of the containers Strata serves, with their arities (from
 /// its COMMAND INFO): an unknown subcommand or a wrong count is refused before anything
 /// else, as Redis does. (Subcommands Redis has and Strata does not answer pass, and get
@@ -913,27 +937,24 @@ fn execute_command(
         return Flow::Continue { wrote: false };
     }
     // A subcommand's errors name it as Redis does: `client|reply`.
-    let mut full_name = None;
-    if let (Some(subs), Some(sub)) = (subcommands(cmd.name), args.get(1)) {
-        let found = subs.iter().find(|(name, _)| is(sub, name));
-        full_name = found.map(|(name, _)| format!("{}|{name}", cmd.name));
-        let e = match found {
-            None => Some(format!(
+    let full_name = match subcommand(cmd, args) {
+        Ok(f) => f,
+        Err(SubRefusal::Unknown) => {
+            let sub = &args[1];
+            let e = format!(
                 "ERR unknown subcommand '{}'. Try {} HELP.",
                 String::from_utf8_lossy(&sub[..sub.len().min(128)]),
                 String::from_utf8_lossy(&args[0]).to_uppercase()
-            )),
-            Some((name, arity)) if (*arity > 0 && n != *arity) || n < -*arity => Some(format!(
-                "ERR wrong number of arguments for '{}|{name}' command",
-                cmd.name
-            )),
-            Some(_) => None,
-        };
-        if let Some(e) = e {
+            );
             reject(sh, s, info, &mut o, cmd, &e);
             return Flow::Continue { wrote: false };
         }
-    }
+        Err(SubRefusal::Arity(full)) => {
+            let e = format!("ERR wrong number of arguments for '{full}' command");
+            reject(sh, s, info, &mut o, cmd, &e);
+            return Flow::Continue { wrote: false };
+        }
+    };
     if !cmd.has("noauth") && !s.authenticated(sh) {
         reject(sh, s, info, &mut o, cmd, err::NOAUTH);
         return Flow::Continue { wrote: false };

@@ -800,6 +800,16 @@ fn call_command(lua: &Lua, cc: &mut CallCtx, args: MultiValue) -> mlua::Result<V
     if (cmd.arity > 0 && n != cmd.arity) || n < -cmd.arity {
         return err_table("ERR Wrong number of args calling Redis command from script");
     }
+    // A container's subcommand is resolved as Redis resolves it for scripts.
+    match super::subcommand(cmd, &argv) {
+        Err(super::SubRefusal::Unknown) => {
+            return err_table("ERR Unknown Redis command called from script")
+        }
+        Err(super::SubRefusal::Arity(_)) => {
+            return err_table("ERR Wrong number of args calling Redis command from script")
+        }
+        Ok(_) => {}
+    }
     if cmd.has("noscript") {
         return err_table("ERR This Redis command is not allowed from script");
     }
