@@ -206,7 +206,12 @@ pub struct Shared {
 impl Shared {
     /// Milliseconds since start.
     pub fn uptime_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        self.uptime_ms_at(Instant::now())
+    }
+
+    /// Milliseconds since start at `now` (for a caller that has read the clock already).
+    pub fn uptime_ms_at(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.started).as_millis() as u64
     }
 
     /// Current fsync policy.

@@ -455,7 +455,7 @@ pub(crate) fn event_loop(
             continue;
         }
         let now = Instant::now();
-        lp.clock_ms = now.saturating_duration_since(lp.sh.started).as_millis() as u64;
+        lp.clock_ms = lp.sh.uptime_ms_at(now);
         lp.gate = lp.sh.gate_shared();
         // Messages first, whatever the events' order: a message published (or a reply
         // computed) before a client's next request was read goes out before its reply.
@@ -531,17 +531,7 @@ impl Loop {
                 // The reply may acknowledge a write made on another thread (a blocked
                 // client served by a push): under `always` it leaves after our fsync.
                 self.wrote = true;
-                if let Some(&t) = self.by_client.get(&client) {
-                    if let Some(c) = self.conns.get_mut(&t) {
-                        if !std::mem::take(&mut c.session.reply.mute_waiting) {
-                            c.out.extend_from_slice(&bytes);
-                        }
-                        c.waiting = false;
-                        self.pending.insert(t);
-                        self.process(t);
-                        self.on_readable(t);
-                    }
-                }
+                self.answer_waiting(client, &bytes);
             }
             LoopMsg::Push(client, bytes) => {
                 if let Some(&t) = self.by_client.get(&client) {
@@ -860,19 +850,27 @@ impl Loop {
         for client in due {
             self.deadlines.remove(&client);
             if let Some(reply) = crate::cmd::blocking::expire(&self.sh, client) {
-                if let Some(&t) = self.by_client.get(&client) {
-                    if let Some(c) = self.conns.get_mut(&t) {
-                        if !std::mem::take(&mut c.session.reply.mute_waiting) {
-                            c.out.extend_from_slice(&reply);
-                        }
-                        c.waiting = false;
-                        self.pending.insert(t);
-                        self.process(t);
-                        self.on_readable(t);
-                    }
-                }
+                self.answer_waiting(client, &reply);
             }
         }
+    }
+
+    /// A waiting client's reply (served, timed out, unblocked, or computed on a worker)
+    /// goes out, unless CLIENT REPLY muted its command; then it reads on.
+    fn answer_waiting(&mut self, client: u64, reply: &[u8]) {
+        let Some(&t) = self.by_client.get(&client) else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        if !std::mem::take(&mut c.session.reply.mute_waiting) {
+            c.out.extend_from_slice(reply);
+        }
+        c.waiting = false;
+        self.pending.insert(t);
+        self.process(t);
+        self.on_readable(t);
     }
 
     fn close(&mut self, t: usize) {

@@ -642,25 +642,24 @@ pub fn execute_inline(
 /// Why a container's subcommand is refused before it runs.
 pub(crate) enum SubRefusal {
     Unknown,
-    /// The subcommand's full name (`client|reply`).
-    Arity(String),
+    /// A wrong count for this subcommand.
+    Arity(&'static str),
 }
 
-/// For a container command, its subcommand's full name (`client|reply`), or why it is
-/// refused; `Ok(None)` for other commands.
-pub(crate) fn subcommand(cmd: &Cmd, args: &[Vec<u8>]) -> Result<Option<String>, SubRefusal> {
+/// For a container command, its subcommand's name (Redis names it `client|reply`), or
+/// why it is refused; `Ok(None)` for other commands.
+pub(crate) fn subcommand(cmd: &Cmd, args: &[Vec<u8>]) -> Result<Option<&'static str>, SubRefusal> {
     let (Some(subs), Some(sub)) = (subcommands(cmd.name), args.get(1)) else {
         return Ok(None);
     };
-    let Some((name, arity)) = subs.iter().find(|(name, _)| is(sub, name)) else {
+    let Some(&(name, arity)) = subs.iter().find(|(name, _)| is(sub, name)) else {
         return Err(SubRefusal::Unknown);
     };
-    let full = format!("{}|{name}", cmd.name);
     let n = args.len() as i32;
-    if (*arity > 0 && n != *arity) || n < -*arity {
-        return Err(SubRefusal::Arity(full));
+    if (arity > 0 && n != arity) || n < -arity {
+        return Err(SubRefusal::Arity(name));
     }
-    Ok(Some(full))
+    Ok(Some(name))
 }
 
 /// Redis 7.0's subcommands of the containers Strata serves, with their arities (from
@@ -937,7 +936,7 @@ fn execute_command(
         return Flow::Continue { wrote: false };
     }
     // A subcommand's errors name it as Redis does: `client|reply`.
-    let full_name = match subcommand(cmd, args) {
+    let sub_name = match subcommand(cmd, args) {
         Ok(f) => f,
         Err(SubRefusal::Unknown) => {
             let sub = &args[1];
@@ -949,8 +948,11 @@ fn execute_command(
             reject(sh, s, info, &mut o, cmd, &e);
             return Flow::Continue { wrote: false };
         }
-        Err(SubRefusal::Arity(full)) => {
-            let e = format!("ERR wrong number of arguments for '{full}' command");
+        Err(SubRefusal::Arity(sub)) => {
+            let e = format!(
+                "ERR wrong number of arguments for '{}|{sub}' command",
+                cmd.name
+            );
             reject(sh, s, info, &mut o, cmd, &e);
             return Flow::Continue { wrote: false };
         }
@@ -964,7 +966,7 @@ fn execute_command(
     {
         let e = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-            full_name.as_deref().unwrap_or(cmd.name)
+            sub_name.map_or_else(|| cmd.name.to_string(), |sub| format!("{}|{sub}", cmd.name))
         );
         reject(sh, s, info, &mut o, cmd, &e);
         return Flow::Continue { wrote: false };
