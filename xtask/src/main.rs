@@ -11,11 +11,14 @@
 //! - `db-bench [args]`: LevelDB's db_bench workload on strata-lsm and on a peer engine
 //!   (fjall), built from `benches/db-bench` (kept out of the workspace so the peer never
 //!   slows down `test`).
+//! - `gen-commands`: capture Redis 7.0.15's `COMMAND INFO` / `COMMAND DOCS` replies
+//!   into `crates/server/data/`, which the server serves (docs/commands.md).
 
 use std::process::{Command, ExitCode};
 
 mod bench_dump;
 mod bench_server;
+mod gen_commands;
 
 fn run(cmd: &mut Command) -> bool {
     eprintln!("xtask: running {cmd:?}");
@@ -354,7 +357,7 @@ fn bench_rdb() -> bool {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((task, rest)) = args.split_first() else {
-        eprintln!("usage: cargo xtask <test|db-bench|bench-rdb|bench-server|bench-dump> [args]");
+        eprintln!("usage: cargo xtask <test|db-bench|bench-rdb|bench-server|bench-dump|gen-commands> [args]");
         return ExitCode::from(2);
     };
     // Tasks run from the workspace root whatever the caller's directory.
@@ -367,9 +370,10 @@ fn main() -> ExitCode {
         "bench-rdb" => bench_rdb(),
         "bench-server" => ensure_redis() && bench_server::run(rest),
         "bench-dump" => ensure_redis() && bench_dump::run(rest),
+        "gen-commands" => ensure_redis() && gen_commands::run(),
         other => {
             eprintln!(
-                "xtask: unknown task {other:?}; tasks: test, db-bench, bench-rdb, bench-server, bench-dump"
+                "xtask: unknown task {other:?}; tasks: test, db-bench, bench-rdb, bench-server, bench-dump, gen-commands"
             );
             return ExitCode::from(2);
         }

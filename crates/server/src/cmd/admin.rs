@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use super::{done, err, int_arg, is, CmdErr, Ctx, Flow, COMMANDS, R};
+use super::{cmdmeta, done, err, int_arg, is, CmdErr, Ctx, Flow, COMMANDS, R};
 use crate::{lock, Shared};
 
 /// The Redis version Strata answers as (the command set and reply formats it follows).
@@ -612,7 +612,8 @@ pub fn info(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     done()
 }
 
-fn command_info(c: &mut Ctx, cmd: &super::Cmd) {
+/// COMMAND INFO's entry for a command Redis does not have (BGDUMP), from the table.
+fn command_info_own(c: &mut Ctx, cmd: &super::Cmd) {
     c.out.array(10);
     c.out.bulk(cmd.name.as_bytes());
     c.out.int(i64::from(cmd.arity));
@@ -630,7 +631,8 @@ fn command_info(c: &mut Ctx, cmd: &super::Cmd) {
     c.out.array(0);
 }
 
-fn command_doc(c: &mut Ctx, cmd: &super::Cmd) {
+/// COMMAND DOCS's entry (name and map) for a command Redis does not have.
+fn command_doc_own(c: &mut Ctx, cmd: &super::Cmd) {
     c.out.bulk(cmd.name.as_bytes());
     c.out.map(3);
     c.out.bulk(b"summary");
@@ -641,59 +643,183 @@ fn command_doc(c: &mut Ctx, cmd: &super::Cmd) {
     c.out.bulk(cmd.group.as_bytes());
 }
 
+/// A command or subcommand COMMAND can describe.
+enum Described {
+    /// Redis 7.0.15's entry (`cmdmeta`).
+    Redis(&'static str),
+    /// Strata's own command, described from the table.
+    Own(&'static super::Cmd),
+}
+
+/// The commands Strata serves, in name order (Redis lists its own in hash-table
+/// order, which changes with each start).
+fn described_all() -> Vec<Described> {
+    let meta = cmdmeta::meta();
+    let mut names: Vec<&'static super::Cmd> = COMMANDS.iter().collect();
+    names.sort_by_key(|c| c.name);
+    names
+        .into_iter()
+        .map(|c| match meta.and_then(|m| m.info(c.name)) {
+            Some(_) => Described::Redis(c.name),
+            None => Described::Own(c),
+        })
+        .collect()
+}
+
+/// `name` as COMMAND INFO/DOCS resolve it: a command Strata serves, or
+/// `container|subcommand` of one.
+fn described(c: &Ctx, name: &[u8]) -> Option<Described> {
+    let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let (top, sub) = match lower.split_once('|') {
+        Some((t, s)) => (t, Some(s)),
+        None => (lower.as_str(), None),
+    };
+    let cmd = super::find(c.sh, top.as_bytes())?;
+    let meta = cmdmeta::meta();
+    match sub {
+        None => Some(match meta.and_then(|m| m.info(cmd.name)) {
+            Some(_) => Described::Redis(cmd.name),
+            None => Described::Own(cmd),
+        }),
+        Some(sub) => {
+            let full = format!("{}|{sub}", cmd.name);
+            let entry = meta?.info(&full)?;
+            let name = cmdmeta::name(entry);
+            // The entry's own name, borrowed from the data ('static).
+            std::str::from_utf8(name).ok().map(Described::Redis)
+        }
+    }
+}
+
+fn emit_info(c: &mut Ctx, d: &Described) {
+    match d {
+        Described::Redis(name) => match cmdmeta::meta().and_then(|m| m.info(name)) {
+            Some(v) => v.emit(&mut c.out),
+            None => c.out.null_array(),
+        },
+        Described::Own(cmd) => command_info_own(c, cmd),
+    }
+}
+
+fn emit_doc(c: &mut Ctx, d: &Described) {
+    match d {
+        Described::Redis(name) => {
+            c.out.bulk(name.as_bytes());
+            match cmdmeta::meta().and_then(|m| m.docs(name)) {
+                Some(v) => v.emit(&mut c.out),
+                None => c.out.map(0),
+            }
+        }
+        Described::Own(cmd) => command_doc_own(c, cmd),
+    }
+}
+
+/// COMMAND LIST's names: each command, then its subcommands, kept by `keep`.
+fn command_list(c: &mut Ctx, keep: &dyn Fn(&[u8], Option<&cmdmeta::V>) -> bool) -> R {
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    for d in described_all() {
+        match d {
+            Described::Redis(name) => {
+                let Some(entry) = cmdmeta::meta().and_then(|m| m.info(name)) else {
+                    continue;
+                };
+                if keep(name.as_bytes(), Some(entry)) {
+                    names.push(name.as_bytes().to_vec());
+                }
+                for sub in cmdmeta::subcommands(entry) {
+                    let n = cmdmeta::name(sub);
+                    if keep(n, Some(sub)) {
+                        names.push(n.to_vec());
+                    }
+                }
+            }
+            Described::Own(cmd) => {
+                if keep(cmd.name.as_bytes(), None) {
+                    names.push(cmd.name.as_bytes().to_vec());
+                }
+            }
+        }
+    }
+    c.out.bulks(names.iter().map(Vec::as_slice));
+    done()
+}
+
 pub fn command(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    if a.len() == 1 {
-        c.out.array(COMMANDS.len());
-        for cmd in COMMANDS {
-            command_info(c, cmd);
+    if a.len() == 1 || (a.len() == 2 && is(&a[1], "info")) {
+        // COMMAND and COMMAND INFO without names: every command served.
+        let all = described_all();
+        c.out.array(all.len());
+        for d in &all {
+            emit_info(c, d);
         }
         return done();
     }
     let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
     match sub.as_str() {
         "count" if a.len() == 2 => c.int(COMMANDS.len() as i64),
-        "list" => {
-            c.out.bulks(COMMANDS.iter().map(|x| x.name.as_bytes()));
-            done()
-        }
-        "info" => {
-            let names: Vec<Option<&'static super::Cmd>> = if a.len() == 2 {
-                COMMANDS.iter().map(Some).collect()
+        "list" if a.len() == 2 => command_list(c, &|_, _| true),
+        "list" if a.len() == 5 && is(&a[2], "filterby") => {
+            let arg = a[4].clone();
+            if is(&a[3], "module") {
+                // No modules: nothing comes from one.
+                command_list(c, &|_, _| false)
+            } else if is(&a[3], "aclcat") {
+                command_list(c, &|_, e| e.is_some_and(|e| cmdmeta::in_category(e, &arg)))
+            } else if is(&a[3], "pattern") {
+                let pattern = strata_dump::glob::Glob::new(&arg.to_ascii_lowercase());
+                command_list(c, &|name, _| pattern.matches(name))
             } else {
-                a[2..].iter().map(|n| super::find(c.sh, n)).collect()
-            };
-            c.out.array(names.len());
-            for n in names {
-                match n {
-                    Some(cmd) => command_info(c, cmd),
-                    None => c.out.null_array(),
+                Err(err::SYNTAX.into())
+            }
+        }
+        "list" => Err(err::SYNTAX.into()),
+        "info" => {
+            c.out.array(a.len() - 2);
+            for n in &a[2..] {
+                match described(c, n) {
+                    Some(d) => emit_info(c, &d),
+                    None => c.out.null(),
                 }
             }
             done()
         }
         "docs" => {
-            let names: Vec<&'static super::Cmd> = if a.len() == 2 {
-                COMMANDS.iter().collect()
+            let found: Vec<Described> = if a.len() == 2 {
+                described_all()
             } else {
-                a[2..].iter().filter_map(|n| super::find(c.sh, n)).collect()
+                a[2..].iter().filter_map(|n| described(c, n)).collect()
             };
-            c.out.map(names.len());
-            for cmd in names {
-                command_doc(c, cmd);
+            c.out.map(found.len());
+            for d in &found {
+                emit_doc(c, d);
             }
             done()
         }
-        "help" => {
-            let lines: [&[u8]; 6] = [
-                b"COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                b"(no subcommand)",
-                b"COUNT",
-                b"DOCS [<command-name> ...]",
-                b"INFO [<command-name> ...]",
-                b"LIST",
+        "help" if a.len() == 2 => {
+            let lines = [
+                "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "(no subcommand)",
+                "    Return details about all Redis commands.",
+                "COUNT",
+                "    Return the total number of commands in this Redis server.",
+                "LIST",
+                "    Return a list of all commands in this Redis server.",
+                "INFO [<command-name> ...]",
+                "    Return details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "DOCS [<command-name> ...]",
+                "    Return documentation details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "GETKEYS <full-command>",
+                "    Return the keys from a full Redis command.",
+                "GETKEYSANDFLAGS <full-command>",
+                "    Return the keys and the access flags from a full Redis command.",
+                "HELP",
+                "    Prints this help.",
             ];
-            c.out.bulks(lines.iter().copied());
-            done()
+            super::reply_lines(c, &lines)
         }
         _ => Err(CmdErr(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",

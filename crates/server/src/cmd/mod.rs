@@ -5,6 +5,7 @@ mod admin;
 mod bgdump;
 mod bitops;
 pub mod blocking;
+pub(crate) mod cmdmeta;
 pub mod coll;
 pub mod dump;
 pub mod function;
