@@ -181,6 +181,9 @@ pub struct Shared {
     pub deferred_commands: AtomicU64,
     /// Clients blocked in BLPOP and friends.
     pub blocked: Mutex<cmd::blocking::Blocked>,
+    /// CLIENT PAUSE in force (`paused` says whether to look).
+    pub pause: Mutex<Pause>,
+    pub(crate) paused: AtomicBool,
     /// MIGRATE's cached connections.
     pub migrate: Mutex<cmd::dump::MigrateCache>,
     /// The background key dumper (BGDUMP).
@@ -253,12 +256,81 @@ impl Shared {
         }
     }
 
+    /// The CLIENT PAUSE in force at `now`: `Some(true)` for ALL, `Some(false)` for
+    /// WRITE. A pause whose time is up ends here.
+    pub fn pause_at(&self, now: Instant) -> Option<bool> {
+        if !self.paused.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut p = lock(&self.pause);
+        match p.until {
+            Some(until) if now < until => Some(p.all),
+            _ => {
+                *p = Pause::default();
+                self.paused.store(false, Ordering::Release);
+                None
+            }
+        }
+    }
+
+    /// How long the pause in force lasts from `now`.
+    pub(crate) fn pause_left(&self, now: Instant) -> Option<Duration> {
+        if !self.paused.load(Ordering::Acquire) {
+            return None;
+        }
+        lock(&self.pause)
+            .until
+            .map(|u| u.saturating_duration_since(now))
+    }
+
+    /// CLIENT PAUSE for `ms` milliseconds: as in Redis 7.0, a pause already in force
+    /// keeps the later end and the stricter mode.
+    pub(crate) fn pause_clients(&self, ms: u64, all: bool) {
+        let now = Instant::now();
+        let until = now + Duration::from_millis(ms);
+        let mut p = lock(&self.pause);
+        let live = p.until.is_some_and(|u| u > now);
+        p.all = all || (live && p.all);
+        p.until = Some(match p.until {
+            Some(u) if live && u > until => u,
+            _ => until,
+        });
+        let left = p
+            .until
+            .map_or(0, |u| u.saturating_duration_since(now).as_millis() as u64);
+        let unix_until = store::now_ms() + left;
+        self.store
+            .expiry_paused_until
+            .fetch_max(unix_until, Ordering::Relaxed);
+        self.paused.store(true, Ordering::Release);
+    }
+
+    /// CLIENT UNPAUSE: the pause ends, and every loop resumes its postponed clients.
+    pub(crate) fn unpause_clients(&self) {
+        *lock(&self.pause) = Pause::default();
+        self.store.expiry_paused_until.store(0, Ordering::Relaxed);
+        self.paused.store(false, Ordering::Release);
+        for l in &self.loops {
+            l.send(LoopMsg::Wake);
+        }
+    }
+
     /// Wake a client's loop so it notices a kill flag.
     pub(crate) fn wake_loop(&self, idx: usize) {
         if let Some(l) = self.loops.get(idx) {
             l.send(LoopMsg::Wake);
         }
     }
+}
+
+/// A CLIENT PAUSE: until when, and whether every command waits (ALL) or only those
+/// that may write (WRITE).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pause {
+    /// The end; `None` when no pause is in force.
+    pub until: Option<Instant>,
+    /// ALL rather than WRITE.
+    pub all: bool,
 }
 
 /// A running server.
@@ -410,6 +482,8 @@ impl Server {
             listening,
             deferred_commands: AtomicU64::new(0),
             blocked: Mutex::new(cmd::blocking::Blocked::default()),
+            pause: Mutex::new(Pause::default()),
+            paused: AtomicBool::new(false),
             migrate: Mutex::new(cmd::dump::MigrateCache::default()),
             dumper,
             commands,

@@ -110,6 +110,8 @@ struct Conn {
     waiting: bool,
     /// Registered for WRITABLE.
     want_write: bool,
+    /// A request CLIENT PAUSE holds (the connection is `waiting`).
+    postponed: Option<Vec<Vec<u8>>>,
 }
 
 pub(crate) fn acceptor(listener: std::net::TcpListener, sh: Arc<Shared>) {
@@ -381,6 +383,8 @@ struct Loop {
     backlog: FxSet<usize>,
     /// `Store::lost_writes` as of the last iteration.
     lost_seen: u64,
+    /// Connections holding a request CLIENT PAUSE postponed, in order.
+    postponed: Vec<usize>,
     /// The transaction gate, held shared while an iteration is served.
     gate: Option<std::sync::RwLockReadGuard<'static, ()>>,
     /// `Shared::uptime_ms` read once per iteration, after the poll: a client's
@@ -410,6 +414,7 @@ pub(crate) fn event_loop(
         deadlines: FxMap::default(),
         backlog: FxSet::default(),
         lost_seen: 0,
+        postponed: Vec::new(),
         clock_ms: 0,
         gate: None,
     };
@@ -440,9 +445,16 @@ pub(crate) fn event_loop(
             Duration::ZERO
         } else {
             let now = Instant::now();
+            let pause = if lp.postponed.is_empty() {
+                None
+            } else {
+                // The pause's end resumes the postponed requests.
+                Some(lp.sh.pause_left(now).unwrap_or_default())
+            };
             lp.deadlines
                 .values()
                 .map(|d| d.saturating_duration_since(now))
+                .chain(pause)
                 .min()
                 .map_or(Duration::from_millis(100), |d| {
                     d.min(Duration::from_millis(100))
@@ -461,6 +473,9 @@ pub(crate) fn event_loop(
         // computed) before a client's next request was read goes out before its reply.
         while let Ok(m) = rx.try_recv() {
             lp.message(m);
+        }
+        if !lp.postponed.is_empty() && lp.sh.pause_at(now).is_none() {
+            lp.resume_postponed();
         }
         for ev in events.iter() {
             let t = ev.token();
@@ -522,6 +537,7 @@ impl Loop {
                         closing: false,
                         waiting: false,
                         want_write: false,
+                        postponed: None,
                     },
                 );
                 self.on_readable(t);
@@ -653,16 +669,18 @@ impl Loop {
 
     /// Run every complete request in the connection's buffer.
     fn process(&mut self, t: usize) {
-        let sh = Arc::clone(&self.sh);
-        let Some(c) = self.conns.get_mut(&t) else {
-            return;
-        };
-        let max_bulk = sh.hot.max_bulk.load(Ordering::Relaxed) as i64;
+        let max_bulk = self.sh.hot.max_bulk.load(Ordering::Relaxed) as i64;
         let mut ran = false;
-        while !c.waiting && !c.closing && c.out.len() - c.opos < OUT_HIGH_WATER {
+        loop {
+            let Some(c) = self.conns.get_mut(&t) else {
+                return;
+            };
+            if c.waiting || c.closing || c.out.len() - c.opos >= OUT_HIGH_WATER {
+                break;
+            }
             let lim = Limits {
                 max_bulk,
-                authenticated: c.session.authenticated(&sh),
+                authenticated: c.session.authenticated(&self.sh),
             };
             let args = match c.parser.next(&c.rbuf, &mut c.rpos, lim) {
                 Ok(Some(a)) => a,
@@ -687,39 +705,11 @@ impl Loop {
                 c.info.last_active.store(self.clock_ms, Ordering::Relaxed);
             }
             ran = true;
-            let flow = if cmd::runs_exclusively(&sh, &c.session, &args[0]) {
-                // A transaction or a script runs with no other loop serving meanwhile.
-                self.gate = None;
-                let flow = sh.exclusively(|| {
-                    let flow = cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args);
-                    // Its writes reach the engine while no other loop runs: none of
-                    // them is seen without the rest. (A failure shows in
-                    // `Store::lost_writes`, checked before any reply leaves.)
-                    let _ = sh.store.flush_pending();
-                    flow
-                });
-                self.gate = sh.gate_shared();
-                flow
-            } else {
-                cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args)
-            };
-            c.parser.recycle(args);
-            match flow {
-                Flow::Continue { wrote } => self.wrote |= wrote,
-                Flow::Close => c.closing = true,
-                Flow::Defer(job) => {
-                    c.waiting = true;
-                    sh.deferred_commands.fetch_add(1, Ordering::Relaxed);
-                    let _ = sh.workers.send((self.idx, c.info.id, job));
-                }
-                Flow::Block(deadline) => {
-                    c.waiting = true;
-                    if let Some(d) = deadline {
-                        self.deadlines.insert(c.info.id, d);
-                    }
-                }
-            }
+            self.run_request(t, args);
         }
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
         // Drop consumed input; keep the buffer's allocation modest.
         if c.rpos > 0 && (c.rpos == c.rbuf.len() || c.rpos > 64 * 1024) {
             c.rbuf.drain(..c.rpos);
@@ -730,6 +720,69 @@ impl Loop {
         }
         if ran {
             self.pending.insert(t);
+        }
+    }
+
+    /// Run one request of connection `t`.
+    fn run_request(&mut self, t: usize, args: Vec<Vec<u8>>) {
+        let sh = Arc::clone(&self.sh);
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        let flow = if cmd::runs_exclusively(&sh, &c.session, &args[0]) {
+            // A transaction or a script runs with no other loop serving meanwhile.
+            self.gate = None;
+            let flow = sh.exclusively(|| {
+                let flow = cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args);
+                // Its writes reach the engine while no other loop runs: none of
+                // them is seen without the rest. (A failure shows in
+                // `Store::lost_writes`, checked before any reply leaves.)
+                let _ = sh.store.flush_pending();
+                flow
+            });
+            self.gate = sh.gate_shared();
+            flow
+        } else {
+            cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args)
+        };
+        match flow {
+            Flow::Continue { wrote } => self.wrote |= wrote,
+            Flow::Close => c.closing = true,
+            Flow::Defer(job) => {
+                c.waiting = true;
+                sh.deferred_commands.fetch_add(1, Ordering::Relaxed);
+                let _ = sh.workers.send((self.idx, c.info.id, job));
+            }
+            Flow::Block(deadline) => {
+                c.waiting = true;
+                if let Some(d) = deadline {
+                    self.deadlines.insert(c.info.id, d);
+                }
+            }
+            Flow::Postpone => {
+                c.waiting = true;
+                c.postponed = Some(args);
+                self.postponed.push(t);
+                return;
+            }
+        }
+        c.parser.recycle(args);
+    }
+
+    /// The pause is over: run each postponed request again, then what its client sent
+    /// since, in the order the requests were postponed.
+    fn resume_postponed(&mut self) {
+        for t in std::mem::take(&mut self.postponed) {
+            let Some(c) = self.conns.get_mut(&t) else {
+                continue;
+            };
+            let Some(args) = c.postponed.take() else {
+                continue;
+            };
+            c.waiting = false;
+            self.run_request(t, args);
+            self.pending.insert(t);
+            self.process(t);
         }
     }
 

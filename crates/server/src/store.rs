@@ -428,6 +428,9 @@ pub struct Store {
     counts: Mutex<Vec<Counts>>,
     /// Expired keys removed (INFO `expired_keys`).
     pub expired_keys: AtomicU64,
+    /// CLIENT PAUSE: until this Unix time (ms), expired keys read as missing but are not
+    /// removed, by lazy or active expiry (Redis keeps the data set still while paused).
+    pub expiry_paused_until: AtomicU64,
     /// WATCHed keys: logical db → key → the clients watching it.
     watches: Mutex<Vec<FastMap<Vec<u8>, Vec<Watcher>>>>,
     /// How many (db, key) entries `watches` holds: writes look at the registry only
@@ -510,6 +513,7 @@ impl Store {
             retired,
             counts: Mutex::new(vec![Counts::default(); PHYS_IDS]),
             expired_keys: AtomicU64::new(0),
+            expiry_paused_until: AtomicU64::new(0),
             watches: Mutex::new((0..databases).map(|_| FastMap::default()).collect()),
             watched: AtomicUsize::new(0),
         };
@@ -813,10 +817,19 @@ impl Store {
         Ok(())
     }
 
+    /// Is expiry held by CLIENT PAUSE at `now` (Unix ms)?
+    pub fn expiry_paused(&self, now: u64) -> bool {
+        now < self.expiry_paused_until.load(Ordering::Relaxed)
+    }
+
     /// Remove up to `budget` due keys from the expiry index; returns how many index
-    /// records were processed (a full budget means more may be due).
+    /// records were processed (a full budget means more may be due). Nothing while
+    /// CLIENT PAUSE holds expiry.
     pub fn expire_cycle(&self, budget: usize) -> Result<usize> {
         let now = now_ms();
+        if self.expiry_paused(now) {
+            return Ok(0);
+        }
         let mut upper = EXPIRE_PREFIX.to_vec();
         upper.extend_from_slice(&(now + 1).to_be_bytes());
         let mut due = Vec::new();
@@ -1187,6 +1200,7 @@ impl Txn<'_> {
 
     fn lazy_expire_phys(&mut self, phys: u8, key: &[u8]) -> Result<Option<Meta>> {
         match self.raw_phys(phys, key)? {
+            Some(m) if m.expired(self.now) && self.store.expiry_paused(self.now) => Ok(None),
             Some(m) if m.expired(self.now) => {
                 self.del_phys(phys, key, &m);
                 self.store.expired_keys.fetch_add(1, Ordering::Relaxed);

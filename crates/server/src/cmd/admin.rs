@@ -319,6 +319,31 @@ pub fn client(c: &mut Ctx, a: &[Vec<u8>]) -> R {
                 Err("ERR syntax error".into())
             }
         }
+        "pause" if a.len() == 3 || a.len() == 4 => {
+            // Redis's order: the mode, then the timeout.
+            let all = match a.get(3) {
+                None => true,
+                Some(m) if is(m, "all") => true,
+                Some(m) if is(m, "write") => false,
+                Some(_) => return Err("ERR CLIENT PAUSE mode must be WRITE or ALL".into()),
+            };
+            let ms = crate::resp::parse_i64(&a[2])
+                .ok_or_else(|| CmdErr::from("ERR timeout is not an integer or out of range"))?;
+            if ms < 0 {
+                return Err("ERR timeout is negative".into());
+            }
+            let now = crate::store::now_ms() as i64;
+            // Redis 7.0 adds the timeout to the clock unchecked: an end past i64 wraps
+            // into the past, and no pause starts.
+            if ms <= i64::MAX - now {
+                c.sh.pause_clients((ms as u64).min(1 << 50), all);
+            }
+            c.ok()
+        }
+        "unpause" => {
+            c.sh.unpause_clients();
+            c.ok()
+        }
         "unblock" if a.len() <= 4 => {
             if a.len() < 3 {
                 return Err(arity_err());

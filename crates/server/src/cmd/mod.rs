@@ -118,6 +118,9 @@ pub enum Flow {
     Defer(Job),
     /// The client blocks (BLPOP, ...) until served or until the deadline.
     Block(Option<std::time::Instant>),
+    /// CLIENT PAUSE holds the request: the connection keeps it, and runs it again
+    /// (from the start, refusals included) when the pause ends.
+    Postpone,
 }
 
 /// A command's error reply (full text, starting with its code).
@@ -629,7 +632,8 @@ pub fn execute_inline(
                 close: false,
             }
         }
-        Flow::Block(_) => Inline {
+        // (Inside EXEC or a script nothing is postponed: `in_exec`.)
+        Flow::Block(_) | Flow::Postpone => Inline {
             wrote: false,
             close: false,
         },
@@ -868,6 +872,10 @@ pub fn execute(
 ) -> Flow {
     if !s.reply.muted() {
         let flow = execute_command(sh, s, info, out, args);
+        if matches!(flow, Flow::Postpone) {
+            // It runs again later; CLIENT REPLY SKIP's turn is not over.
+            return flow;
+        }
         s.reply.exec_ran = false;
         if !s.in_exec {
             s.reply.after_command();
@@ -879,6 +887,9 @@ pub fn execute(
     let mark = out.len();
     let queued = s.multi.is_some() && !s.in_exec;
     let flow = execute_command(sh, s, info, out, args);
+    if matches!(flow, Flow::Postpone) {
+        return flow;
+    }
     let pushed = !queued
         && find(sh, &args[0]).is_some_and(|c| {
             matches!(
@@ -972,6 +983,22 @@ fn execute_command(
         reject(sh, s, info, &mut o, cmd, &e);
         return Flow::Continue { wrote: false };
     }
+    // CLIENT PAUSE holds the request here, after every refusal but before it is queued
+    // or run (EXEC's and scripts' commands are never held).
+    if !s.in_exec && sh.paused.load(Ordering::Acquire) {
+        let refused_in_multi = s.multi.is_some()
+            && !multi::runs_inside_multi(cmd.name)
+            && multi::refused_inside_multi(cmd.name);
+        if !refused_in_multi {
+            if let Some(all) = sh.pause_at(std::time::Instant::now()) {
+                if all || may_replicate(sh, s, cmd, sub_name) {
+                    // Counted when it runs.
+                    sh.stats.total_commands.fetch_sub(1, Ordering::Relaxed);
+                    return Flow::Postpone;
+                }
+            }
+        }
+    }
     if !s.in_exec && !multi::runs_inside_multi(cmd.name) {
         if let Some(m) = s.multi.as_mut() {
             if multi::refused_inside_multi(cmd.name) {
@@ -1057,6 +1084,23 @@ fn execute_command(
                 wrote: cmd.has("write"),
             }
         }
+    }
+}
+
+/// Does the command write, or may it be propagated (Redis's `may_replicate`)? What
+/// CLIENT PAUSE WRITE holds: EXEC of a transaction holding such a command too.
+fn may_replicate(sh: &Shared, s: &Session, cmd: &Cmd, sub: Option<&str>) -> bool {
+    match (cmd.name, sub) {
+        ("function", Some(sub)) => matches!(sub, "delete" | "flush" | "load" | "restore"),
+        ("exec", _) => s.multi.as_ref().is_some_and(|m| {
+            m.queued.iter().any(|q| {
+                find(sh, &q[0]).is_some_and(|c| {
+                    let sub = subcommand(c, q).ok().flatten();
+                    c.name != "exec" && may_replicate(sh, s, c, sub)
+                })
+            })
+        }),
+        _ => cmd.has("write") || cmd.has("may_replicate"),
     }
 }
 

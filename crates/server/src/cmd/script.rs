@@ -813,7 +813,8 @@ fn call_command(lua: &Lua, cc: &mut CallCtx, args: MultiValue) -> mlua::Result<V
     if cmd.has("noscript") {
         return err_table("ERR This Redis command is not allowed from script");
     }
-    if cc.read_only && cmd.has("write") {
+    // Redis counts a command that may be propagated (PUBLISH, PFCOUNT) as a write here.
+    if cc.read_only && (cmd.has("write") || cmd.has("may_replicate")) {
         return err_table("ERR Write commands are not allowed from read-only scripts.");
     }
     let mut buf = Vec::new();
