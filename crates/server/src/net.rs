@@ -725,44 +725,54 @@ impl Loop {
 
     /// Run one request of connection `t`.
     fn run_request(&mut self, t: usize, args: Vec<Vec<u8>>) {
-        let sh = Arc::clone(&self.sh);
-        let Some(c) = self.conns.get_mut(&t) else {
+        // Disjoint borrows of the loop's parts (no `Arc` clone per request).
+        let Loop {
+            idx,
+            sh,
+            conns,
+            wrote,
+            deadlines,
+            postponed,
+            gate,
+            ..
+        } = self;
+        let Some(c) = conns.get_mut(&t) else {
             return;
         };
-        let flow = if cmd::runs_exclusively(&sh, &c.session, &args[0]) {
+        let flow = if cmd::runs_exclusively(sh, &c.session, &args[0]) {
             // A transaction or a script runs with no other loop serving meanwhile.
-            self.gate = None;
+            *gate = None;
             let flow = sh.exclusively(|| {
-                let flow = cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args);
+                let flow = cmd::execute(sh, &mut c.session, &c.info, &mut c.out, &args);
                 // Its writes reach the engine while no other loop runs: none of
                 // them is seen without the rest. (A failure shows in
                 // `Store::lost_writes`, checked before any reply leaves.)
                 let _ = sh.store.flush_pending();
                 flow
             });
-            self.gate = sh.gate_shared();
+            *gate = sh.gate_shared();
             flow
         } else {
-            cmd::execute(&sh, &mut c.session, &c.info, &mut c.out, &args)
+            cmd::execute(sh, &mut c.session, &c.info, &mut c.out, &args)
         };
         match flow {
-            Flow::Continue { wrote } => self.wrote |= wrote,
+            Flow::Continue { wrote: w } => *wrote |= w,
             Flow::Close => c.closing = true,
             Flow::Defer(job) => {
                 c.waiting = true;
                 sh.deferred_commands.fetch_add(1, Ordering::Relaxed);
-                let _ = sh.workers.send((self.idx, c.info.id, job));
+                let _ = sh.workers.send((*idx, c.info.id, job));
             }
             Flow::Block(deadline) => {
                 c.waiting = true;
                 if let Some(d) = deadline {
-                    self.deadlines.insert(c.info.id, d);
+                    deadlines.insert(c.info.id, d);
                 }
             }
             Flow::Postpone => {
                 c.waiting = true;
                 c.postponed = Some(args);
-                self.postponed.push(t);
+                postponed.push(t);
                 return;
             }
         }
