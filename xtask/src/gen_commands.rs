@@ -53,15 +53,15 @@ enum V {
 }
 
 fn parse(buf: &[u8], pos: &mut usize) -> Option<V> {
-    let end = value_end(buf, *pos)?;
-    let t = buf[*pos];
+    let t = *buf.get(*pos)?;
     let line_end = *pos + buf[*pos..].windows(2).position(|w| w == b"\r\n")?;
     let head = &buf[*pos + 1..line_end];
     *pos = line_end + 2;
     let v = match t {
         b'$' | b'=' => {
             let n: usize = std::str::from_utf8(head).ok()?.parse().ok()?;
-            let body = buf[*pos..*pos + n].to_vec();
+            let body = buf.get(*pos..*pos + n)?.to_vec();
+            *pos += n + 2;
             V::Blob(t, body)
         }
         b'*' | b'~' | b'%' => {
@@ -75,7 +75,6 @@ fn parse(buf: &[u8], pos: &mut usize) -> Option<V> {
         }
         _ => V::Line(t, head.to_vec()),
     };
-    *pos = end;
     Some(v)
 }
 
@@ -134,44 +133,25 @@ fn name_of_entry(v: &V) -> &[u8] {
     }
 }
 
-/// A map's pairs sorted by key; inside, `subcommands` maps are sorted the same way.
-fn sort_map(v: &mut V) {
+/// A map of docs sorted by key, and each doc's `subcommands` map the same way.
+fn sort_docs(v: &mut V) {
     let V::Agg(b'%', items) = v else {
         return;
     };
     let mut pairs: Vec<(V, V)> = Vec::new();
     let mut it = std::mem::take(items).into_iter();
-    while let (Some(k), Some(mut val)) = (it.next(), it.next()) {
-        if let V::Agg(b'%', doc) = &mut val {
-            let mut i = 0;
-            while i + 1 < doc.len() {
-                if text(&doc[i]) == b"subcommands" {
-                    sort_map(&mut doc[i + 1]);
-                    if let V::Agg(b'%', subs) = &mut doc[i + 1] {
-                        for j in (1..subs.len()).step_by(2) {
-                            sort_doc_subcommands(&mut subs[j]);
-                        }
-                    }
+    while let (Some(k), Some(mut doc)) = (it.next(), it.next()) {
+        if let V::Agg(b'%', fields) = &mut doc {
+            for kv in fields.chunks_exact_mut(2) {
+                if text(&kv[0]) == b"subcommands" {
+                    sort_docs(&mut kv[1]);
                 }
-                i += 2;
             }
         }
-        pairs.push((k, val));
+        pairs.push((k, doc));
     }
     pairs.sort_by(|a, b| text(&a.0).cmp(text(&b.0)));
     *items = pairs.into_iter().flat_map(|(k, v)| [k, v]).collect();
-}
-
-fn sort_doc_subcommands(doc: &mut V) {
-    if let V::Agg(b'%', items) = doc {
-        let mut i = 0;
-        while i + 1 < items.len() {
-            if text(&items[i]) == b"subcommands" {
-                sort_map(&mut items[i + 1]);
-            }
-            i += 2;
-        }
-    }
 }
 
 /// The two replies, with every list of commands sorted by name.
@@ -184,7 +164,7 @@ fn canonical(info: &[u8], docs: &[u8]) -> Option<Vec<u8>> {
         }
         entries.sort_by(|a, b| name_of_entry(a).cmp(name_of_entry(b)));
     }
-    sort_map(&mut docs);
+    sort_docs(&mut docs);
     let mut out = Vec::new();
     write(&info, &mut out);
     write(&docs, &mut out);
