@@ -82,6 +82,16 @@ fn hello3(c: &mut Client) {
     c.cmd(&["HELLO", "3"]);
 }
 
+/// A client of each server, both speaking RESP `proto`.
+fn clients(redis: &Proc, ours: &Proc, proto: u8) -> (Client, Client) {
+    let (mut r, mut s) = (redis.client(), ours.client());
+    if proto == 3 {
+        hello3(&mut r);
+        hello3(&mut s);
+    }
+    (r, s)
+}
+
 fn names(r: Reply) -> Vec<Vec<u8>> {
     let mut n: Vec<Vec<u8>> = r.array().iter().map(Reply::bulk).collect();
     n.sort();
@@ -90,14 +100,9 @@ fn names(r: Reply) -> Vec<Vec<u8>> {
 
 #[test]
 fn command_info_and_docs_are_redis_s_for_every_command_served() {
-    let redis = Proc::start(&[]);
-    let ours = strata(&[]);
+    let (redis, ours) = (Proc::start(&[]), strata(&[]));
     for proto in [2, 3] {
-        let (mut r, mut s) = (redis.client(), ours.client());
-        if proto == 3 {
-            hello3(&mut r);
-            hello3(&mut s);
-        }
+        let (mut r, mut s) = clients(&redis, &ours, proto);
         let listed = names(s.cmd(&["COMMAND", "LIST"]));
         assert!(
             listed.len() > 250,
@@ -267,5 +272,117 @@ fn redis_cli_shows_redis_s_argument_hints() {
             "redis-cli drew no hint for {typed:?}"
         );
         assert_eq!(got, want, "{typed:?}");
+    }
+}
+
+/// COMMAND GETKEYS and GETKEYSANDFLAGS name the keys (and their flags) Redis names, by
+/// key specs and by each command's own rule where the specs cannot tell (SET's GET,
+/// SORT's STORE, MIGRATE's KEYS, EVAL with too few keys, a key count `atoi` reads but
+/// the specs refuse, ...), and refuse as Redis does, in RESP2 and RESP3.
+#[test]
+fn command_getkeys_names_the_keys_redis_names() {
+    let cases: &[&[&str]] = &[
+        &["ping"],
+        &["ping", "x"],
+        &["nosuch", "a"],
+        &["get", "a"],
+        &["get", "a", "b"],
+        &["set", "a", "b"],
+        &["set", "a", "b", "get"],
+        &["set", "a", "b", "GET", "ex", "10"],
+        &["set", "a", "b", "ex", "10"],
+        &["config", "get", "x"],
+        &["config", "nosuch"],
+        &["object", "encoding", "k"],
+        &["object"],
+        &["spublish", "c", "m"],
+        &["mset", "a", "1", "b"],
+        &["msetnx", "a", "1", "b", "2"],
+        &["sort", "a"],
+        &[
+            "sort", "a", "by", "x", "store", "b", "limit", "0", "1", "get", "#", "store", "c",
+        ],
+        &["sort", "a", "store"],
+        &["sort", "a", "get", "store", "store", "d"],
+        &["sort_ro", "a", "by", "x"],
+        &["eval", "s", "0"],
+        &["eval", "s", "2", "a"],
+        &["eval", "s", "x", "a"],
+        &["eval", "s", "02", "a", "b"],
+        &["eval", "s", "-1", "a"],
+        &["evalsha", "s", "1", "a", "b", "c"],
+        &["fcall", "f", "1", "k", "a"],
+        &["fcall_ro", "f", "0"],
+        &["zunionstore", "d", "0", "a"],
+        &["zunionstore", "d", "2", "a", "b"],
+        &["zunionstore", "d", "02", "a", "b"],
+        &["zunionstore", "d", "3", "a", "b"],
+        &["zinterstore", "d", "1", "a", "weights", "1"],
+        &["zdiff", "2", "a", "b"],
+        &["zintercard", "2", "a", "b", "limit", "3"],
+        &["sintercard", "3", "a", "b"],
+        &["lmpop", "3", "a", "b", "left"],
+        &["blmpop", "0", "2", "a", "b", "left"],
+        &["bzmpop", "0", "1", "a", "min"],
+        &["migrate", "h", "p", "", "0", "5", "KEYS", "a", "b"],
+        &["migrate", "h", "p", "k", "0", "5"],
+        &["migrate", "h", "p", "k", "0", "5", "KEYS", "a", "b"],
+        &[
+            "migrate", "h", "p", "", "0", "5", "copy", "auth", "pw", "KEYS", "a", "b",
+        ],
+        &[
+            "migrate", "h", "p", "", "0", "5", "auth2", "u", "KEYS", "KEYS", "a",
+        ],
+        &[
+            "migrate", "h", "p", "", "0", "5", "auth", "keys", "keys", "a",
+        ],
+        &[
+            "georadius",
+            "k",
+            "1",
+            "2",
+            "3",
+            "m",
+            "store",
+            "d",
+            "storedist",
+            "e",
+        ],
+        &["georadius", "k", "1", "2", "3", "m", "store"],
+        &["georadiusbymember", "k", "m", "3", "m", "storedist", "d"],
+        &["bitfield", "k", "get", "u8", "0"],
+        &[
+            "bitfield", "k", "overflow", "wrap", "get", "u8", "0", "set", "u8", "0", "1",
+        ],
+        &["bitfield", "k", "bad"],
+        &["bitfield_ro", "k", "get", "u8", "0"],
+        &["del", "a", "b", "c"],
+        &["smove", "a", "b", "m"],
+        &["blmove", "a", "b", "left", "right", "0"],
+        &["copy", "a", "b", "db", "1"],
+        &["bitop", "and", "d", "a", "b"],
+        &["restore", "k", "0", "p"],
+        &["client", "list"],
+        &["keys", "*"],
+    ];
+    let (redis, ours) = (Proc::start(&[]), strata(&[]));
+    for proto in [2, 3] {
+        let (mut r, mut s) = clients(&redis, &ours, proto);
+        for case in cases {
+            for sub in ["GETKEYS", "GETKEYSANDFLAGS"] {
+                let mut args: Vec<&[u8]> = vec![b"COMMAND", sub.as_bytes()];
+                args.extend(case.iter().map(|a| a.as_bytes()));
+                let req = encode(&args);
+                let (rb, sb) = (raw(&mut r, &req), raw(&mut s, &req));
+                assert_eq!(
+                    String::from_utf8_lossy(&sb),
+                    String::from_utf8_lossy(&rb),
+                    "RESP{proto} COMMAND {sub} {case:?}"
+                );
+            }
+        }
+        // Too few arguments: the subcommand's own arity error.
+        let req = encode(&[b"COMMAND", b"GETKEYS", b"get"]);
+        assert_eq!(raw(&mut s, &req), raw(&mut r, &req));
     }
 }

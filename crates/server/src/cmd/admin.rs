@@ -716,6 +716,23 @@ fn described(c: &Ctx, name: &[u8]) -> Option<Described> {
     }
 }
 
+/// The COMMAND INFO entry COMMAND GETKEYS reads for the full command `full`: the
+/// command's, or its subcommand's when it is a container named with a subcommand (as
+/// Redis's `lookupCommand`); `None` inside for a command of Strata's own (BGDUMP,
+/// which names no key); `None` outside for a command or subcommand that does not exist.
+fn getkeys_entry(c: &Ctx, full: &[Vec<u8>]) -> Option<Option<&'static cmdmeta::V>> {
+    let cmd = super::find(c.sh, &full[0])?;
+    let Some(entry) = cmdmeta::meta().and_then(|m| m.info(cmd.name)) else {
+        return Some(None);
+    };
+    if full.len() == 1 || cmdmeta::subcommands(entry).is_empty() {
+        return Some(Some(entry));
+    }
+    let sub = String::from_utf8_lossy(&full[1]).to_ascii_lowercase();
+    let entry = cmdmeta::meta()?.info(&format!("{}|{sub}", cmd.name))?;
+    Some(Some(entry))
+}
+
 fn emit_info(c: &mut Ctx, d: &Described) {
     match d {
         Described::Redis(name) => match cmdmeta::meta().and_then(|m| m.info(name)) {
@@ -817,6 +834,30 @@ pub fn command(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             c.out.map(found.len());
             for d in &found {
                 emit_doc(c, d);
+            }
+            done()
+        }
+        "getkeys" | "getkeysandflags" if a.len() >= 4 => {
+            let with_flags = sub == "getkeysandflags";
+            let full = &a[2..];
+            let entry = getkeys_entry(c, full).ok_or("ERR Invalid command specified")?;
+            let keys = match entry {
+                None => Err(super::getkeys::Refusal::NoKeys),
+                Some(e) => super::getkeys::keys(e, full),
+            }
+            .map_err(|r| r.text())?;
+            c.out.array(keys.len());
+            for (i, flags) in keys {
+                if with_flags {
+                    c.out.array(2);
+                    c.out.bulk(&full[i]);
+                    c.out.set(flags.len());
+                    for f in flags {
+                        c.out.simple(&String::from_utf8_lossy(f));
+                    }
+                } else {
+                    c.out.bulk(&full[i]);
+                }
             }
             done()
         }

@@ -31,14 +31,21 @@ pub(crate) enum V {
 }
 
 impl V {
-    fn text(&self) -> &'static [u8] {
+    pub(crate) fn text(&self) -> &'static [u8] {
         match self {
             V::Simple(t) | V::Bulk(t) => t,
             _ => b"",
         }
     }
 
-    fn items(&self) -> &[V] {
+    pub(crate) fn int(&self) -> Option<i64> {
+        match self {
+            V::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn items(&self) -> &[V] {
         match self {
             V::Array(v) | V::Set(v) | V::Map(v) => v,
             _ => &[],
@@ -189,7 +196,7 @@ pub(crate) fn in_category(entry: &V, cat: &[u8]) -> bool {
     })
 }
 
-fn map_get<'a>(m: &'a V, key: &[u8]) -> Option<&'a V> {
+pub(crate) fn map_get<'a>(m: &'a V, key: &[u8]) -> Option<&'a V> {
     let V::Map(items) = m else {
         return None;
     };

@@ -10,6 +10,7 @@ pub mod coll;
 pub mod dump;
 pub mod function;
 mod geo;
+mod getkeys;
 mod hash;
 mod hyperloglog;
 pub mod keys;
