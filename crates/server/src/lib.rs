@@ -62,6 +62,58 @@ pub struct ClientInfo {
     pub killed: AtomicBool,
     /// In MONITOR mode.
     pub monitor: AtomicBool,
+    /// The session's state as CLIENT LIST shows it.
+    pub listed: Listed,
+}
+
+/// What CLIENT LIST shows of a client's session, mirrored by its loop after each
+/// command (and as it blocks and unblocks), for other clients to read.
+#[derive(Default)]
+pub struct Listed {
+    /// Channels, patterns and shard channels subscribed to.
+    pub sub: AtomicUsize,
+    pub psub: AtomicUsize,
+    pub ssub: AtomicUsize,
+    /// Commands queued since MULTI, plus one (0: not in MULTI).
+    pub multi: AtomicUsize,
+    /// CLIENT NO-EVICT on.
+    pub no_evict: AtomicBool,
+    /// Blocked (a blocking command waiting, or a request held by CLIENT PAUSE):
+    /// [`BLOCKED`], or [`BLOCKED_TIMED`] when the wait has a timeout.
+    blocked: AtomicU8,
+}
+
+/// [`Listed`]'s blocked states.
+pub const BLOCKED: u8 = 1;
+pub const BLOCKED_TIMED: u8 = 2;
+
+impl ClientInfo {
+    /// Enter (`BLOCKED`, `BLOCKED_TIMED`) or leave (0) the blocked state, keeping INFO's
+    /// `blocked_clients` and `clients_in_timeout_table` counts.
+    pub fn set_blocked(&self, stats: &Stats, state: u8) {
+        let old = self.listed.blocked.swap(state, Ordering::Relaxed);
+        let count = |s: u8, c: &AtomicUsize, add: bool| {
+            if s == 0 {
+                return;
+            }
+            if add {
+                c.fetch_add(1, Ordering::Relaxed);
+            } else {
+                c.fetch_sub(1, Ordering::Relaxed);
+            }
+        };
+        if old == state {
+            return;
+        }
+        count(old, &stats.blocked_clients, false);
+        count(state, &stats.blocked_clients, true);
+        count(u8::from(old == BLOCKED_TIMED), &stats.timeout_table, false);
+        count(u8::from(state == BLOCKED_TIMED), &stats.timeout_table, true);
+    }
+
+    pub fn blocked(&self) -> bool {
+        self.listed.blocked.load(Ordering::Relaxed) != 0
+    }
 }
 
 /// Server-wide counters for INFO.
@@ -73,6 +125,10 @@ pub struct Stats {
     pub rejected_connections: AtomicU64,
     /// Commands processed.
     pub total_commands: AtomicU64,
+    /// Clients blocked (INFO `blocked_clients`).
+    pub blocked_clients: AtomicUsize,
+    /// Blocked clients whose wait has a timeout (INFO `clients_in_timeout_table`).
+    pub timeout_table: AtomicUsize,
     /// Bytes read from clients.
     pub net_input: AtomicU64,
     /// Bytes written to clients.

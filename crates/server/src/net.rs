@@ -217,6 +217,7 @@ fn accept_one(
         resp: AtomicU8::new(2),
         killed: AtomicBool::new(false),
         monitor: AtomicBool::new(false),
+        listed: Default::default(),
     });
     lock(&sh.clients).insert(id, Arc::clone(&info));
     sh.stats.total_connections.fetch_add(1, Ordering::Relaxed);
@@ -765,12 +766,19 @@ impl Loop {
             }
             Flow::Block(deadline) => {
                 c.waiting = true;
+                let state = if deadline.is_some() {
+                    crate::BLOCKED_TIMED
+                } else {
+                    crate::BLOCKED
+                };
+                c.info.set_blocked(&sh.stats, state);
                 if let Some(d) = deadline {
                     deadlines.insert(c.info.id, d);
                 }
             }
             Flow::Postpone => {
                 c.waiting = true;
+                c.info.set_blocked(&sh.stats, crate::BLOCKED);
                 c.postponed = Some(args);
                 postponed.push(t);
                 return;
@@ -790,6 +798,7 @@ impl Loop {
                 continue;
             };
             c.waiting = false;
+            c.info.set_blocked(&self.sh.stats, 0);
             self.run_request(t, args);
             self.pending.insert(t);
             self.process(t);
@@ -931,6 +940,7 @@ impl Loop {
             c.out.extend_from_slice(reply);
         }
         c.waiting = false;
+        c.info.set_blocked(&self.sh.stats, 0);
         self.pending.insert(t);
         self.process(t);
         self.on_readable(t);
@@ -943,6 +953,7 @@ impl Loop {
             if c.waiting {
                 crate::cmd::blocking::forget(&self.sh, c.info.id);
                 self.deadlines.remove(&c.info.id);
+                c.info.set_blocked(&self.sh.stats, 0);
             }
             let _ = self.poll.registry().deregister(&mut c.stream);
             self.by_client.remove(&c.info.id);

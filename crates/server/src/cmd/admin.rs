@@ -175,13 +175,31 @@ pub fn reset(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
 fn client_line(sh: &Shared, ci: &crate::ClientInfo) -> String {
     let now = sh.uptime_ms();
     let idle = now.saturating_sub(ci.last_active.load(Ordering::Relaxed)) / 1000;
-    let flags = if ci.monitor.load(Ordering::Relaxed) {
-        "O"
-    } else {
-        "N"
-    };
+    let l = &ci.listed;
+    let (sub, psub, ssub) = (
+        l.sub.load(Ordering::Relaxed),
+        l.psub.load(Ordering::Relaxed),
+        l.ssub.load(Ordering::Relaxed),
+    );
+    let multi = l.multi.load(Ordering::Relaxed) as i64 - 1;
+    // Redis's letters, in its order.
+    let mut flags = String::new();
+    for (on, letter) in [
+        (ci.monitor.load(Ordering::Relaxed), 'O'),
+        (sub + psub + ssub > 0, 'P'),
+        (multi >= 0, 'x'),
+        (ci.blocked(), 'b'),
+        (l.no_evict.load(Ordering::Relaxed), 'e'),
+    ] {
+        if on {
+            flags.push(letter);
+        }
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
         ci.id,
         ci.addr,
         ci.laddr,
@@ -191,6 +209,10 @@ fn client_line(sh: &Shared, ci: &crate::ClientInfo) -> String {
         idle,
         flags,
         ci.db.load(Ordering::Relaxed),
+        sub,
+        psub,
+        ssub,
+        multi,
         lock(&ci.last_cmd),
         ci.resp.load(Ordering::Relaxed),
     )
@@ -255,13 +277,15 @@ pub fn client(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             let mut i = 2;
             while i < a.len() {
                 if is(&a[i], "type") && i + 1 < a.len() {
-                    let t = String::from_utf8_lossy(&a[i + 1]).to_ascii_lowercase();
-                    if !["normal", "master", "replica", "pubsub"].contains(&t.as_str()) {
-                        return Err(CmdErr(format!("ERR Unknown client type '{t}'")));
-                    }
-                    if t != "normal" {
-                        ids = Some(Vec::new());
-                    }
+                    let t = client_type_arg(&a[i + 1])?;
+                    let clients = lock(&c.sh.clients);
+                    ids = Some(
+                        clients
+                            .values()
+                            .filter(|ci| client_type(ci) == t)
+                            .map(|ci| ci.id)
+                            .collect(),
+                    );
                     i += 2;
                 } else if is(&a[i], "id") && i + 1 < a.len() {
                     let mut v = Vec::new();
@@ -314,6 +338,10 @@ pub fn client(c: &mut Ctx, a: &[Vec<u8>]) -> R {
                 return Err(arity_err());
             }
             if is(&a[2], "on") || is(&a[2], "off") {
+                c.info
+                    .listed
+                    .no_evict
+                    .store(is(&a[2], "on"), Ordering::Relaxed);
                 c.ok()
             } else {
                 Err("ERR syntax error".into())
@@ -385,6 +413,39 @@ pub fn client(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     }
 }
 
+/// A client's type for CLIENT LIST / KILL TYPE: `pubsub` while it is subscribed,
+/// else `normal` (no replication: no `master` or `replica` clients; MONITOR clients
+/// are normal, as in Redis).
+fn client_type(ci: &crate::ClientInfo) -> &'static str {
+    let l = &ci.listed;
+    let subs = l.sub.load(Ordering::Relaxed)
+        + l.psub.load(Ordering::Relaxed)
+        + l.ssub.load(Ordering::Relaxed);
+    if subs > 0 {
+        "pubsub"
+    } else {
+        "normal"
+    }
+}
+
+/// A TYPE argument, Redis's names (`slave` is `replica`).
+fn client_type_arg(t: &[u8]) -> Result<&'static str, CmdErr> {
+    Ok(
+        match String::from_utf8_lossy(t).to_ascii_lowercase().as_str() {
+            "normal" => "normal",
+            "pubsub" => "pubsub",
+            "master" => "master",
+            "replica" | "slave" => "replica",
+            _ => {
+                return Err(CmdErr(format!(
+                    "ERR Unknown client type '{}'",
+                    String::from_utf8_lossy(t)
+                )))
+            }
+        },
+    )
+}
+
 fn client_kill(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     if a.len() < 3 {
         return Err("ERR wrong number of arguments for 'client|kill' command".into());
@@ -406,6 +467,7 @@ fn client_kill(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let mut id = None;
     let mut addr = None;
     let mut laddr = None;
+    let mut kind = None;
     let mut skipme = true;
     for p in a[2..].chunks(2) {
         let v = String::from_utf8_lossy(&p[1]).to_string();
@@ -424,8 +486,13 @@ fn client_kill(c: &mut Ctx, a: &[Vec<u8>]) -> R {
                 "no" => false,
                 _ => return Err(err::SYNTAX.into()),
             };
-        } else if is(&p[0], "type") || is(&p[0], "user") || is(&p[0], "maxage") {
-            // Accepted; every client is a normal client of the default user.
+        } else if is(&p[0], "type") {
+            kind = Some(client_type_arg(&p[1])?);
+        } else if is(&p[0], "user") {
+            // Every client is the default user's (no ACL users).
+            if p[1] != b"default" {
+                return Err(CmdErr(format!("ERR No such user '{v}'")));
+            }
         } else {
             return Err(err::SYNTAX.into());
         }
@@ -435,6 +502,7 @@ fn client_kill(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         if id.is_some_and(|i| i != ci.id)
             || addr.as_ref().is_some_and(|x| *x != ci.addr)
             || laddr.as_ref().is_some_and(|x| *x != ci.laddr)
+            || kind.is_some_and(|k| k != client_type(&ci))
             || (skipme && ci.id == c.info.id)
         {
             continue;
@@ -538,9 +606,11 @@ pub fn info_text(sh: &Shared, sections: &[String]) -> String {
             "clients" => {
                 let _ = write!(
                     s,
-                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
                     lock(&sh.clients).len(),
-                    cfg.maxclients
+                    cfg.maxclients,
+                    sh.stats.blocked_clients.load(Ordering::Relaxed),
+                    sh.stats.timeout_table.load(Ordering::Relaxed),
                 );
             }
             "memory" => {

@@ -880,6 +880,7 @@ pub fn execute(
         s.reply.exec_ran = false;
         if !s.in_exec {
             s.reply.after_command();
+            mirror(s, info);
         }
         return flow;
     }
@@ -913,8 +914,66 @@ pub fn execute(
     }
     if !s.in_exec {
         s.reply.after_command();
+        mirror(s, info);
     }
     flow
+}
+
+/// Show the session's subscriptions and MULTI state to CLIENT LIST.
+fn mirror(s: &Session, info: &ClientInfo) {
+    let l = &info.listed;
+    let (sub, psub, ssub) = s.subs.counts();
+    let multi = s.multi.as_ref().map_or(0, |m| m.queued.len() + 1);
+    for (cell, v) in [
+        (&l.sub, sub),
+        (&l.psub, psub),
+        (&l.ssub, ssub),
+        (&l.multi, multi),
+    ] {
+        // Nearly always unchanged: a load, and no store, on the common path.
+        if cell.load(Ordering::Relaxed) != v {
+            cell.store(v, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Record the command CLIENT LIST shows as the client's last (`cmd=`): the command,
+/// `container|subcommand`, or `NULL` for one that does not exist, as Redis does.
+fn set_last_cmd(info: &ClientInfo, name: &str, sub: Option<&str>) {
+    let mut last = lock(&info.last_cmd);
+    let same = match sub {
+        None => last.as_str() == name,
+        Some(sub) => last.strip_prefix(name).and_then(|r| r.strip_prefix('|')) == Some(sub),
+    };
+    if !same {
+        last.clear();
+        last.push_str(name);
+        if let Some(sub) = sub {
+            last.push('|');
+            last.push_str(sub);
+        }
+    }
+}
+
+/// The subcommand of a container whose subcommands the table above does not list
+/// (Redis 7.0's other containers), named as Redis's command metadata names it.
+fn other_subcommand(cmd: &Cmd, args: &[Vec<u8>]) -> Option<&'static str> {
+    // Every request comes here: a match on the name rules out nearly all at once.
+    if !matches!(
+        cmd.name,
+        "cluster" | "acl" | "latency" | "memory" | "module" | "xinfo" | "xgroup"
+    ) {
+        return None;
+    }
+    let sub = args.get(1)?;
+    let entry = cmdmeta::meta()?.info(cmd.name)?;
+    cmdmeta::subcommands(entry).iter().find_map(|e| {
+        let full = cmdmeta::name(e);
+        let s = full.strip_prefix(cmd.name.as_bytes())?.strip_prefix(b"|")?;
+        s.eq_ignore_ascii_case(sub)
+            .then(|| std::str::from_utf8(s).ok())
+            .flatten()
+    })
 }
 
 fn execute_command(
@@ -930,28 +989,27 @@ fn execute_command(
         proto: s.proto,
     };
     let Some(cmd) = find(sh, &args[0]) else {
+        set_last_cmd(info, "NULL", None);
         o.error(&unknown_command(args));
         abort_multi(s);
         return Flow::Continue { wrote: false };
     };
-    {
-        let mut last = lock(&info.last_cmd);
-        if last.as_str() != cmd.name {
-            last.clear();
-            last.push_str(cmd.name);
-        }
-    }
     // Redis's order: the command and subcommand exist, their arity, then AUTH.
     let n = args.len() as i32;
     if (cmd.arity > 0 && n != cmd.arity) || n < -cmd.arity {
+        set_last_cmd(info, cmd.name, None);
         let e = format!("ERR wrong number of arguments for '{}' command", cmd.name);
         reject(sh, s, info, &mut o, cmd, &e);
         return Flow::Continue { wrote: false };
     }
     // A subcommand's errors name it as Redis does: `client|reply`.
     let sub_name = match subcommand(cmd, args) {
-        Ok(f) => f,
+        Ok(f) => {
+            set_last_cmd(info, cmd.name, f.or_else(|| other_subcommand(cmd, args)));
+            f
+        }
         Err(SubRefusal::Unknown) => {
+            set_last_cmd(info, "NULL", None);
             let sub = &args[1];
             let e = format!(
                 "ERR unknown subcommand '{}'. Try {} HELP.",
@@ -962,6 +1020,7 @@ fn execute_command(
             return Flow::Continue { wrote: false };
         }
         Err(SubRefusal::Arity(sub)) => {
+            set_last_cmd(info, cmd.name, Some(sub));
             let e = format!(
                 "ERR wrong number of arguments for '{}|{sub}' command",
                 cmd.name

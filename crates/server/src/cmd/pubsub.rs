@@ -69,6 +69,10 @@ impl Subs {
     pub fn active(&self) -> bool {
         !(self.channels.is_empty() && self.patterns.is_empty() && self.shard.is_empty())
     }
+    /// Channels, patterns and shard channels subscribed to.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.channels.len(), self.patterns.len(), self.shard.len())
+    }
     /// Redis's count in (un)subscribe replies: channels and patterns, or for the shard
     /// commands, shard channels.
     fn count(&self, kind: Kind) -> usize {
