@@ -16,6 +16,7 @@ mod hyperloglog;
 pub mod keys;
 mod lcs;
 pub mod list;
+mod memory;
 pub mod multi;
 pub mod pubsub;
 pub mod script;
@@ -425,6 +426,7 @@ cmds! {
     "flushall", -1, ["write"], (0, 0, 0), "server", keys::flushall, "Removes all keys from all databases.";
     "swapdb", 3, ["write", "fast"], (0, 0, 0), "server", keys::swapdb, "Swaps two Redis databases.";
     "object", -2, ["readonly"], (2, 2, 1), "generic", keys::object, "A container for object introspection commands.";
+    "memory", -2, ["readonly"], (2, 2, 1), "server", memory::memory, "A container for memory diagnostics commands.";
     "dump", 2, ["readonly"], (1, 1, 1), "generic", dump::dump, "Returns a serialized representation of the value stored at a key.";
     "xlen", 2, ["readonly", "fast"], (1, 1, 1), "stream", keys::xlen, "Return the number of messages in a stream.";
     "restore", -4, ["write", "denyoom"], (1, 1, 1), "generic", dump::restore, "Creates a key from the serialized representation of a value.";
@@ -700,6 +702,14 @@ fn subcommands(name: &str) -> Option<&'static [(&'static str, i32)]> {
             ("rewrite", 2),
             ("set", -4),
         ],
+        "memory" => &[
+            ("doctor", 2),
+            ("help", 2),
+            ("malloc-stats", 2),
+            ("purge", 2),
+            ("stats", 2),
+            ("usage", -3),
+        ],
         "object" => &[
             ("encoding", 3),
             ("freq", 3),
@@ -961,7 +971,7 @@ fn other_subcommand(cmd: &Cmd, args: &[Vec<u8>]) -> Option<&'static str> {
     // Every request comes here: a match on the name rules out nearly all at once.
     if !matches!(
         cmd.name,
-        "cluster" | "acl" | "latency" | "memory" | "module" | "xinfo" | "xgroup"
+        "cluster" | "acl" | "latency" | "module" | "xinfo" | "xgroup"
     ) {
         return None;
     }
