@@ -585,18 +585,3 @@ pub fn object(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         _ => Err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.".into()),
     }
 }
-
-/// XLEN: streams are stored whole (restored from DUMP payloads); their length is read
-/// from the stored object.
-pub fn xlen(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    match c.lookup(&a[1])? {
-        None => c.int(0),
-        Some(m) if m.kind == Kind::Stream => {
-            match strata_rdb::decode_object(&m.body, strata_rdb::RDB_VERSION_7_0) {
-                Ok(strata_rdb::Value::Stream(s)) => c.int(s.length as i64),
-                _ => Err("ERR corrupt stream record".into()),
-            }
-        }
-        Some(_) => Err(err::WRONGTYPE.into()),
-    }
-}

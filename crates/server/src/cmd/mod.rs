@@ -23,6 +23,7 @@ pub mod script;
 mod set;
 pub mod slowlog;
 mod sort;
+mod stream;
 mod strings;
 mod zset;
 
@@ -428,7 +429,11 @@ cmds! {
     "object", -2, ["readonly"], (2, 2, 1), "generic", keys::object, "A container for object introspection commands.";
     "memory", -2, ["readonly"], (2, 2, 1), "server", memory::memory, "A container for memory diagnostics commands.";
     "dump", 2, ["readonly"], (1, 1, 1), "generic", dump::dump, "Returns a serialized representation of the value stored at a key.";
-    "xlen", 2, ["readonly", "fast"], (1, 1, 1), "stream", keys::xlen, "Return the number of messages in a stream.";
+    "xlen", 2, ["readonly", "fast"], (1, 1, 1), "stream", stream::xlen, "Return the number of messages in a stream.";
+    "xrange", -4, ["readonly"], (1, 1, 1), "stream", stream::xrange, "Return a range of elements in a stream, with IDs matching the specified IDs interval";
+    "xrevrange", -4, ["readonly"], (1, 1, 1), "stream", stream::xrevrange, "Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse order (from greater to smaller IDs) compared to XRANGE";
+    "xinfo", -2, [], (0, 0, 0), "stream", stream::xinfo, "A container for stream introspection commands";
+    "xpending", -3, ["readonly"], (1, 1, 1), "stream", stream::xpending, "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.";
     "restore", -4, ["write", "denyoom"], (1, 1, 1), "generic", dump::restore, "Creates a key from the serialized representation of a value.";
     "restore-asking", -4, ["write", "denyoom", "asking"], (1, 1, 1), "generic", dump::restore, "An internal command for migrating keys in a cluster.";
     "migrate", -6, ["write"], (3, 3, 1), "generic", dump::migrate, "Atomically transfers a key from one Redis instance to another.";
@@ -702,6 +707,7 @@ fn subcommands(name: &str) -> Option<&'static [(&'static str, i32)]> {
             ("rewrite", 2),
             ("set", -4),
         ],
+        "xinfo" => &[("consumers", 4), ("groups", 3), ("help", 2), ("stream", -3)],
         "memory" => &[
             ("doctor", 2),
             ("help", 2),
@@ -971,7 +977,7 @@ fn other_subcommand(cmd: &Cmd, args: &[Vec<u8>]) -> Option<&'static str> {
     // Every request comes here: a match on the name rules out nearly all at once.
     if !matches!(
         cmd.name,
-        "cluster" | "acl" | "latency" | "module" | "xinfo" | "xgroup"
+        "cluster" | "acl" | "latency" | "module" | "xgroup"
     ) {
         return None;
     }
