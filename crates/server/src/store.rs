@@ -874,22 +874,24 @@ impl Store {
         Ok(due.len())
     }
 
-    /// Compact the whole key space on a background thread (after FLUSHALL), unless one
-    /// such compaction is already running.
-    pub fn compact_in_background(&self) {
+    /// Compact the whole key space on a background thread (after FLUSHALL, and for
+    /// BGREWRITEAOF), unless one such compaction is already running; true if this call
+    /// started one.
+    pub fn compact_in_background(&self) -> bool {
         if self.compacting.swap(true, Ordering::AcqRel) {
-            return;
+            return false;
         }
         let db = Arc::clone(&self.db);
         let flag = Arc::clone(&self.compacting);
         let _ = std::thread::Builder::new()
-            .name("strata-flushall-compact".into())
+            .name("strata-full-compact".into())
             .spawn(move || {
                 if let Err(e) = db.compact_range(None, None) {
-                    crate::log::warning(format_args!("compaction after FLUSHALL: {e}"));
+                    crate::log::warning(format_args!("full compaction: {e}"));
                 }
                 flag.store(false, Ordering::Release);
             });
+        true
     }
 
     /// A committed sub-record (reads outside a transaction).

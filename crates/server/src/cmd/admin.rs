@@ -827,7 +827,7 @@ fn emit_doc(c: &mut Ctx, d: &Described) {
 }
 
 /// COMMAND LIST's names: each command, then its subcommands, kept by `keep`.
-fn command_list(c: &mut Ctx, keep: &dyn Fn(&[u8], Option<&cmdmeta::V>) -> bool) -> R {
+pub(crate) fn command_list(c: &mut Ctx, keep: &dyn Fn(&[u8], Option<&cmdmeta::V>) -> bool) -> R {
     let mut names: Vec<Vec<u8>> = Vec::new();
     for d in described_all() {
         match d {

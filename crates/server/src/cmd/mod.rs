@@ -18,6 +18,7 @@ mod lcs;
 pub mod list;
 mod memory;
 pub mod multi;
+mod ops;
 pub mod pubsub;
 pub mod script;
 mod set;
@@ -428,6 +429,11 @@ cmds! {
     "swapdb", 3, ["write", "fast"], (0, 0, 0), "server", keys::swapdb, "Swaps two Redis databases.";
     "object", -2, ["readonly"], (2, 2, 1), "generic", keys::object, "A container for object introspection commands.";
     "memory", -2, ["readonly"], (2, 2, 1), "server", memory::memory, "A container for memory diagnostics commands.";
+    "module", -2, [], (0, 0, 0), "server", ops::module, "A container for module commands";
+    "latency", -2, [], (0, 0, 0), "server", ops::latency, "A container for latency diagnostics commands";
+    "acl", -2, [], (0, 0, 0), "server", ops::acl, "A container for Access List Control commands";
+    "bgrewriteaof", 1, ["admin", "noscript"], (0, 0, 0), "server", ops::bgrewriteaof, "Asynchronously rewrite the append-only file";
+    "asking", 1, ["fast"], (0, 0, 0), "cluster", admin::cluster_mode_only, "Sent by cluster clients after an -ASK redirect";
     "dump", 2, ["readonly"], (1, 1, 1), "generic", dump::dump, "Returns a serialized representation of the value stored at a key.";
     "xlen", 2, ["readonly", "fast"], (1, 1, 1), "stream", stream::xlen, "Return the number of messages in a stream.";
     "xrange", -4, ["readonly"], (1, 1, 1), "stream", stream::xrange, "Return a range of elements in a stream, with IDs matching the specified IDs interval";
@@ -708,6 +714,37 @@ fn subcommands(name: &str) -> Option<&'static [(&'static str, i32)]> {
             ("set", -4),
         ],
         "xinfo" => &[("consumers", 4), ("groups", 3), ("help", 2), ("stream", -3)],
+        "module" => &[
+            ("help", 2),
+            ("list", 2),
+            ("load", -3),
+            ("loadex", -3),
+            ("unload", 3),
+        ],
+        "latency" => &[
+            ("doctor", 2),
+            ("graph", 3),
+            ("help", 2),
+            ("histogram", -2),
+            ("history", 3),
+            ("latest", 2),
+            ("reset", -2),
+        ],
+        "acl" => &[
+            ("cat", -2),
+            ("deluser", -3),
+            ("dryrun", -4),
+            ("genpass", -2),
+            ("getuser", 3),
+            ("help", 2),
+            ("list", 2),
+            ("load", 2),
+            ("log", -2),
+            ("save", 2),
+            ("setuser", -3),
+            ("users", 2),
+            ("whoami", 2),
+        ],
         "memory" => &[
             ("doctor", 2),
             ("help", 2),
@@ -975,10 +1012,7 @@ fn set_last_cmd(info: &ClientInfo, name: &str, sub: Option<&str>) {
 /// (Redis 7.0's other containers), named as Redis's command metadata names it.
 fn other_subcommand(cmd: &Cmd, args: &[Vec<u8>]) -> Option<&'static str> {
     // Every request comes here: a match on the name rules out nearly all at once.
-    if !matches!(
-        cmd.name,
-        "cluster" | "acl" | "latency" | "module" | "xgroup"
-    ) {
+    if !matches!(cmd.name, "cluster" | "xgroup") {
         return None;
     }
     let sub = args.get(1)?;
