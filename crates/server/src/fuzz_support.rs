@@ -99,3 +99,36 @@ pub fn check_hll(data: &[u8]) {
         assert!(v.len() <= (start_len + 3 * (n + 1)).max(hll::DENSE_LEN));
     }
 }
+
+/// Untrusted command arguments (split at 0xFF bytes; the first names a command):
+/// COMMAND GETKEYS's key finder never panics and names only positions inside the
+/// arguments (after the command's name); a stream ID argument parses without panicking, and a parsed
+/// ID written back in `ms-seq` form parses to itself.
+pub fn check_args(data: &[u8]) {
+    use crate::cmd::{cmdmeta, getkeys, stream};
+    let args: Vec<Vec<u8>> = data.split(|&b| b == 0xFF).map(<[u8]>::to_vec).collect();
+    if let Some(entry) = std::str::from_utf8(&args[0])
+        .ok()
+        .and_then(|name| cmdmeta::meta()?.info(&name.to_ascii_lowercase()))
+    {
+        if let Ok(keys) = getkeys::keys(entry, &args) {
+            for (i, _) in &keys {
+                assert!(
+                    *i > 0 && *i < args.len(),
+                    "key position {i} of {}",
+                    args.len()
+                );
+            }
+        }
+    }
+    for a in &args {
+        for missing in [0, u64::MAX] {
+            for strict in [false, true] {
+                if let Some((ms, seq)) = stream::parse_id(a, missing, strict) {
+                    let text = format!("{ms}-{seq}");
+                    assert_eq!(stream::parse_id(text.as_bytes(), 0, true), Some((ms, seq)));
+                }
+            }
+        }
+    }
+}

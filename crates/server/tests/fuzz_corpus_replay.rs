@@ -22,3 +22,15 @@ fn hll_corpus_replays() {
         strata_server::fuzz_support::check_hll,
     );
 }
+
+/// The same for the command-arguments target (`fuzz/corpus/args`: COMMAND GETKEYS's
+/// key finder and stream ID parsing).
+#[test]
+fn args_corpus_replays() {
+    strata_testkit::replay_fuzz_corpus(
+        env!("CARGO_MANIFEST_DIR"),
+        "args",
+        &[],
+        strata_server::fuzz_support::check_args,
+    );
+}

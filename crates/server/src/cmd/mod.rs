@@ -10,7 +10,7 @@ pub mod coll;
 pub mod dump;
 pub mod function;
 mod geo;
-mod getkeys;
+pub(crate) mod getkeys;
 mod hash;
 mod hyperloglog;
 pub mod keys;
@@ -24,7 +24,7 @@ pub mod script;
 mod set;
 pub mod slowlog;
 mod sort;
-mod stream;
+pub(crate) mod stream;
 mod strings;
 mod zset;
 
