@@ -92,25 +92,24 @@ impl ClientInfo {
     /// `blocked_clients` and `clients_in_timeout_table` counts.
     pub fn set_blocked(&self, stats: &Stats, state: u8) {
         let old = self.listed.blocked.swap(state, Ordering::Relaxed);
-        let count = |s: u8, c: &AtomicUsize, add: bool| {
-            if s == 0 {
-                return;
+        let adjust = |counter: &AtomicUsize, was: bool, is: bool| match (was, is) {
+            (false, true) => {
+                counter.fetch_add(1, Ordering::Relaxed);
             }
-            if add {
-                c.fetch_add(1, Ordering::Relaxed);
-            } else {
-                c.fetch_sub(1, Ordering::Relaxed);
+            (true, false) => {
+                counter.fetch_sub(1, Ordering::Relaxed);
             }
+            _ => {}
         };
-        if old == state {
-            return;
-        }
-        count(old, &stats.blocked_clients, false);
-        count(state, &stats.blocked_clients, true);
-        count(u8::from(old == BLOCKED_TIMED), &stats.timeout_table, false);
-        count(u8::from(state == BLOCKED_TIMED), &stats.timeout_table, true);
+        adjust(&stats.blocked_clients, old != 0, state != 0);
+        adjust(
+            &stats.timeout_table,
+            old == BLOCKED_TIMED,
+            state == BLOCKED_TIMED,
+        );
     }
 
+    /// In the blocked state (CLIENT LIST's `b`).
     pub fn blocked(&self) -> bool {
         self.listed.blocked.load(Ordering::Relaxed) != 0
     }

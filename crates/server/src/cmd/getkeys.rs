@@ -39,9 +39,12 @@ pub(crate) fn keys(entry: &V, args: &[Vec<u8>]) -> Result<Vec<(usize, Flags)>, R
     let name = cmdmeta::name(entry);
     let specs = items.get(8).map_or(&[][..], V::items);
     let spec_flags = |s: &V| -> Flags { field(s, b"flags").map_or(vec![], flag_list) };
-    let real = |s: &&V| !spec_flags(s).iter().any(|f| f == b"not_key");
-    let has_proc = own_rule(name).is_some();
-    if !has_proc && !specs.iter().any(|s| real(&s)) {
+    // A spec that names real keys (not `not_key` channels), and the command's own rule.
+    let has_real = specs
+        .iter()
+        .any(|s| !spec_flags(s).iter().any(|f| f == b"not_key"));
+    let rule = own_rule(name);
+    if rule.is_none() && !has_real {
         return Err(Refusal::NoKeys);
     }
     let arity = items.get(1).and_then(V::int).unwrap_or(-1);
@@ -52,11 +55,12 @@ pub(crate) fn keys(entry: &V, args: &[Vec<u8>]) -> Result<Vec<(usize, Flags)>, R
     let varflags = specs
         .iter()
         .any(|s| spec_flags(s).iter().any(|f| f == b"variable_flags"));
-    let mut found = None;
-    if specs.iter().any(|s| real(&s)) && !varflags {
-        found = from_specs(specs, args, arity);
-    }
-    let found = match (found, own_rule(name)) {
+    let from_specs = if has_real && !varflags {
+        from_specs(specs, args, arity)
+    } else {
+        None
+    };
+    let found = match (from_specs, rule) {
         (Some(k), _) => k,
         (None, Some(rule)) => rule(args),
         (None, None) => vec![],

@@ -110,7 +110,11 @@ fn collection_bytes(c: &Ctx, phys: u8, key: &[u8], m: &Meta, samples: u64) -> Re
             if zset {
                 // Its score index record: the same member after a tag and the score,
                 // with the score as value.
-                one += prefix + ZSET_INDEX_EXTRA + (f.len() as u64 - 1) + 8 + RECORD_OVERHEAD;
+                one += prefix
+                    + ZSET_INDEX_EXTRA
+                    + (f.len() as u64).saturating_sub(1)
+                    + 8
+                    + RECORD_OVERHEAD;
             }
             bytes += one;
             seen += 1;
