@@ -220,6 +220,8 @@ pub struct Shared {
     pub(crate) next_client_id: AtomicU64,
     /// INFO counters.
     pub stats: Stats,
+    /// INFO's commandstats and errorstats.
+    pub cmdstats: cmd::cmdstats::CmdStats,
     /// Process start.
     pub started: Instant,
     /// Unix time of the last SAVE (seconds).
@@ -528,6 +530,7 @@ impl Server {
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
             stats: Stats::default(),
+            cmdstats: Default::default(),
             started: Instant::now(),
             lastsave: AtomicU64::new(store::now_ms() / 1000),
             shutdown: AtomicBool::new(false),

@@ -559,16 +559,20 @@ pub fn info_text(sh: &Shared, sections: &[String]) -> String {
         "stats",
         "replication",
         "cpu",
+        "commandstats",
+        "errorstats",
         "cluster",
         "keyspace",
         "engine",
         "dump",
     ];
-    let want: Vec<&str> = if sections.is_empty()
-        || sections
-            .iter()
-            .any(|s| s == "all" || s == "everything" || s == "default")
-    {
+    let want: Vec<&str> = if sections.is_empty() || sections.iter().any(|s| s == "default") {
+        // As Redis: the default sections leave out commandstats.
+        all.iter()
+            .copied()
+            .filter(|s| *s != "commandstats")
+            .collect()
+    } else if sections.iter().any(|s| s == "all" || s == "everything") {
         all.to_vec()
     } else {
         all.iter()
@@ -635,7 +639,7 @@ pub fn info_text(sh: &Shared, sections: &[String]) -> String {
             "stats" => {
                 let _ = write!(
                     s,
-                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_deferred_commands:{}\r\n",
+                    "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_deferred_commands:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\n",
                     ld(&st.total_connections),
                     ld(&st.total_commands),
                     ld(&st.net_input),
@@ -645,6 +649,7 @@ pub fn info_text(sh: &Shared, sections: &[String]) -> String {
                     ld(&st.keyspace_hits),
                     ld(&st.keyspace_misses),
                     ld(&sh.deferred_commands),
+                    ld(&sh.cmdstats.total_errors),
                 );
             }
             "replication" => {
@@ -658,6 +663,8 @@ pub fn info_text(sh: &Shared, sections: &[String]) -> String {
                 );
             }
             "cluster" => s.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+            "commandstats" => sh.cmdstats.commandstats(&mut s),
+            "errorstats" => sh.cmdstats.errorstats(&mut s),
             "keyspace" => {
                 s.push_str("# Keyspace\r\n");
                 for db in 0..sh.store.databases() {
@@ -1014,6 +1021,7 @@ pub fn config(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             ] {
                 x.store(0, Ordering::Relaxed);
             }
+            c.sh.cmdstats.reset();
             c.ok()
         }
         "rewrite" if a.len() == 2 => {

@@ -6,6 +6,7 @@ mod bgdump;
 mod bitops;
 pub mod blocking;
 pub(crate) mod cmdmeta;
+pub mod cmdstats;
 pub mod coll;
 pub mod dump;
 pub mod function;
@@ -833,11 +834,14 @@ fn reject(sh: &Shared, s: &mut Session, info: &ClientInfo, o: &mut Out, cmd: &Cm
     if cmd.name == "exec" {
         s.multi = None;
         multi::forget(sh, s, info.id);
-        o.error(&format!(
+        let e = format!(
             "EXECABORT Transaction discarded because of: {}",
             e.strip_prefix("ERR ").unwrap_or(e)
-        ));
+        );
+        sh.cmdstats.error(&e);
+        o.error(&e);
     } else {
+        sh.cmdstats.error(e);
         o.error(e);
         abort_multi(s);
     }
@@ -1041,7 +1045,9 @@ fn execute_command(
     };
     let Some(cmd) = find(sh, &args[0]) else {
         set_last_cmd(info, "NULL", None);
-        o.error(&unknown_command(args));
+        let e = unknown_command(args);
+        sh.cmdstats.error(&e);
+        o.error(&e);
         abort_multi(s);
         return Flow::Continue { wrote: false };
     };
@@ -1049,6 +1055,7 @@ fn execute_command(
     let n = args.len() as i32;
     if (cmd.arity > 0 && n != cmd.arity) || n < -cmd.arity {
         set_last_cmd(info, cmd.name, None);
+        sh.cmdstats.rejected(cmd, None);
         let e = format!("ERR wrong number of arguments for '{}' command", cmd.name);
         reject(sh, s, info, &mut o, cmd, &e);
         return Flow::Continue { wrote: false };
@@ -1072,6 +1079,7 @@ fn execute_command(
         }
         Err(SubRefusal::Arity(sub)) => {
             set_last_cmd(info, cmd.name, Some(sub));
+            sh.cmdstats.rejected(cmd, Some(sub));
             let e = format!(
                 "ERR wrong number of arguments for '{}|{sub}' command",
                 cmd.name
@@ -1081,6 +1089,7 @@ fn execute_command(
         }
     };
     if !cmd.has("noauth") && !s.authenticated(sh) {
+        sh.cmdstats.rejected(cmd, sub_name);
         reject(sh, s, info, &mut o, cmd, err::NOAUTH);
         return Flow::Continue { wrote: false };
     }
@@ -1091,6 +1100,7 @@ fn execute_command(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             sub_name.map_or_else(|| cmd.name.to_string(), |sub| format!("{}|{sub}", cmd.name))
         );
+        sh.cmdstats.rejected(cmd, sub_name);
         reject(sh, s, info, &mut o, cmd, &e);
         return Flow::Continue { wrote: false };
     }
@@ -1113,7 +1123,10 @@ fn execute_command(
     if !s.in_exec && !multi::runs_inside_multi(cmd.name) {
         if let Some(m) = s.multi.as_mut() {
             if multi::refused_inside_multi(cmd.name) {
-                o.error("ERR Command not allowed inside a transaction");
+                let e = "ERR Command not allowed inside a transaction";
+                sh.cmdstats.rejected(cmd, sub_name);
+                sh.cmdstats.error(e);
+                o.error(e);
                 m.aborted = true;
                 return Flow::Continue { wrote: false };
             }
@@ -1165,6 +1178,8 @@ fn execute_command(
     };
     let threshold = sh.hot.slowlog_threshold.load(Ordering::Relaxed);
     let started = slowlog::timed(threshold, cmd).then(std::time::Instant::now);
+    let call = sh.cmdstats.call(cmd, sub_name);
+    let mark = ctx.out.buf.len();
     let result = if deferrable(cmd.name) {
         store::defer_commits(|| (cmd.run)(&mut ctx, args))
     } else {
@@ -1184,12 +1199,15 @@ fn execute_command(
             ctx.s.in_script,
         );
     }
+    // Failed: an error returned, or written by the command itself (a script's error).
+    call.finish(result.is_err() || ctx.out.buf.get(mark) == Some(&b'-'));
     match result {
         Ok(Flow::Continue { wrote }) => Flow::Continue {
             wrote: wrote || cmd.has("write"),
         },
         Ok(f) => f,
         Err(CmdErr(e)) => {
+            sh.cmdstats.error(&e);
             ctx.out.error(&e);
             Flow::Continue {
                 wrote: cmd.has("write"),
