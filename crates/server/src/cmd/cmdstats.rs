@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use super::{Cmd, COMMANDS};
 use crate::lock;
@@ -63,20 +62,21 @@ impl std::ops::Deref for StatRef<'_> {
 /// Where one call's counters go, and whether this call is timed.
 pub struct Call<'a> {
     stat: StatRef<'a>,
-    started: Option<Instant>,
+    /// This call's time is wanted (the caller measures it, once for SLOWLOG too).
+    pub timed: bool,
 }
 
 impl Call<'_> {
     /// The call ended; `failed`: its reply was an error. Counted now, as Redis counts
     /// a call once it has run (an INFO does not see itself; CONFIG RESETSTAT's own call
     /// survives the reset).
-    pub fn finish(self, failed: bool) {
+    /// `usec`: the call's time, when it was measured.
+    pub fn finish(self, failed: bool, usec: Option<u64>) {
         self.stat.calls.fetch_add(1, Ordering::Relaxed);
         if failed {
             self.stat.failed.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(t0) = self.started {
-            let us = t0.elapsed().as_micros() as u64;
+        if let (true, Some(us)) = (self.timed, usec) {
             self.stat.timed.fetch_add(1, Ordering::Relaxed);
             self.stat.timed_usec.fetch_add(us, Ordering::Relaxed);
         }
@@ -126,10 +126,7 @@ impl CmdStats {
         let stat = self.stat(cmd, sub);
         let n = stat.calls.load(Ordering::Relaxed);
         let timed = !cmd.has("fast") || n.is_multiple_of(SAMPLE_EVERY);
-        Call {
-            stat,
-            started: timed.then(Instant::now),
-        }
+        Call { stat, timed }
     }
 
     /// `cmd` (or `sub`) was refused before it ran (arity, NOAUTH, ...).

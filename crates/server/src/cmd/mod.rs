@@ -1177,8 +1177,10 @@ fn execute_command(
         cmd,
     };
     let threshold = sh.hot.slowlog_threshold.load(Ordering::Relaxed);
-    let started = slowlog::timed(threshold, cmd).then(std::time::Instant::now);
     let call = sh.cmdstats.call(cmd, sub_name);
+    let slow_timed = slowlog::timed(threshold, cmd);
+    // One measurement serves SLOWLOG and commandstats.
+    let started = (slow_timed || call.timed).then(std::time::Instant::now);
     let mark = ctx.out.buf.len();
     let result = if deferrable(cmd.name) {
         store::defer_commits(|| (cmd.run)(&mut ctx, args))
@@ -1190,17 +1192,15 @@ fn execute_command(
             Err(e) => Err(e.into()),
         }
     };
-    if let Some(t0) = started {
-        slowlog::record(
-            sh,
-            info,
-            args,
-            t0.elapsed().as_micros() as u64,
-            ctx.s.in_script,
-        );
+    let usec = started.map(|t0| t0.elapsed().as_micros() as u64);
+    if let (true, Some(us)) = (slow_timed, usec) {
+        slowlog::record(sh, info, args, us, ctx.s.in_script);
     }
     // Failed: an error returned, or written by the command itself (a script's error).
-    call.finish(result.is_err() || ctx.out.buf.get(mark) == Some(&b'-'));
+    call.finish(
+        result.is_err() || ctx.out.buf.get(mark) == Some(&b'-'),
+        usec,
+    );
     match result {
         Ok(Flow::Continue { wrote }) => Flow::Continue {
             wrote: wrote || cmd.has("write"),
