@@ -266,15 +266,17 @@ struct LastDecision {
     meta_key: Vec<u8>,
     version: u64,
     keep: bool,
-    at: std::time::Instant,
-    /// Uses of a cached "keep" since its age was last checked.
+    /// Uses of a cached "keep" since the metadata was read.
     unchecked: u32,
 }
 
-/// A cached "keep" is used this many times between reads of the clock (one per record
-/// was 5% of a compaction's time): at most this many more records of a collection
-/// deleted meanwhile are kept, which is harmless.
-const KEEP_CHECK_EVERY: u32 = 256;
+/// A cached "keep" is used this many times before the metadata is read again: at most
+/// this many records of a collection deleted meanwhile are kept (harmless: a later
+/// compaction drops them), for one metadata read per this many records. (It was a
+/// 50 ms age instead; a collection deleted just after a compaction then kept every
+/// record the next compaction met within those 50 ms, 6–15 MB of a deleted 1M-field
+/// hash, which the reclaim test caught now and then.)
+const KEEP_CHECK_EVERY: u32 = 1024;
 
 impl Filter {
     /// A filter that reads the metadata through `db` once that is set.
@@ -286,7 +288,6 @@ impl Filter {
                 meta_key: Vec::new(),
                 version: 0,
                 keep: true,
-                at: std::time::Instant::now(),
                 unchecked: 0,
             }),
             loading,
@@ -319,10 +320,6 @@ impl Filter {
                 last.unchecked += 1;
                 return true;
             }
-            if last.at.elapsed() < std::time::Duration::from_millis(50) {
-                last.unchecked = 0;
-                return true;
-            }
         }
         let Some(db) = self.db.get().and_then(std::sync::Weak::upgrade) else {
             return true;
@@ -347,7 +344,6 @@ impl Filter {
         let keep = keep || lock(&self.loading).contains(&version);
         last.version = version;
         last.keep = keep;
-        last.at = std::time::Instant::now();
         last.unchecked = 0;
         // This runs on the engine's compaction thread. If the store was dropped while we
         // held the engine, the last reference is ours, and dropping it here would make
@@ -2079,8 +2075,7 @@ mod tests {
         assert_eq!(filter.filter(0, &rec, b"v1"), Decision::Keep);
         drop(t);
         assert!(lock(&s.loading).is_empty());
-        std::thread::sleep(std::time::Duration::from_millis(60));
-        // The cached keep is older than 50 ms: at most KEEP_CHECK_EVERY more uses.
+        // The cached keep holds for at most KEEP_CHECK_EVERY more uses.
         let decisions: Vec<Decision> = (0..=KEEP_CHECK_EVERY)
             .map(|_| filter.filter(0, &rec, b"v1"))
             .collect();
@@ -2099,7 +2094,6 @@ mod tests {
         t.put(0, b"big", Meta::coll(Kind::Hash, &h, 0)).unwrap();
         t.commit().unwrap();
         assert!(lock(&s.loading).is_empty());
-        std::thread::sleep(std::time::Duration::from_millis(60));
         let rec = sub_key(phys, b"big", w, b"f2");
         assert_eq!(filter.filter(0, &rec, b"v2"), Decision::Keep);
         assert_eq!(s.db.get(&rec).unwrap(), Some(b"v2".to_vec()));
