@@ -78,6 +78,8 @@ pub struct Listed {
     pub multi: AtomicUsize,
     /// CLIENT NO-EVICT on.
     pub no_evict: AtomicBool,
+    /// A WATCHed key was touched (the session's own flag, shared: CLIENT LIST's `d`).
+    pub watch_dirty: Arc<AtomicBool>,
     /// Blocked (a blocking command waiting, or a request held by CLIENT PAUSE):
     /// [`BLOCKED`], or [`BLOCKED_TIMED`] when the wait has a timeout.
     blocked: AtomicU8,

@@ -524,6 +524,8 @@ impl Loop {
                     return;
                 }
                 self.by_client.insert(info.id, t);
+                // CLIENT LIST reads the session's WATCH flag (`d`).
+                let watch_dirty = Arc::clone(&info.listed.watch_dirty);
                 self.conns.insert(
                     t,
                     Conn {
@@ -534,7 +536,10 @@ impl Loop {
                         parser: Parser::default(),
                         out: Vec::new(),
                         opos: 0,
-                        session: Session::default(),
+                        session: Session {
+                            watch_dirty,
+                            ..Session::default()
+                        },
                         closing: false,
                         waiting: false,
                         want_write: false,

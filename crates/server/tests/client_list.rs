@@ -1,7 +1,7 @@
 //! CLIENT LIST's session fields and INFO's blocked counts against a real
 //! `redis-server` 7.0.15: the same scripted clients (in MULTI, subscribed, blocked with
 //! and without a timeout, held by CLIENT PAUSE, with NO-EVICT, after RESET, after an
-//! unknown command) show the same `flags`, `sub`, `psub`, `ssub`, `multi` and `cmd`
+//! unknown command, with a touched WATCH) show the same `flags`, `sub`, `psub`, `ssub`, `multi` and `cmd`
 //! on both, and INFO's `blocked_clients` and `clients_in_timeout_table` agree.
 //!
 //! Redis rotates its client list as it serves, so each snapshot is compared as a
@@ -100,6 +100,18 @@ fn scenario(p: &Proc) -> Vec<Vec<String>> {
     shots.push(snapshot(&mut m));
     send_all(&mut f, &[&["NOSUCH"]]);
     send_all(&mut e, &[&["CLIENT", "NOSUCH"]]);
+    shots.push(snapshot(&mut m));
+    // A touched WATCH shows as `d`, in MULTI too, until EXEC or UNWATCH.
+    send_all(&mut f, &[&["WATCH", "w"]]);
+    m.cmd(&["SET", "w", "1"]);
+    shots.push(snapshot(&mut m));
+    send_all(&mut f, &[&["MULTI"], &["GET", "w"]]);
+    shots.push(snapshot(&mut m));
+    send_all(&mut f, &[&["EXEC"]]);
+    shots.push(snapshot(&mut m));
+    send_all(&mut f, &[&["WATCH", "w"]]);
+    m.cmd(&["DEL", "w"]);
+    send_all(&mut f, &[&["UNWATCH"]]);
     shots.push(snapshot(&mut m));
     drop(b);
     std::thread::sleep(Duration::from_millis(200));

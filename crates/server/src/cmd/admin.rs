@@ -189,6 +189,7 @@ fn client_line(sh: &Shared, ci: &crate::ClientInfo) -> String {
         (sub + psub + ssub > 0, 'P'),
         (multi >= 0, 'x'),
         (ci.blocked(), 'b'),
+        (l.watch_dirty.load(Ordering::Relaxed), 'd'),
         (l.no_evict.load(Ordering::Relaxed), 'e'),
     ] {
         if on {

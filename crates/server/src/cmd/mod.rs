@@ -1130,6 +1130,12 @@ fn execute_command(
                 m.aborted = true;
                 return Flow::Continue { wrote: false };
             }
+            // A transaction bound to fail (an error queued, or a WATCHed key touched)
+            // keeps nothing more, as Redis: EXEC's answer is already known.
+            if m.aborted || s.watch_dirty.load(Ordering::Acquire) {
+                o.simple("QUEUED");
+                return Flow::Continue { wrote: false };
+            }
             m.bytes += args.iter().map(|a| a.len() + 16).sum::<usize>();
             if m.bytes as u64 > sh.hot.query_buffer_limit.load(Ordering::Relaxed) {
                 // As a query buffer over the limit: the client goes.
