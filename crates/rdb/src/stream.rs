@@ -100,7 +100,9 @@ fn id_from(raw: &[u8]) -> Option<StreamId> {
     Some((u64::from_be_bytes(a), u64::from_be_bytes(b)))
 }
 
-fn id_bytes(id: StreamId) -> [u8; 16] {
+/// A stream ID as Redis keys it (ms, then seq, each u64 big-endian): the node keys of
+/// its radix tree, and raw IDs in a payload.
+pub fn id_bytes(id: StreamId) -> [u8; 16] {
     let mut r = [0u8; 16];
     r[..8].copy_from_slice(&id.0.to_be_bytes());
     r[8..].copy_from_slice(&id.1.to_be_bytes());

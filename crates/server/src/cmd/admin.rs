@@ -526,7 +526,8 @@ fn rusage() -> (f64, f64) {
     (t(ru.ru_utime), t(ru.ru_stime))
 }
 
-fn rss_bytes() -> u64 {
+/// The process's resident memory (`/proc/self/statm`), as INFO's `used_memory`.
+pub(crate) fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {

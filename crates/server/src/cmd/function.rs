@@ -556,10 +556,7 @@ pub fn function(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             ];
             super::reply_lines(c, &lines)
         }
-        _ => Err(CmdErr(format!(
-            "ERR unknown subcommand '{}'. Try FUNCTION HELP.",
-            String::from_utf8_lossy(&a[1])
-        ))),
+        _ => Err(super::unknown_subcommand(a)),
     }
 }
 

@@ -54,10 +54,7 @@ pub fn memory(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             ];
             super::reply_lines(c, &lines)
         }
-        _ => Err(CmdErr(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try MEMORY HELP.",
-            String::from_utf8_lossy(&a[1])
-        ))),
+        _ => Err(super::unknown_subcommand(a)),
     }
 }
 
@@ -83,7 +80,9 @@ fn usage(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let key = &a[2];
     let phys = c.sh.store.phys(c.s.db);
     let meta_key = strata_dump::records::metadata_key(phys, key).len() as u64;
-    let mut total = meta_key + (m.encode().len() as u64) + RECORD_OVERHEAD;
+    // The record's value is its header and body (no copy made to measure it).
+    let value = m.header_bytes().len() + m.body.len();
+    let mut total = meta_key + value as u64 + RECORD_OVERHEAD;
     if m.expire != 0 {
         // The expiry index record: expiry time, then the metadata key; no value.
         total += 8 + meta_key + RECORD_OVERHEAD;
@@ -148,7 +147,7 @@ fn stats(c: &mut Ctx) -> R {
     let clients = crate::lock(&sh.clients).len() as i64;
     let fields: [(&str, i64); 8] = [
         ("peak.allocated", kib("VmHWM:")),
-        ("total.allocated", kib("VmRSS:")),
+        ("total.allocated", super::admin::rss_bytes() as i64),
         ("clients.normal", clients),
         ("keys.count", keys),
         ("engine.memtable.bytes", e.memtable_bytes as i64),

@@ -854,6 +854,17 @@ fn abort_multi(s: &mut Session) {
     }
 }
 
+/// Redis's error for an unknown subcommand of the container `args[0]` (the name as
+/// typed, uppercased; the subcommand cut at 128 bytes, as Redis's `%.128s`).
+pub(crate) fn unknown_subcommand(args: &[Vec<u8>]) -> CmdErr {
+    let sub = &args[1];
+    CmdErr(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+        String::from_utf8_lossy(&args[0]).to_uppercase()
+    ))
+}
+
 /// Redis's `unknown command` text.
 fn unknown_command(args: &[Vec<u8>]) -> String {
     let mut rest = String::new();
@@ -1068,12 +1079,7 @@ fn execute_command(
         }
         Err(SubRefusal::Unknown) => {
             set_last_cmd(info, "NULL", None);
-            let sub = &args[1];
-            let e = format!(
-                "ERR unknown subcommand '{}'. Try {} HELP.",
-                String::from_utf8_lossy(&sub[..sub.len().min(128)]),
-                String::from_utf8_lossy(&args[0]).to_uppercase()
-            );
+            let CmdErr(e) = unknown_subcommand(args);
             reject(sh, s, info, &mut o, cmd, &e);
             return Flow::Continue { wrote: false };
         }

@@ -7,16 +7,9 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{cmdmeta, done, err, int_arg, is, CmdErr, Ctx, R};
+use super::{cmdmeta, done, int_arg, is, CmdErr, Ctx, R};
 
 const MODULE_REFUSED: &str = "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
-
-fn unknown_sub(a: &[Vec<u8>], container: &str) -> CmdErr {
-    CmdErr(format!(
-        "ERR unknown subcommand '{}'. Try {container} HELP.",
-        String::from_utf8_lossy(&a[1])
-    ))
-}
 
 pub fn module(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
@@ -42,7 +35,7 @@ pub fn module(c: &mut Ctx, a: &[Vec<u8>]) -> R {
                 "    Prints this help.",
             ],
         ),
-        _ => Err(unknown_sub(a, "MODULE")),
+        _ => Err(super::unknown_subcommand(a)),
     }
 }
 
@@ -89,7 +82,7 @@ pub fn latency(c: &mut Ctx, a: &[Vec<u8>]) -> R {
                 "    Prints this help.",
             ],
         ),
-        _ => Err(unknown_sub(a, "LATENCY")),
+        _ => Err(super::unknown_subcommand(a)),
     }
 }
 
@@ -294,7 +287,7 @@ pub fn acl(c: &mut Ctx, a: &[Vec<u8>]) -> R {
                 "    Prints this help.",
             ],
         ),
-        _ => Err(err::SYNTAX.into()),
+        _ => Err(super::unknown_subcommand(a)),
     }
 }
 

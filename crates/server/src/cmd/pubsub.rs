@@ -351,12 +351,7 @@ pub fn pubsub(c: &mut Ctx, a: &[Vec<u8>]) -> R {
                 String::from_utf8_lossy(&a[1])
             )))
         }
-        _ => {
-            return Err(CmdErr(format!(
-                "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
-                String::from_utf8_lossy(&a[1])
-            )))
-        }
+        _ => return Err(super::unknown_subcommand(a)),
     }
     done()
 }

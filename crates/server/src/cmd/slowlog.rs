@@ -189,9 +189,6 @@ pub fn slowlog(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
             String::from_utf8_lossy(&a[1])
         ))),
-        _ => Err(CmdErr(format!(
-            "ERR unknown subcommand '{}'. Try SLOWLOG HELP.",
-            String::from_utf8_lossy(&a[1])
-        ))),
+        _ => Err(super::unknown_subcommand(a)),
     }
 }

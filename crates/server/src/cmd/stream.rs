@@ -5,13 +5,14 @@
 //! MIGRATE), so each command decodes it: O(size of the stream). Commands that change a
 //! stream (XADD, XDEL, XGROUP, XREADGROUP, ...) are not implemented yet.
 
-use strata_rdb::stream::{Stream, StreamId};
+use strata_rdb::stream::{id_bytes, Stream, StreamEntry, StreamId};
 
 use super::{done, err, int_arg, is, CmdErr, Ctx, R};
 use crate::resp::Out;
 use crate::store::Kind;
 
 const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
+const CORRUPT: &str = "ERR corrupt stream record";
 
 /// The stream at `key`; None when the key is missing; WRONGTYPE for another type.
 fn load(c: &Ctx, key: &[u8]) -> Result<Option<Stream>, CmdErr> {
@@ -20,7 +21,7 @@ fn load(c: &Ctx, key: &[u8]) -> Result<Option<Stream>, CmdErr> {
         Some(m) if m.kind == Kind::Stream => {
             match strata_rdb::decode_object(&m.body, strata_rdb::RDB_VERSION_7_0) {
                 Ok(strata_rdb::Value::Stream(s)) => Ok(Some(*s)),
-                _ => Err("ERR corrupt stream record".into()),
+                _ => Err(CORRUPT.into()),
             }
         }
         Some(_) => Err(err::WRONGTYPE.into()),
@@ -136,6 +137,11 @@ fn entry(o: &mut Out, id: StreamId, fields: &[Vec<u8>]) {
     }
 }
 
+/// Every live entry of `s`, in ID order.
+fn entries(s: &Stream) -> Result<Vec<StreamEntry>, CmdErr> {
+    s.entries().map_err(|_| CmdErr(CORRUPT.into()))
+}
+
 /// The entries of `s` in `[start, end]`, at most `count` (0: all), reversed if asked.
 fn range(
     s: &Stream,
@@ -143,10 +149,8 @@ fn range(
     end: StreamId,
     count: usize,
     rev: bool,
-) -> Result<Vec<strata_rdb::stream::StreamEntry>, CmdErr> {
-    let all = s
-        .entries()
-        .map_err(|_| CmdErr("ERR corrupt stream record".into()))?;
+) -> Result<Vec<StreamEntry>, CmdErr> {
+    let all = entries(s)?;
     let inside = all.into_iter().filter(|(id, _)| *id >= start && *id <= end);
     let limit = if count == 0 { usize::MAX } else { count };
     Ok(if rev {
@@ -448,10 +452,7 @@ pub fn xinfo(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             }
             done()
         }
-        _ => Err(CmdErr(format!(
-            "ERR unknown subcommand '{}'. Try XINFO HELP.",
-            String::from_utf8_lossy(&a[1])
-        ))),
+        _ => Err(super::unknown_subcommand(a)),
     }
 }
 
@@ -481,16 +482,9 @@ fn xinfo_stream(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             }
         }
     }
-    let keys: Vec<[u8; 16]> = s
-        .nodes
-        .iter()
-        .map(|(id, _)| {
-            let mut k = [0u8; 16];
-            k[..8].copy_from_slice(&id.0.to_be_bytes());
-            k[8..].copy_from_slice(&id.1.to_be_bytes());
-            k
-        })
-        .collect();
+    let keys: Vec<[u8; 16]> = s.nodes.iter().map(|(id, _)| id_bytes(*id)).collect();
+    // Decoded once, before any of the reply is written.
+    let all = entries(&s)?;
     let o = &mut c.out;
     o.map(if full { 9 } else { 10 });
     kv_int(o, b"length", s.length as i64);
@@ -503,12 +497,14 @@ fn xinfo_stream(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     kv_int(o, b"entries-added", s.entries_added as i64);
     o.bulk(b"recorded-first-entry-id");
     id_bulk(o, s.first_id);
-    let everything = ((0, 0), (u64::MAX, u64::MAX));
     if !full {
         kv_int(o, b"groups", s.groups.len() as i64);
-        for (name, rev) in [(&b"first-entry"[..], false), (b"last-entry", true)] {
+        for (name, e) in [
+            (&b"first-entry"[..], all.first()),
+            (b"last-entry", all.last()),
+        ] {
             o.bulk(name);
-            match range(&s, everything.0, everything.1, 1, rev)?.first() {
+            match e {
                 Some((id, fields)) => entry(o, *id, fields),
                 None => o.null(),
             }
@@ -521,9 +517,9 @@ fn xinfo_stream(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         count as usize
     };
     o.bulk(b"entries");
-    let entries = range(&s, everything.0, everything.1, limit, false)?;
-    o.array(entries.len());
-    for (id, fields) in &entries {
+    let shown = &all[..all.len().min(limit)];
+    o.array(shown.len());
+    for (id, fields) in shown {
         entry(o, *id, fields);
     }
     o.bulk(b"groups");
@@ -673,10 +669,7 @@ mod tests {
     use super::*;
 
     fn key(ms: u64, seq: u64) -> [u8; 16] {
-        let mut k = [0u8; 16];
-        k[..8].copy_from_slice(&ms.to_be_bytes());
-        k[8..].copy_from_slice(&seq.to_be_bytes());
-        k
+        id_bytes((ms, seq))
     }
 
     #[test]
