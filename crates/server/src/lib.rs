@@ -30,6 +30,20 @@ use std::time::{Duration, Instant};
 
 pub use config::{Config, Fsync};
 
+/// What INFO reports as `mem_allocator`: set by the program that chose the global
+/// allocator (the `strata-server` binary names its mimalloc); "libc" when unset, as an
+/// embedding program's allocator is its own business.
+static ALLOCATOR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Name the process's allocator for INFO's `mem_allocator` (first call wins).
+pub fn set_allocator_name(name: String) {
+    let _ = ALLOCATOR.set(name);
+}
+
+pub(crate) fn allocator_name() -> &'static str {
+    ALLOCATOR.get().map_or("libc", String::as_str)
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -28,6 +28,14 @@ fn main() {
     // reused warm instead of faulting in zeroed again (docs/decisions.md).
     // SAFETY: sets an integer option; mimalloc reads it when it decides to purge.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
+    // SAFETY: mi_version takes nothing and returns the linked mimalloc's version.
+    let v = unsafe { libmimalloc_sys::mi_version() };
+    strata_server::set_allocator_name(format!(
+        "mimalloc-{}.{}.{}",
+        v / 10000,
+        v / 100 % 100,
+        v % 100
+    ));
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-v" || a == "--version") {
         println!(

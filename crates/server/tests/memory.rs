@@ -108,3 +108,23 @@ fn memory_usage_counts_the_records_a_key_takes() {
     assert!(usage(&mut c, "z", Some("0")) > 2 * 100 * 6);
     assert_eq!(c.cmd(&["MEMORY", "USAGE", "nope"]), Reply::Bulk(None));
 }
+
+/// INFO names the allocator the binary links (mimalloc, with its version), as Redis
+/// names its jemalloc: `mem_allocator:libc` was wrong for the server binary.
+#[test]
+fn info_memory_names_the_allocator() {
+    let ours = strata(&[]);
+    let mut c = ours.client();
+    let info = String::from_utf8(c.cmd(&["INFO", "memory"]).bulk()).unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("mem_allocator:"))
+        .unwrap_or_else(|| panic!("no mem_allocator in {info}"));
+    let version = line.trim_start_matches("mem_allocator:mimalloc-");
+    assert_ne!(version, line, "{line}");
+    assert_eq!(version.split('.').count(), 3, "{line}");
+    assert!(
+        version.split('.').all(|p| p.parse::<u32>().is_ok()),
+        "{line}"
+    );
+}

@@ -624,9 +624,10 @@ pub fn info_text(sh: &Shared, sections: &[String]) -> String {
                 let e = sh.store.db.stats();
                 let _ = write!(
                     s,
-                    "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_allocator:libc\r\nengine_memtable_bytes:{}\r\n",
+                    "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_allocator:{}\r\nengine_memtable_bytes:{}\r\n",
                     human(rss),
                     human(rss),
+                    crate::allocator_name(),
                     e.memtable_bytes
                 );
             }
