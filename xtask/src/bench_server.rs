@@ -272,6 +272,9 @@ fn bench(s: &Server, test: &Test, pipeline: u32, requests: u64) -> Option<Sample
     if test.args[0] == "HGETALL" {
         setup_h100(s.port);
     }
+    // Dirty pages the previous run left (the other server's AOF or WAL, its SSTs) are
+    // written back now, not by kernel threads during this run.
+    let _ = Command::new("sync").status();
     let cpu0 = cpu_secs(s.child.id());
     // redis-benchmark's CPU reaches our `cutime`/`cstime` once `output` waits for it.
     let me = std::process::id();
@@ -375,12 +378,21 @@ pub fn run(args: &[String]) -> bool {
     let mut repeat = 3;
     let mut requests = 200_000u64;
     let mut docs = true;
+    // A/A: the Strata column is a second redis-server, to see how far apart two equal
+    // servers read in this harness on this machine.
+    let mut aa = false;
+    let mut only_pipeline: Option<u32> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--repeat" => repeat = it.next().and_then(|v| v.parse().ok()).unwrap_or(3),
             "--requests" => requests = it.next().and_then(|v| v.parse().ok()).unwrap_or(200_000),
             "--no-docs" => docs = false,
+            "--aa" => {
+                aa = true;
+                docs = false;
+            }
+            "--pipeline" => only_pipeline = it.next().and_then(|v| v.parse().ok()),
             other => {
                 eprintln!("xtask bench-server: unknown argument {other}");
                 return false;
@@ -410,7 +422,15 @@ pub fn run(args: &[String]) -> bool {
         ("everysec", vec![1u32, 16], &tests[..]),
         ("always", vec![1u32], &set_only[..]),
     ] {
-        let (Some(redis), Some(strata)) = (start("redis", fsync), start("strata", fsync)) else {
+        let pipelines: Vec<u32> = pipelines
+            .into_iter()
+            .filter(|p| only_pipeline.is_none_or(|o| o == *p))
+            .collect();
+        if pipelines.is_empty() || tests.is_empty() {
+            continue;
+        }
+        let second = if aa { "redis" } else { "strata" };
+        let (Some(redis), Some(strata)) = (start("redis", fsync), start(second, fsync)) else {
             eprintln!(
                 "xtask bench-server: a server did not start (is redis-server 7.0.15 installed?)"
             );
@@ -419,9 +439,16 @@ pub fn run(args: &[String]) -> bool {
         for &p in &pipelines {
             for &t in tests {
                 let (mut rs, mut ss) = (Vec::new(), Vec::new());
-                for _ in 0..repeat {
-                    // Interleaved: both servers see the same machine conditions.
-                    for (srv, acc) in [(&redis, &mut rs), (&strata, &mut ss)] {
+                for i in 0..repeat {
+                    // Interleaved: both servers see the same machine conditions. Each
+                    // goes first in every other round: in an A/A run (`--aa`) the
+                    // second of a fixed pair read 0.95-1.00 of the first on the write
+                    // rows (docs/benchmarks.md).
+                    let mut pair = [(&redis, &mut rs), (&strata, &mut ss)];
+                    if i % 2 == 1 {
+                        pair.reverse();
+                    }
+                    for (srv, acc) in pair {
                         match bench(srv, t, p, requests) {
                             Some(s) => acc.push(s),
                             None => eprintln!(
@@ -450,6 +477,10 @@ pub fn run(args: &[String]) -> bool {
                 table.push('\n');
             }
         }
+    }
+    if aa {
+        println!("(A/A: both columns are redis-server 7.0.15; memory and DUMP parts skipped)");
+        return true;
     }
     // Memory: 1M SETs of 100 bytes (distinct keys).
     let (Some(redis), Some(strata)) = (start("redis", "everysec"), start("strata", "everysec"))

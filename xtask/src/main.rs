@@ -4,8 +4,10 @@
 //!   workspace. This is the README's test command and what CI runs.
 //! - `bench-rdb`: loading a 1M-key RDB file written by real Redis, strata-rdb beside
 //!   Redis's own load time.
-//! - `bench-server [--repeat N] [--requests N] [--no-docs]`: redis-benchmark against
-//!   strata-server and a real redis-server 7.0.15 in the same run (docs/benchmarks.md).
+//! - `bench-server [--repeat N] [--requests N] [--no-docs] [--pipeline N] [--aa]`:
+//!   redis-benchmark against strata-server and a real redis-server 7.0.15 in the same
+//!   run (docs/benchmarks.md); `--pipeline` keeps one pipeline depth, `--aa` puts a
+//!   second redis-server in Strata's place (the harness's own spread; no docs written).
 //! - `bench-dump [--keys N] [--no-docs]`: BGDUMP beside a `redis-cli --scan` export of
 //!   the same keys from real Redis, and GET p99 while dumps run.
 //! - `db-bench [args]`: LevelDB's db_bench workload on strata-lsm and on a peer engine
