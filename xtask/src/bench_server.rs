@@ -392,7 +392,13 @@ pub fn run(args: &[String]) -> bool {
                 aa = true;
                 docs = false;
             }
-            "--pipeline" => only_pipeline = it.next().and_then(|v| v.parse().ok()),
+            "--pipeline" => match it.next().and_then(|v| v.parse().ok()) {
+                Some(p) => only_pipeline = Some(p),
+                None => {
+                    eprintln!("xtask bench-server: --pipeline needs a number (1 or 16)");
+                    return false;
+                }
+            },
             other => {
                 eprintln!("xtask bench-server: unknown argument {other}");
                 return false;
@@ -442,8 +448,8 @@ pub fn run(args: &[String]) -> bool {
                 for i in 0..repeat {
                     // Interleaved: both servers see the same machine conditions. Each
                     // goes first in every other round: in an A/A run (`--aa`) the
-                    // second of a fixed pair read 0.95-1.00 of the first on the write
-                    // rows (docs/benchmarks.md).
+                    // second of a fixed pair read 0.95-0.98 of the first on the write
+                    // rows (docs/decisions.md, "bench-server: an A/A run").
                     let mut pair = [(&redis, &mut rs), (&strata, &mut ss)];
                     if i % 2 == 1 {
                         pair.reverse();
