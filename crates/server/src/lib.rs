@@ -97,6 +97,12 @@ pub struct Listed {
     /// Blocked (a blocking command waiting, or a request held by CLIENT PAUSE):
     /// [`BLOCKED`], or [`BLOCKED_TIMED`] when the wait has a timeout.
     blocked: AtomicU8,
+    /// Bytes read and not yet run (CLIENT LIST `qbuf`), and the read buffer's size.
+    pub qbuf: AtomicUsize,
+    pub qbuf_cap: AtomicUsize,
+    /// Reply bytes not yet sent (`obl`/`oll`/`omem`), and the reply buffer's size.
+    pub out: AtomicUsize,
+    pub out_cap: AtomicUsize,
 }
 
 /// [`Listed`]'s blocked states.

@@ -729,6 +729,9 @@ impl Loop {
         if c.rbuf.capacity() > 4 * READ_CHUNK && c.rbuf.len() < READ_CHUNK {
             c.rbuf.shrink_to(2 * READ_CHUNK);
         }
+        let l = &c.info.listed;
+        l.qbuf.store(c.rbuf.len() - c.rpos, Ordering::Relaxed);
+        l.qbuf_cap.store(c.rbuf.capacity(), Ordering::Relaxed);
         if ran {
             self.pending.insert(t);
         }
@@ -897,6 +900,9 @@ impl Loop {
             c.out.drain(..c.opos);
             c.opos = 0;
         }
+        let l = &c.info.listed;
+        l.out.store(c.out.len() - c.opos, Ordering::Relaxed);
+        l.out_cap.store(c.out.capacity(), Ordering::Relaxed);
         let need_write = c.opos < c.out.len();
         if need_write != c.want_write {
             let interest = if need_write {

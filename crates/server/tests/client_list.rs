@@ -189,3 +189,65 @@ fn client_kill_and_list_pick_clients_by_type_and_user_as_redis_does() {
     let ours = strata(&[]);
     assert_eq!(kill_scenario(&ours), kill_scenario(&redis));
 }
+
+/// `name=value` fields of a CLIENT LIST line.
+type Fields = Vec<(String, String)>;
+
+/// The fields of `CLIENT LIST` named `names`, for the client whose line has `cmd`.
+fn fields_of(list: &str, cmd: &str, names: &[&str]) -> Fields {
+    let line = list
+        .lines()
+        .find(|l| l.contains(&format!(" cmd={cmd} ")))
+        .unwrap_or_else(|| panic!("no cmd={cmd} in {list}"));
+    line.split(' ')
+        .filter_map(|f| f.split_once('='))
+        .filter(|(k, _)| names.contains(k))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What the buffer fields show on one server: the half-sent request's `qbuf` (exact),
+/// the caller's own `argv-mem` (exact), whether the client that never reads has replies
+/// queued beyond the socket (`omem`, `oll`, `events=rw`), and INFO's largest output.
+fn buffer_scenario(p: &Proc) -> (Fields, Fields, bool, bool) {
+    let mut m = p.client();
+    m.cmd(&["SET", "big", &"x".repeat(200_000)]);
+    // Never reads: 200 replies of 200 KB.
+    let mut hog = p.client();
+    let mut reqs = Vec::new();
+    for _ in 0..200 {
+        reqs.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
+    }
+    hog.send_raw(&reqs).unwrap();
+    // A request cut short after its third argument's first 3 bytes.
+    let mut half = p.client();
+    half.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nabc")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let list = String::from_utf8(m.cmd(&["CLIENT", "LIST"]).bulk()).unwrap();
+    let own = fields_of(&list, "client|list", &["argv-mem"]);
+    let cut = fields_of(&list, "NULL", &["qbuf", "omem", "oll"]);
+    let hogged = fields_of(&list, "get", &["omem", "oll", "events"]);
+    let queued = hogged.iter().any(|(k, v)| k == "omem" && v != "0")
+        && hogged.iter().any(|(k, v)| k == "oll" && v != "0")
+        && hogged.iter().any(|(k, v)| k == "events" && v == "rw");
+    let info = String::from_utf8(m.cmd(&["INFO", "clients"]).bulk()).unwrap();
+    let max_out = info
+        .lines()
+        .find_map(|l| l.strip_prefix("client_recent_max_output_buffer:"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    (own, cut, queued, max_out > 0)
+}
+
+/// CLIENT LIST's buffer fields and INFO's largest buffers are figures, not zeros:
+/// `qbuf` of a half-sent request and `argv-mem` of the caller's own CLIENT LIST equal
+/// Redis's, and a client that never reads shows queued output as on Redis.
+#[test]
+fn client_list_buffers_show_what_waits_as_redis_does() {
+    let redis = Proc::start(&[]);
+    let ours = strata(&[]);
+    let (theirs, mine) = (buffer_scenario(&redis), buffer_scenario(&ours));
+    assert_eq!(mine, theirs);
+    assert!(theirs.2 && theirs.3, "{theirs:?}");
+}

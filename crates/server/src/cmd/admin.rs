@@ -172,7 +172,15 @@ pub fn reset(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
     done()
 }
 
-fn client_line(sh: &Shared, ci: &crate::ClientInfo) -> String {
+/// Redis's reply buffer: a client's first 16 KiB of replies go to a fixed buffer
+/// (`obl`), the rest to a list of blocks (`oll` blocks, `omem` bytes). Strata has one
+/// buffer per connection; its unsent bytes are shown split the same way.
+const REPLY_BUF: usize = 16 * 1024;
+
+/// One CLIENT LIST / CLIENT INFO line. `argv` is the caller's own request's argument
+/// bytes when `ci` is the caller (Redis's `argv-mem`; 0 for the others, whose requests
+/// are not running). Buffer figures are as the client's loop last mirrored them.
+fn client_line(sh: &Shared, ci: &crate::ClientInfo, argv: usize) -> String {
     let now = sh.uptime_ms();
     let idle = now.saturating_sub(ci.last_active.load(Ordering::Relaxed)) / 1000;
     let l = &ci.listed;
@@ -199,8 +207,25 @@ fn client_line(sh: &Shared, ci: &crate::ClientInfo) -> String {
     if flags.is_empty() {
         flags.push('N');
     }
+    let (qbuf, qcap) = (
+        l.qbuf.load(Ordering::Relaxed),
+        l.qbuf_cap.load(Ordering::Relaxed),
+    );
+    let (out, ocap) = (
+        l.out.load(Ordering::Relaxed),
+        l.out_cap.load(Ordering::Relaxed),
+    );
+    let obl = out.min(REPLY_BUF);
+    let omem = out - obl;
+    let buffers = format!(
+        "qbuf={qbuf} qbuf-free={} argv-mem={argv} multi-mem=0 rbs={REPLY_BUF} rbp={} obl={obl} oll={} omem={omem} tot-mem={}",
+        qcap.saturating_sub(qbuf),
+        ocap.min(REPLY_BUF),
+        omem.div_ceil(REPLY_BUF),
+        qcap + ocap + argv,
+    );
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} {buffers} events={} cmd={} user=default redir=-1 resp={}\n",
         ci.id,
         ci.addr,
         ci.laddr,
@@ -214,9 +239,16 @@ fn client_line(sh: &Shared, ci: &crate::ClientInfo) -> String {
         psub,
         ssub,
         multi,
+        // Waiting to write as well as to read while replies are unsent.
+        if out > 0 { "rw" } else { "r" },
         lock(&ci.last_cmd),
         ci.resp.load(Ordering::Relaxed),
     )
+}
+
+/// A request's argument bytes (Redis's `argv-mem` counts the strings' lengths).
+fn argv_bytes(a: &[Vec<u8>]) -> usize {
+    a.iter().map(Vec::len).sum()
 }
 
 pub fn client(c: &mut Ctx, a: &[Vec<u8>]) -> R {
@@ -269,7 +301,7 @@ pub fn client(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             if a.len() != 2 {
                 return Err(arity_err());
             }
-            let line = client_line(c.sh, c.info);
+            let line = client_line(c.sh, c.info, argv_bytes(a));
             c.out.verbatim(line.as_bytes());
             done()
         }
@@ -306,7 +338,8 @@ pub fn client(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             let mut text = String::new();
             for ci in clients {
                 if ids.as_ref().is_none_or(|v| v.contains(&ci.id)) {
-                    text.push_str(&client_line(c.sh, &ci));
+                    let argv = if ci.id == c.info.id { argv_bytes(a) } else { 0 };
+                    text.push_str(&client_line(c.sh, &ci, argv));
                 }
             }
             c.out.verbatim(text.as_bytes());
@@ -610,10 +643,22 @@ pub fn info_text(sh: &Shared, sections: &[String]) -> String {
                 );
             }
             "clients" => {
+                // The largest unrun input and unsent output among the clients now
+                // (Redis's are peaks over the last seconds, sampled by its cron).
+                let (n, max_in, max_out) = {
+                    let clients = lock(&sh.clients);
+                    let mut m = (0, 0);
+                    for ci in clients.values() {
+                        let l = &ci.listed;
+                        m.0 = usize::max(m.0, l.qbuf.load(Ordering::Relaxed));
+                        m.1 = usize::max(m.1, l.out.load(Ordering::Relaxed));
+                    }
+                    (clients.len(), m.0, m.1)
+                };
                 let _ = write!(
                     s,
-                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
-                    lock(&sh.clients).len(),
+                    "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{max_in}\r\nclient_recent_max_output_buffer:{max_out}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
+                    n,
                     cfg.maxclients,
                     sh.stats.blocked_clients.load(Ordering::Relaxed),
                     sh.stats.timeout_table.load(Ordering::Relaxed),
