@@ -827,10 +827,26 @@ pub(crate) fn lookup(sh: &Shared, name: &[u8]) -> Option<&'static Cmd> {
     find(sh, name)
 }
 
-/// A command refused before it runs (arity, AUTH, context): its error, and a queued
-/// transaction's EXEC will fail. A refused EXEC discards the transaction, whether one
-/// was queued or not, with Redis's EXECABORT text.
-fn reject(sh: &Shared, s: &mut Session, info: &ClientInfo, o: &mut Out, cmd: &Cmd, e: &str) {
+/// A command refused before it runs (arity, AUTH, context), counted in its
+/// commandstats as rejected (under subcommand `sub`); then [`refuse`].
+fn reject(
+    sh: &Shared,
+    s: &mut Session,
+    info: &ClientInfo,
+    o: &mut Out,
+    cmd: &Cmd,
+    sub: Option<&'static str>,
+    e: &str,
+) {
+    sh.cmdstats.rejected(cmd, sub);
+    refuse(sh, s, info, o, cmd, e);
+}
+
+/// A refused request's error (counted in errorstats), and a queued transaction's EXEC
+/// will fail. A refused EXEC discards the transaction, whether one was queued or not,
+/// with Redis's EXECABORT text. An unknown subcommand comes here directly: Redis finds
+/// no command to count it under.
+fn refuse(sh: &Shared, s: &mut Session, info: &ClientInfo, o: &mut Out, cmd: &Cmd, e: &str) {
     if cmd.name == "exec" {
         s.multi = None;
         multi::forget(sh, s, info.id);
@@ -1066,9 +1082,8 @@ fn execute_command(
     let n = args.len() as i32;
     if (cmd.arity > 0 && n != cmd.arity) || n < -cmd.arity {
         set_last_cmd(info, cmd.name, None);
-        sh.cmdstats.rejected(cmd, None);
         let e = format!("ERR wrong number of arguments for '{}' command", cmd.name);
-        reject(sh, s, info, &mut o, cmd, &e);
+        reject(sh, s, info, &mut o, cmd, None, &e);
         return Flow::Continue { wrote: false };
     }
     // A subcommand's errors name it as Redis does: `client|reply`.
@@ -1080,23 +1095,21 @@ fn execute_command(
         Err(SubRefusal::Unknown) => {
             set_last_cmd(info, "NULL", None);
             let CmdErr(e) = unknown_subcommand(args);
-            reject(sh, s, info, &mut o, cmd, &e);
+            refuse(sh, s, info, &mut o, cmd, &e);
             return Flow::Continue { wrote: false };
         }
         Err(SubRefusal::Arity(sub)) => {
             set_last_cmd(info, cmd.name, Some(sub));
-            sh.cmdstats.rejected(cmd, Some(sub));
             let e = format!(
                 "ERR wrong number of arguments for '{}|{sub}' command",
                 cmd.name
             );
-            reject(sh, s, info, &mut o, cmd, &e);
+            reject(sh, s, info, &mut o, cmd, Some(sub), &e);
             return Flow::Continue { wrote: false };
         }
     };
     if !cmd.has("noauth") && !s.authenticated(sh) {
-        sh.cmdstats.rejected(cmd, sub_name);
-        reject(sh, s, info, &mut o, cmd, err::NOAUTH);
+        reject(sh, s, info, &mut o, cmd, sub_name, err::NOAUTH);
         return Flow::Continue { wrote: false };
     }
     // (EXEC's commands were checked when queued: Redis does not check them again.)
@@ -1106,8 +1119,7 @@ fn execute_command(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             sub_name.map_or_else(|| cmd.name.to_string(), |sub| format!("{}|{sub}", cmd.name))
         );
-        sh.cmdstats.rejected(cmd, sub_name);
-        reject(sh, s, info, &mut o, cmd, &e);
+        reject(sh, s, info, &mut o, cmd, sub_name, &e);
         return Flow::Continue { wrote: false };
     }
     // CLIENT PAUSE holds the request here, after every refusal but before it is queued
