@@ -126,3 +126,103 @@ fn wrongtype_and_departed_clients() {
         out
     });
 }
+
+/// Keys made ready inside a MULTI/EXEC or a script are served when it ends, so a key
+/// pushed to and deleted (or turned into a string) within it wakes nobody; SWAPDB and
+/// SORT ... STORE wake clients blocked on the keys they bring. Found by Redis's own
+/// test suite (`unit/type/list`, `unit/type/zset`).
+#[test]
+fn keys_are_served_after_the_transaction_or_script() {
+    both(|port| {
+        let mut p = Client::connect(port).unwrap();
+        let mut out = Vec::new();
+        // Pushed and deleted within EXEC: the waiter gets the later push.
+        let mut w = blocked(port, &["BLPOP", "list", "0"]);
+        for c in [
+            &["MULTI"][..],
+            &["LPUSH", "list", "a"],
+            &["DEL", "list"],
+            &["EXEC"],
+            &["LPUSH", "list", "b"],
+        ] {
+            out.push(p.cmd(c));
+        }
+        out.push(w.read());
+        // Left a string: the waiter stays blocked until the key is a list again.
+        let mut w = blocked(port, &["BZPOPMIN", "zs", "0"]);
+        for c in [
+            &["MULTI"][..],
+            &["ZADD", "zs", "1", "foo"],
+            &["DEL", "zs"],
+            &["SET", "zs", "x"],
+            &["EXEC"],
+            &["DEL", "zs"],
+            &["ZADD", "zs", "2", "bar"],
+        ] {
+            out.push(p.cmd(c));
+        }
+        out.push(w.read());
+        // Three pushes in one EXEC: the waiter sees the state after all of them.
+        let mut w = blocked(port, &["BLMPOP", "0", "1", "l3", "LEFT"]);
+        for c in [
+            &["MULTI"][..],
+            &["LPUSH", "l3", "a"],
+            &["LPUSH", "l3", "b"],
+            &["LPUSH", "l3", "c"],
+            &["EXEC"],
+        ] {
+            out.push(p.cmd(c));
+        }
+        out.push(w.read());
+        // A script: served after it ends.
+        let mut w = blocked(port, &["BRPOP", "sl", "0"]);
+        out.push(p.cmd(&[
+            "EVAL",
+            "redis.call('rpush', KEYS[1], 'a') redis.call('del', KEYS[1]) \
+             redis.call('rpush', KEYS[1], 'b', 'c') return 1",
+            "1",
+            "sl",
+        ]));
+        out.push(w.read());
+        // SWAPDB brings a list into the waiter's database.
+        let mut w = blocked(port, &["BLPOP", "k", "0"]);
+        out.push(p.cmd(&["SELECT", "9"]));
+        out.push(p.cmd(&["RPUSH", "k", "hello"]));
+        out.push(p.cmd(&["SWAPDB", "0", "9"]));
+        out.push(w.read());
+        out.push(p.cmd(&["SELECT", "0"]));
+        // SORT ... STORE creates the list.
+        let mut w = blocked(port, &["BLPOP", "sorted", "0"]);
+        out.push(p.cmd(&["RPUSH", "src", "3", "1", "2"]));
+        out.push(p.cmd(&["SORT", "src", "STORE", "sorted"]));
+        out.push(w.read());
+        out
+    });
+}
+
+/// SMOVE of a member the destination already holds leaves the destination untouched:
+/// a WATCH on it does not abort the transaction (Redis 7.0).
+#[test]
+fn smove_touches_the_destination_only_when_it_adds() {
+    both(|port| {
+        let (mut a, mut b) = (
+            Client::connect(port).unwrap(),
+            Client::connect(port).unwrap(),
+        );
+        let mut out = Vec::new();
+        for c in [
+            &["SADD", "src", "a", "b"][..],
+            &["SADD", "dst", "a"],
+            &["WATCH", "dst"],
+            &["MULTI"],
+            &["SADD", "dst", "c"],
+        ] {
+            out.push(a.cmd(c));
+        }
+        out.push(b.cmd(&["SMOVE", "src", "dst", "a"]));
+        out.push(a.cmd(&["EXEC"]));
+        out.push(a.cmd(&["SCARD", "dst"]));
+        out.push(a.cmd(&["SMEMBERS", "src"]));
+        out
+    });
+}

@@ -695,6 +695,31 @@ fn found_edge_cases_match_real_redis() {
         .iter()
         .map(|c| c.split(' ').collect())
         .collect(),
+        // Found by Redis's own test suite: ZINTERCARD checks numkeys as ZUNION does;
+        // ZREVRANGE is by rank only; a rank range takes LIMIT with a count of -1.
+        [
+            "ZADD z 1 a 2 b 3 c",
+            "ZINTERCARD 0 z",
+            "ZINTERCARD -1 z",
+            "ZINTERCARD x z",
+            "ZINTERCARD 2 z",
+            "ZINTERCARD 1 z LIMIT -1",
+            "SINTERCARD 0 z",
+            "SINTERCARD 2 z",
+            "ZREVRANGE z 0 -1 BYSCORE",
+            "ZREVRANGE z 0 -1 BYLEX",
+            "ZREVRANGE z 0 -1 REV",
+            "ZREVRANGE z 0 -1 WITHSCORES",
+            "ZRANGE z 0 -1 LIMIT 0 -1",
+            "ZRANGE z 0 -1 LIMIT 1 -1",
+            "ZRANGE z 0 -1 LIMIT 0 1",
+            "ZRANGE z 0 -1 LIMIT 0 x",
+            "ZRANGEBYSCORE z 0 -1 REV",
+            "ZRANGE z 0 -1 BYLEX WITHSCORES",
+        ]
+        .iter()
+        .map(|c| c.split(' ').collect())
+        .collect(),
     ];
     let redis = Proc::start(&[]);
     let ours = strata(&[]);

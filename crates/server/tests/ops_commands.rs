@@ -8,7 +8,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use support::{encode, raw, strata, Proc, Reply};
+use support::{encode, raw, same_replies, strata, Proc, Reply};
 
 const CASES: &[&[&str]] = &[
     &["MODULE", "LIST"],
@@ -62,15 +62,7 @@ fn compare(redis: &Proc, ours: &Proc, auth: Option<&str>) {
                 None => c.cmd(&["HELLO", proto]),
             };
         }
-        for case in CASES {
-            let req = encode(&case.iter().map(|s| s.as_bytes()).collect::<Vec<_>>());
-            let (x, y) = (raw(&mut a, &req), raw(&mut b, &req));
-            assert_eq!(
-                String::from_utf8_lossy(&y),
-                String::from_utf8_lossy(&x),
-                "RESP{proto} {case:?}"
-            );
-        }
+        same_replies(&mut a, &mut b, CASES, &format!("RESP{proto}"));
     }
 }
 

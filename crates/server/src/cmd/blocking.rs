@@ -110,18 +110,21 @@ impl Blocked {
     }
 }
 
-/// Redis's blocking timeout: seconds as a double, 0 = forever.
+/// Redis's blocking timeout: seconds as a long double, `ceil(seconds * 1000)` ms
+/// converted to a 64-bit integer (an out-of-range value, infinity included, becomes
+/// i64::MIN there, so "negative"); 0 = forever.
 fn timeout_arg(a: &[u8]) -> Result<Option<Duration>, CmdErr> {
-    let v = super::float_arg(a)
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| CmdErr("ERR timeout is not a float or out of range".into()))?;
-    if v < 0.0 {
+    let v = crate::cfloat::string2ld(a)
+        .ok_or_else(|| CmdErr("ERR timeout is not a float or out of range".into()))?
+        .to_f64();
+    let ms = (v * 1000.0).ceil();
+    if !(0.0..9.223_372_036_854_776e18).contains(&ms) {
         return Err("ERR timeout is negative".into());
     }
-    if v == 0.0 {
+    if ms == 0.0 {
         return Ok(None);
     }
-    Ok(Some(Duration::from_secs_f64(v.min(1e9))))
+    Ok(Some(Duration::from_millis(ms.min(1e12) as u64)))
 }
 
 /// Try `op` on `keys` now; Some(reply bytes) when served.
@@ -213,7 +216,7 @@ fn block_or_serve(c: &mut Ctx, keys: Vec<Vec<u8>>, op: Op, timeout: Option<Durat
         t.commit()?;
         c.out.buf.extend_from_slice(&reply);
         if let Op::Move { dst, .. } = &op {
-            sh.signal_key(db, dst);
+            c.signal_key(db, dst);
         }
         return Ok(Flow::Continue { wrote: true });
     }
@@ -276,6 +279,16 @@ pub fn forget(sh: &Shared, client: u64) {
     lock(&sh.blocked).remove(client);
 }
 
+/// The keys clients are blocked on in logical db `db`.
+pub fn blocked_keys(sh: &Shared, db: usize) -> Vec<Vec<u8>> {
+    let reg = lock(&sh.blocked);
+    reg.queues
+        .iter()
+        .filter(|((d, _), q)| *d == db && !q.is_empty())
+        .map(|((_, k), _)| k.clone())
+        .collect()
+}
+
 /// Serve the clients blocked on `key` (after a commit made elements available), and
 /// keys those serves filled in turn (BLMOVE destinations).
 pub fn serve(sh: &Shared, db: usize, key: &[u8]) {
@@ -308,6 +321,13 @@ pub fn serve(sh: &Shared, db: usize, key: &[u8]) {
                 }
             };
             let mut t = sh.store.txn();
+            // A key that now holds another type leaves its waiters blocked, as Redis
+            // serves a key only for the type it holds.
+            match t.get(w.db, &key) {
+                Ok(Some(m)) if m.kind != w.op.kind() => break,
+                Err(_) => break,
+                _ => {}
+            }
             // Only this key can have become ready: try it, with the waiter's command.
             let keys = match &w.op {
                 Op::Move { .. } => w.keys.clone(),

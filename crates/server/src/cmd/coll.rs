@@ -170,16 +170,29 @@ pub fn copy_value(
 }
 
 /// SINTERCARD/ZINTERCARD arguments `numkeys key... [LIMIT n]`: (numkeys, limit; 0 = none),
-/// with Redis's texts.
-pub fn intercard_args(a: &[Vec<u8>]) -> Result<(usize, i64), CmdErr> {
-    let n = int_arg(&a[1]).map_err(|_| CmdErr("ERR numkeys should be greater than 0".into()))?;
-    if n <= 0 {
-        return Err("ERR numkeys should be greater than 0".into());
-    }
+/// with Redis's texts, which differ: ZINTERCARD checks `numkeys` as ZUNION does.
+pub fn intercard_args(a: &[Vec<u8>], zset: bool) -> Result<(usize, i64), CmdErr> {
+    let n = if zset {
+        let n = int_arg(&a[1])?;
+        if n < 1 {
+            return Err("ERR at least 1 input key is needed for 'zintercard' command".into());
+        }
+        if n as u64 > (a.len() - 2) as u64 {
+            return Err(err::SYNTAX.into());
+        }
+        n
+    } else {
+        let n =
+            int_arg(&a[1]).map_err(|_| CmdErr("ERR numkeys should be greater than 0".into()))?;
+        if n <= 0 {
+            return Err("ERR numkeys should be greater than 0".into());
+        }
+        if n as u64 > (a.len() - 2) as u64 {
+            return Err("ERR Number of keys can't be greater than number of args".into());
+        }
+        n
+    };
     let n = n as usize;
-    if n > a.len() - 2 {
-        return Err("ERR Number of keys can't be greater than number of args".into());
-    }
     let mut limit = 0i64;
     let mut i = 2 + n;
     while i < a.len() {

@@ -462,7 +462,7 @@ pub fn restore(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let from_skiplist = matches!(a[3].first(), Some(3 | 5));
     write_value(&mut t, db, &a[1], v, expire, from_skiplist)?;
     t.commit()?;
-    c.sh.signal_key(db, &a[1]);
+    c.signal_key(db, &a[1]);
     c.ok()
 }
 

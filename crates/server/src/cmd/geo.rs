@@ -415,7 +415,7 @@ fn search(c: &mut Ctx, a: &[Vec<u8>], v: Variant) -> R {
     zset::store_items(&mut t, db, &dest, &items, false)?;
     t.commit()?;
     if !items.is_empty() {
-        c.sh.signal_key(db, &dest);
+        c.signal_key(db, &dest);
     }
     c.out.int(items.len() as i64);
     Ok(Flow::Continue { wrote: true })

@@ -1,7 +1,8 @@
 //! Hash commands. A hash's fields are sub-records (field → value) of its version.
 
 use super::coll::{self, save, txn_read_or_fresh};
-use super::{done, err, float_arg, int_arg, is, CmdErr, Ctx, R};
+use super::{done, err, int_arg, is, CmdErr, Ctx, R};
+use crate::cfloat::{string2ld, LongDouble};
 use crate::store::{Coll, Kind, FLAG_BIG};
 
 /// Redis 7.0's built-in hash-max-listpack-entries / -value (512 / 64; the sample
@@ -199,23 +200,26 @@ pub fn hincrby(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn hincrbyfloat(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let by = float_arg(&a[3]).ok_or_else(|| CmdErr(err::NOT_FLOAT.into()))?;
+    let by = string2ld(&a[3]).ok_or_else(|| CmdErr(err::NOT_FLOAT.into()))?;
+    if !by.is_finite() {
+        return Err("ERR value is NaN or Infinity".into());
+    }
     let db = c.s.db;
     let mut t = c.sh.store.txn();
     let (expire, mut h) = txn_read_or_fresh(&mut t, db, &a[1], Kind::Hash)?;
     let old = t.sub_get(db, &a[1], h.version, &a[2])?;
     let cur = match &old {
-        Some(v) => float_arg(v).ok_or_else(|| CmdErr("ERR hash value is not a float".into()))?,
-        None => 0.0,
+        Some(v) => string2ld(v).ok_or_else(|| CmdErr("ERR hash value is not a float".into()))?,
+        None => LongDouble::from_i64(0),
     };
-    let new = cur + by;
+    let new = cur.plus(by);
     if !new.is_finite() {
         return Err("ERR increment would produce NaN or Infinity".into());
     }
     if old.is_none() {
         h.count += 1;
     }
-    let text = format!("{new}").into_bytes();
+    let text = new.to_human().into_bytes();
     note_sizes(&mut h, &a[2], &text);
     t.sub_put(db, &a[1], h.version, &a[2], &text);
     save(&mut t, db, &a[1], Kind::Hash, &h, expire)?;
@@ -226,7 +230,7 @@ pub fn hincrbyfloat(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 
 pub fn hrandfield(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let count = match a.get(2) {
-        Some(n) => Some(int_arg(n)?),
+        Some(n) => Some(super::rand_count(n, false)?),
         None => None,
     };
     let withvalues = match a.get(3) {
@@ -234,10 +238,8 @@ pub fn hrandfield(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         Some(w) if is(w, "withvalues") && a.len() == 4 => true,
         Some(_) => return Err(err::SYNTAX.into()),
     };
-    if let Some(n) = count {
-        if withvalues && n.unsigned_abs() > (i64::MAX as u64) / 2 {
-            return Err(err::NOT_INT.into());
-        }
+    if let (Some(_), true) = (count, withvalues) {
+        super::rand_count(&a[2], true)?;
     }
     let pairs = match coll::read(c, &a[1], Kind::Hash)? {
         Some((_, h)) => all_pairs(c, &a[1], &h)?,

@@ -178,7 +178,7 @@ fn rename_generic(c: &mut Ctx, a: &[Vec<u8>], nx: bool) -> R {
     super::coll::copy_value(&mut t, db, &a[1], db, &a[2], &m)?;
     t.del(db, &a[1])?;
     t.commit()?;
-    c.sh.signal_key(db, &a[2]);
+    c.signal_key(db, &a[2]);
     if nx {
         c.int(1)
     } else {
@@ -229,7 +229,7 @@ pub fn copy(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     }
     super::coll::copy_value(&mut t, db, &a[1], dst_db, &a[2], &m)?;
     t.commit()?;
-    c.sh.signal_key(dst_db, &a[2]);
+    c.signal_key(dst_db, &a[2]);
     c.int(1)
 }
 
@@ -249,7 +249,7 @@ pub fn move_(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     super::coll::copy_value(&mut t, db, &a[1], dst, &a[1], &m)?;
     t.del(db, &a[1])?;
     t.commit()?;
-    c.sh.signal_key(dst, &a[1]);
+    c.signal_key(dst, &a[1]);
     c.int(1)
 }
 
@@ -509,6 +509,13 @@ pub fn swapdb(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let mut t = c.sh.store.txn();
     t.swap_db(x as usize, y as usize)?;
     t.commit()?;
+    // Clients blocked on keys the other database holds are served (Redis's
+    // scanDatabaseForReadyKeys).
+    for db in [x as usize, y as usize] {
+        for key in super::blocking::blocked_keys(c.sh, db) {
+            c.signal_key(db, &key);
+        }
+    }
     c.ok()
 }
 

@@ -130,7 +130,7 @@ fn push_cmd(c: &mut Ctx, a: &[Vec<u8>], left: bool, create: bool) -> R {
     let n = push(&mut t, db, &a[1], &items, left, create)?;
     t.commit()?;
     if n > 0 {
-        c.sh.signal_key(db, &a[1]);
+        c.signal_key(db, &a[1]);
     }
     c.int(n)
 }
@@ -516,7 +516,7 @@ fn move_cmd(c: &mut Ctx, src: &[u8], dst: &[u8], fl: bool, tl: bool) -> R {
     let v = lmove_in(&mut t, db, src, dst, fl, tl)?;
     t.commit()?;
     if v.is_some() {
-        c.sh.signal_key(db, dst);
+        c.signal_key(db, dst);
     }
     c.bulk_opt(v.as_deref())
 }

@@ -55,6 +55,10 @@ pub struct Session {
     pub subs: pubsub::Subs,
     /// A script's session (its commands are slow-logged as its Lua client's).
     pub in_script: bool,
+    /// Keys that gained elements while an EXEC or a script ran: their blocked clients
+    /// are served when it ends, as Redis serves its ready keys after the whole command
+    /// (`Ctx::signal_key`).
+    pub ready: Vec<(usize, Vec<u8>)>,
     /// CLIENT REPLY's state.
     pub reply: ReplyMode,
 }
@@ -98,6 +102,7 @@ impl Default for Session {
             watch_dirty: Default::default(),
             subs: Default::default(),
             in_script: false,
+            ready: Vec::new(),
             reply: ReplyMode::default(),
         }
     }
@@ -198,6 +203,27 @@ pub fn done() -> R {
 }
 
 impl Ctx<'_> {
+    /// Elements were added to `key` in logical db `db`: serve the clients blocked on it
+    /// now, or, inside an EXEC or a script, once it ends (a key pushed to and deleted
+    /// within one transaction wakes nobody).
+    pub fn signal_key(&mut self, db: usize, key: &[u8]) {
+        if self.s.in_exec {
+            if !self.s.ready.iter().any(|(d, k)| *d == db && k == key) {
+                self.s.ready.push((db, key.to_vec()));
+            }
+        } else {
+            self.sh.signal_key(db, key);
+        }
+    }
+
+    /// Serve the keys that became ready while an EXEC or a script ran (see
+    /// [`Ctx::signal_key`]); a script inside an EXEC hands them to the EXEC.
+    pub fn signal_ready(&mut self, ready: Vec<(usize, Vec<u8>)>) {
+        for (db, key) in ready {
+            self.signal_key(db, &key);
+        }
+    }
+
     /// Reply `+OK`.
     pub fn ok(&mut self) -> R {
         self.out.ok();
@@ -273,17 +299,10 @@ pub fn int_arg(a: &[u8]) -> Result<i64, CmdErr> {
     parse_i64(a).ok_or_else(|| err::NOT_INT.into())
 }
 
-/// Parse a float as Redis's `strtold`-based parsers: no spaces, "inf" allowed, NaN not.
+/// A double argument as Redis's `string2d` reads it (`strtod`: decimal or hex, "inf"
+/// allowed; no blanks, NaN, overflow or underflow to zero).
 pub fn float_arg(a: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(a).ok()?;
-    if s.is_empty()
-        || s.starts_with(|c: char| c.is_whitespace())
-        || s.ends_with(|c: char| c.is_whitespace())
-    {
-        return None;
-    }
-    let v: f64 = s.parse().ok()?;
-    (!v.is_nan()).then_some(v)
+    crate::cfloat::string2d(a)
 }
 
 /// Case-insensitive ASCII comparison of an argument with a keyword.
@@ -1278,6 +1297,23 @@ pub fn random_u64() -> u64 {
 /// A random index below `n` (> 0).
 pub fn random_index(n: usize) -> usize {
     (random_u64() % n as u64) as usize
+}
+
+/// The count of SRANDMEMBER / HRANDFIELD / ZRANDMEMBER, in Redis's range
+/// (-LONG_MAX..=LONG_MAX), and for a reply with values or scores, which doubles the
+/// elements, within half of it.
+pub fn rand_count(a: &[u8], with_values: bool) -> Result<i64, CmdErr> {
+    let n = int_arg(a)?;
+    if n == i64::MIN {
+        return Err(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+                .into(),
+        );
+    }
+    if with_values && n.unsigned_abs() > (i64::MAX as u64) / 2 {
+        return Err("ERR value is out of range".into());
+    }
+    Ok(n)
 }
 
 /// Indexes for a random pick of `count` out of `n`, as Redis's *RANDMEMBER/HRANDFIELD:

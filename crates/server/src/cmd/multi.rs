@@ -123,6 +123,8 @@ pub fn exec(c: &mut Ctx, _a: &[Vec<u8>]) -> R {
     }
     c.s.in_exec = false;
     c.s.reply.exec_ran = true;
+    let ready = std::mem::take(&mut c.s.ready);
+    c.signal_ready(ready);
     // (The loop applies the transaction's writes to the engine before it releases
     // the gate: `net::Loop::process`.)
     if close {

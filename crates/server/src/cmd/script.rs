@@ -692,7 +692,9 @@ pub(crate) fn run_in(
     });
     // Globals set for the run go, so the next script starts clean.
     let _ = unprotect_globals(lua);
-    drop(call);
+    // Clients blocked on keys the script pushed to are served now that it has ended.
+    let ready = call.into_inner().session.ready;
+    c.signal_ready(ready);
     let wrote = wrote_flag.load(Ordering::Relaxed);
     match out {
         Ok(Ok(bytes)) => {

@@ -161,13 +161,13 @@ pub fn spop(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn srandmember(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let count = match a.get(2) {
-        Some(n) => Some(int_arg(n)?),
-        None => None,
-    };
     if a.len() > 3 {
         return Err(err::SYNTAX.into());
     }
+    let count = match a.get(2) {
+        Some(n) => Some(super::rand_count(n, false)?),
+        None => None,
+    };
     let all = match coll::read(c, &a[1], Kind::Set)? {
         Some((_, h)) => members(c, &a[1], &h)?,
         None => Vec::new(),
@@ -212,10 +212,14 @@ pub fn smove(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     t.sub_del(db, &a[1], sh.version, &a[3]);
     sh.count -= 1;
     save(&mut t, db, &a[1], Kind::Set, &sh, sm.expire)?;
-    drop(dst);
-    add(&mut t, db, &a[2], &[&a[3]])?;
-    // Redis signals the destination even when it held the member already.
-    t.touch(db, &a[2]);
+    // Redis 7.0 touches the destination (WATCH) only when the member was added to it.
+    let present = match &dst {
+        Some((_, dh)) => t.sub_get(db, &a[2], dh.version, &a[3])?.is_some(),
+        None => false,
+    };
+    if !present {
+        add(&mut t, db, &a[2], &[&a[3]])?;
+    }
     t.commit()?;
     c.int(1)
 }
@@ -307,7 +311,7 @@ pub fn sdiffstore(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn sintercard(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let (n, limit) = super::coll::intercard_args(a)?;
+    let (n, limit) = super::coll::intercard_args(a, false)?;
     let s = combine(load_sets(c, &a[2..2 + n])?, Op::Inter);
     let mut card = s.len() as i64;
     if limit > 0 {

@@ -118,32 +118,18 @@ fn by_pattern(c: &Ctx, pattern: &[u8], elem: &[u8]) -> Result<Option<Vec<u8>>, C
 }
 
 /// `strtod` as SORT uses it: leading white space allowed, nothing after the number
-/// (up to a NUL), no NaN, no overflow or underflow. `None` is a conversion error.
+/// (up to a NUL), no NaN, no `ERANGE` (overflow, or a result that underflows to zero or
+/// into the subnormals). `None` is a conversion error.
 fn strtod(b: &[u8]) -> Option<f64> {
     let s = cstr(b);
-    let start = s
-        .iter()
-        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
-        .unwrap_or(s.len());
-    if start == s.len() {
+    let (v, end, erange) = crate::cfloat::strtod(s);
+    if end == 0 {
         // Nothing to convert: strtod stops where it began, which is the end only for
         // an empty string (the score is then 0).
         return s.is_empty().then_some(0.0);
     }
-    let s = std::str::from_utf8(&s[start..]).ok()?;
-    let v: f64 = s.parse().ok()?;
-    let lower = s.to_ascii_lowercase();
-    let literal_inf = lower.trim_start_matches(['+', '-']).starts_with("inf");
-    if v.is_nan() || (v.is_infinite() && !literal_inf) || v.is_subnormal() {
+    if end != s.len() || v.is_nan() || erange || v.is_subnormal() {
         return None;
-    }
-    if v == 0.0
-        && lower
-            .split(['e'])
-            .next()
-            .is_some_and(|m| m.bytes().any(|d| matches!(d, b'1'..=b'9')))
-    {
-        return None; // underflow to zero
     }
     Some(v)
 }
@@ -301,6 +287,9 @@ fn sort_generic(c: &mut Ctx, a: &[Vec<u8>], ro: bool) -> R {
         list::push(&mut t, db, &dest, &items, false, true)?;
     }
     t.commit()?;
+    if !out.is_empty() {
+        c.signal_key(db, &dest);
+    }
     c.out.int(out.len() as i64);
     Ok(Flow::Continue { wrote: true })
 }

@@ -1,6 +1,7 @@
 //! String commands.
 
-use super::{done, err, float_arg, int_arg, is, CmdErr, Ctx, R};
+use super::{done, err, int_arg, is, CmdErr, Ctx, R};
+use crate::cfloat::{string2ld, LongDouble};
 use crate::store::{Kind, Meta, Txn};
 use strata_dump::records::{STR_BY_CONTENT, STR_NOT_INT, STR_RAW};
 
@@ -352,18 +353,17 @@ pub fn incrbyfloat(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let db = c.s.db;
     let mut t = c.sh.store.txn();
     let old = txn_string(&mut t, db, &a[1])?;
+    // Redis adds in an x87 long double and prints it with %.17Lf, trailing zeros cut.
     let cur = match &old {
-        Some(m) => float_arg(&m.body).ok_or_else(|| CmdErr(err::NOT_FLOAT.into()))?,
-        None => 0.0,
+        Some(m) => string2ld(&m.body).ok_or_else(|| CmdErr(err::NOT_FLOAT.into()))?,
+        None => LongDouble::from_i64(0),
     };
-    let by = float_arg(&a[2]).ok_or_else(|| CmdErr(err::NOT_FLOAT.into()))?;
-    let new = cur + by;
+    let by = string2ld(&a[2]).ok_or_else(|| CmdErr(err::NOT_FLOAT.into()))?;
+    let new = cur.plus(by);
     if !new.is_finite() {
         return Err("ERR increment would produce NaN or Infinity".into());
     }
-    // Redis prints the long double with %.17Lf and trims zeros; the shortest form that
-    // round-trips an f64 gives the same text for every value an f64 holds exactly.
-    let text = format!("{new}").into_bytes();
+    let text = new.to_human().into_bytes();
     t.put(
         db,
         &a[1],

@@ -156,7 +156,7 @@ fn parse_score_bound(a: &[u8]) -> Result<ScoreBound, CmdErr> {
         Some(b'(') => (true, &a[1..]),
         _ => (false, a),
     };
-    let v = float_arg(s).ok_or_else(bad)?;
+    let v = crate::cfloat::range_bound(s).ok_or_else(bad)?;
     Ok(ScoreBound { v, excl })
 }
 
@@ -437,7 +437,7 @@ pub fn zadd(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     save(&mut t, db, &a[1], Kind::ZSet, &h, expire)?;
     t.commit()?;
     if added > 0 || changed > 0 {
-        c.sh.signal_key(db, &a[1]);
+        c.signal_key(db, &a[1]);
     }
     if incr {
         match incr_result {
@@ -466,7 +466,7 @@ pub fn zincrby(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     }
     save(&mut t, db, &a[1], Kind::ZSet, &h, expire)?;
     t.commit()?;
-    c.sh.signal_key(db, &a[1]);
+    c.signal_key(db, &a[1]);
     c.out.double(&format_g17(new));
     done()
 }
@@ -628,9 +628,10 @@ fn parse_range(
         } else if is(o, "limit") && i + 2 < a.len() {
             limit = Some((int_arg(&a[i + 1])?, int_arg(&a[i + 2])?));
             i += 2;
-        } else if fixed == Kindish::Auto && is(o, "byscore") {
+        } else if fixed == Kindish::Auto && !rev_fixed && is(o, "byscore") {
+            // (ZREVRANGE is by rank only.)
             kind = Kindish::Score;
-        } else if fixed == Kindish::Auto && is(o, "bylex") {
+        } else if fixed == Kindish::Auto && !rev_fixed && is(o, "bylex") {
             kind = Kindish::Lex;
         } else if fixed == Kindish::Auto && !rev_fixed && is(o, "rev") {
             rev = true;
@@ -639,7 +640,8 @@ fn parse_range(
         }
         i += 1;
     }
-    if limit.is_some() && kind == Kindish::Auto {
+    // A LIMIT whose count is -1 (Redis's "no limit") passes in a rank range.
+    if limit.is_some_and(|(_, n)| n != -1) && kind == Kindish::Auto {
         return Err(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
                 .into(),
@@ -750,7 +752,7 @@ pub fn zrangestore(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let big = matches!(r.by, By::Rank(..)) && items.len() as u64 > LP_ENTRIES;
     store_items(&mut t, db, &a[1], &items, big)?;
     t.commit()?;
-    c.sh.signal_key(db, &a[1]);
+    c.signal_key(db, &a[1]);
     c.int(items.len() as i64)
 }
 
@@ -894,7 +896,7 @@ pub fn zmpop(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 
 pub fn zrandmember(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let count = match a.get(2) {
-        Some(n) => Some(int_arg(n)?),
+        Some(n) => Some(super::rand_count(n, false)?),
         None => None,
     };
     let withscores = match a.get(3) {
@@ -902,10 +904,8 @@ pub fn zrandmember(c: &mut Ctx, a: &[Vec<u8>]) -> R {
         Some(w) if is(w, "withscores") && a.len() == 4 => true,
         Some(_) => return Err(err::SYNTAX.into()),
     };
-    if let Some(n) = count {
-        if withscores && n.unsigned_abs() > (i64::MAX as u64) / 2 {
-            return Err(err::NOT_INT.into());
-        }
+    if let (Some(_), true) = (count, withscores) {
+        super::rand_count(&a[2], true)?;
     }
     let items = match coll::read(c, &a[1], Kind::ZSet)? {
         Some((_, h)) => all(&c.sh.store, c.sh.store.phys(c.s.db), &a[1], &h)?,
@@ -1120,7 +1120,7 @@ fn setop_store(c: &mut Ctx, a: &[Vec<u8>], op: SetOp) -> R {
     let big = items.len() as u64 > LP_ENTRIES || items.iter().any(|(m, _)| m.len() > LP_VALUE);
     store_items(&mut t, db, &a[1], &items, big)?;
     t.commit()?;
-    c.sh.signal_key(db, &a[1]);
+    c.signal_key(db, &a[1]);
     c.int(items.len() as i64)
 }
 
@@ -1144,7 +1144,7 @@ pub fn zdiffstore(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 pub fn zintercard(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    let (n, limit) = super::coll::intercard_args(a)?;
+    let (n, limit) = super::coll::intercard_args(a, true)?;
     let mut inputs = Vec::new();
     for k in &a[2..2 + n] {
         inputs.push(load_input(c, k)?);

@@ -30,6 +30,20 @@ pub fn raw(c: &mut Client, req: &[u8]) -> Vec<u8> {
     c.read_raw().unwrap()
 }
 
+/// Send each case to Redis (`redis`) and to Strata (`ours`) in turn: the reply bytes
+/// must be equal (`label` names the run in a failure).
+pub fn same_replies(redis: &mut Client, ours: &mut Client, cases: &[&[&str]], label: &str) {
+    for case in cases {
+        let req = encode(&case.iter().map(|s| s.as_bytes()).collect::<Vec<_>>());
+        let (x, y) = (raw(redis, &req), raw(ours, &req));
+        assert_eq!(
+            String::from_utf8_lossy(&y),
+            String::from_utf8_lossy(&x),
+            "{label} {case:?}"
+        );
+    }
+}
+
 /// Raise this process's open-file limit to its hard limit (children inherit it): the
 /// tests that open 1,000+ connections need more than a default soft limit of 1024.
 pub fn raise_nofile_limit() {
