@@ -103,7 +103,9 @@ pub fn check_hll(data: &[u8]) {
 /// Untrusted command arguments (split at 0xFF bytes; the first names a command):
 /// COMMAND GETKEYS's key finder never panics and names only positions inside the
 /// arguments (after the command's name); a stream ID argument parses without panicking, and a parsed
-/// ID written back in `ms-seq` form parses to itself.
+/// ID written back in `ms-seq` form parses to itself; C float parsing (`cfloat`) never
+/// panics, a double reads back from its shortest text and a long double's `%.17Lf`
+/// text parses.
 pub fn check_args(data: &[u8]) {
     use crate::cmd::{cmdmeta, getkeys, stream};
     let args: Vec<Vec<u8>> = data.split(|&b| b == 0xFF).map(<[u8]>::to_vec).collect();
@@ -122,6 +124,26 @@ pub fn check_args(data: &[u8]) {
         }
     }
     for a in &args {
+        // C float parsing: a double reads back from its shortest text; a long double's
+        // %.17Lf text is itself a long double; sums never panic.
+        if let Some(v) = crate::cfloat::string2d(a) {
+            if v.is_finite() {
+                let text = format!("{v:e}");
+                assert_eq!(crate::cfloat::string2d(text.as_bytes()), Some(v), "{text}");
+            }
+        }
+        if let Some(v) = crate::cfloat::string2ld(a) {
+            let sum = v.plus(v);
+            if v.is_finite() {
+                let text = v.to_human();
+                assert!(
+                    crate::cfloat::string2ld(text.as_bytes()).is_some(),
+                    "{text}"
+                );
+            }
+            let _ = sum.to_human();
+        }
+        let _ = crate::cfloat::range_bound(a);
         for missing in [0, u64::MAX] {
             for strict in [false, true] {
                 if let Some((ms, seq)) = stream::parse_id(a, missing, strict) {

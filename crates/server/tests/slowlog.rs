@@ -70,3 +70,34 @@ fn slowlog_entries_match_real_redis() {
     assert_eq!(results[0].3, results[1].3);
     assert_eq!(results[0].4, results[1].4);
 }
+
+/// A blocking command that blocked is logged when it is served (after the EXEC that
+/// served it), not when it blocked; one that times out is never logged. Found by
+/// Redis's own test suite (`unit/slowlog`).
+#[test]
+fn blocking_commands_are_logged_when_served() {
+    let redis = Proc::start(&[]);
+    let ours = strata(&[]);
+    let mut results = Vec::new();
+    for p in [&redis, &ours] {
+        let mut c = p.client();
+        c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        c.cmd(&["SLOWLOG", "RESET"]);
+        c.cmd(&["BLPOP", "nothing", "0.05"]);
+        let timed_out = entries(&mut c, "-1");
+        let mut w = support::Client::connect(p.port).unwrap();
+        w.send(&[b"BLPOP", b"l", b"0"]);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        for cmd in [
+            &["MULTI"][..],
+            &["LPUSH", "l", "foo"],
+            &["SLOWLOG", "RESET"],
+            &["EXEC"],
+        ] {
+            c.cmd(cmd);
+        }
+        let served = w.read();
+        results.push((timed_out, served, entries(&mut c, "-1")));
+    }
+    assert_eq!(results[0], results[1]);
+}

@@ -74,6 +74,9 @@ struct Waiter {
     proto: u8,
     keys: Vec<Vec<u8>>,
     op: Op,
+    /// The command as sent, for the slow log when it is served (Redis logs a blocking
+    /// command then, not when it blocks).
+    args: Vec<Vec<u8>>,
 }
 
 /// The registry of blocked clients.
@@ -206,7 +209,13 @@ fn attempt(
 }
 
 /// Run a blocking command: serve now, or block.
-fn block_or_serve(c: &mut Ctx, keys: Vec<Vec<u8>>, op: Op, timeout: Option<Duration>) -> R {
+fn block_or_serve(
+    c: &mut Ctx,
+    args: &[Vec<u8>],
+    keys: Vec<Vec<u8>>,
+    op: Op,
+    timeout: Option<Duration>,
+) -> R {
     let sh = c.sh;
     let db = c.s.db;
     let proto = c.s.proto;
@@ -243,6 +252,7 @@ fn block_or_serve(c: &mut Ctx, keys: Vec<Vec<u8>>, op: Op, timeout: Option<Durat
             proto,
             keys,
             op,
+            args: args.to_vec(),
         },
     );
     drop(reg);
@@ -255,6 +265,16 @@ fn block_or_serve(c: &mut Ctx, keys: Vec<Vec<u8>>, op: Op, timeout: Option<Durat
 pub fn expire(sh: &Shared, client: u64) -> Option<Vec<u8>> {
     let w = lock(&sh.blocked).remove(client)?;
     Some(w.op.timeout_reply(w.proto))
+}
+
+/// A blocking command that blocked enters the slow log when it is served, with the time
+/// serving it took, as Redis's `updateStatsOnUnblock` does; one that times out never
+/// does (as in Redis).
+fn log_unblocked(sh: &Shared, w: &Waiter, took: Duration) {
+    let info = lock(&sh.clients).get(&w.client).cloned();
+    if let Some(info) = info {
+        super::slowlog::record(sh, &info, &w.args, took.as_micros() as u64, false);
+    }
 }
 
 /// CLIENT UNBLOCK: a blocked client gets its timeout reply (or, with `error`, Redis's
@@ -320,6 +340,7 @@ pub fn serve(sh: &Shared, db: usize, key: &[u8]) {
                     None => break,
                 }
             };
+            let started = Instant::now();
             let mut t = sh.store.txn();
             // A key that now holds another type leaves its waiters blocked, as Redis
             // serves a key only for the type it holds.
@@ -364,6 +385,7 @@ pub fn serve(sh: &Shared, db: usize, key: &[u8]) {
                 continue;
             }
             send(sh, &w, reply);
+            log_unblocked(sh, &w, started.elapsed());
             if let Op::Move { dst, .. } = &w.op {
                 work.push_back((w.db, dst.clone()));
             }
@@ -384,12 +406,12 @@ fn keys_and_timeout(a: &[Vec<u8>]) -> Result<(Vec<Vec<u8>>, Option<Duration>), C
 
 pub fn blpop(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let (keys, t) = keys_and_timeout(a)?;
-    block_or_serve(c, keys, Op::Pop { left: true }, t)
+    block_or_serve(c, a, keys, Op::Pop { left: true }, t)
 }
 
 pub fn brpop(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let (keys, t) = keys_and_timeout(a)?;
-    block_or_serve(c, keys, Op::Pop { left: false }, t)
+    block_or_serve(c, a, keys, Op::Pop { left: false }, t)
 }
 
 fn side(a: &[u8]) -> Result<bool, CmdErr> {
@@ -407,6 +429,7 @@ pub fn blmove(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let t = timeout_arg(&a[5])?;
     block_or_serve(
         c,
+        a,
         vec![a[1].clone()],
         Op::Move {
             dst: a[2].clone(),
@@ -421,6 +444,7 @@ pub fn brpoplpush(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let t = timeout_arg(&a[3])?;
     block_or_serve(
         c,
+        a,
         vec![a[1].clone()],
         Op::Move {
             dst: a[2].clone(),
@@ -434,23 +458,23 @@ pub fn brpoplpush(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 pub fn blmpop(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let t = timeout_arg(&a[1])?;
     let (keys, left, count) = list::parse_mpop(a, 2, ("left", "right"))?;
-    block_or_serve(c, keys, Op::MPop { left, count }, t)
+    block_or_serve(c, a, keys, Op::MPop { left, count }, t)
 }
 
 pub fn bzpopmin(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let (keys, t) = keys_and_timeout(a)?;
-    block_or_serve(c, keys, Op::ZPop { max: false }, t)
+    block_or_serve(c, a, keys, Op::ZPop { max: false }, t)
 }
 
 pub fn bzpopmax(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let (keys, t) = keys_and_timeout(a)?;
-    block_or_serve(c, keys, Op::ZPop { max: true }, t)
+    block_or_serve(c, a, keys, Op::ZPop { max: true }, t)
 }
 
 pub fn bzmpop(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let t = timeout_arg(&a[1])?;
     let (keys, min, count) = list::parse_mpop(a, 2, ("min", "max"))?;
-    block_or_serve(c, keys, Op::ZMPop { max: !min, count }, t)
+    block_or_serve(c, a, keys, Op::ZMPop { max: !min, count }, t)
 }
 
 /// For `Op::kind` users (INFO).
@@ -489,6 +513,7 @@ pub fn wait(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             proto: c.s.proto,
             keys: Vec::new(),
             op: Op::Wait,
+            args: Vec::new(),
         },
     );
     let deadline = (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64));

@@ -405,6 +405,14 @@ fn wrong_args(sub: &str) -> CmdErr {
     ))
 }
 
+/// Redis's `addReplySubcommandSyntaxError`: the subcommand as the client typed it.
+fn sub_syntax(a: &[Vec<u8>]) -> CmdErr {
+    CmdErr(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+        String::from_utf8_lossy(&a[1])
+    ))
+}
+
 /// FUNCTION <subcommand> ...
 pub fn function(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let sub = String::from_utf8_lossy(&a[1]).to_ascii_lowercase();
@@ -460,7 +468,10 @@ pub fn function(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             c.ok()
         }
         "flush" => {
-            if n > 3 || (n == 3 && !is(&a[2], "sync") && !is(&a[2], "async")) {
+            if n > 3 {
+                return Err(sub_syntax(a));
+            }
+            if n == 3 && !is(&a[2], "sync") && !is(&a[2], "async") {
                 return Err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option".into());
             }
             install(c.sh, BTreeMap::new())?;
@@ -624,8 +635,11 @@ fn list(c: &mut Ctx, a: &[Vec<u8>]) -> R {
 }
 
 fn restore(c: &mut Ctx, a: &[Vec<u8>]) -> R {
-    if a.len() < 3 || a.len() > 4 {
+    if a.len() < 3 {
         return Err(wrong_args("restore"));
+    }
+    if a.len() > 4 {
+        return Err(sub_syntax(a));
     }
     #[derive(PartialEq)]
     enum Policy {

@@ -1236,7 +1236,9 @@ fn execute_command(
         }
     };
     let usec = started.map(|t0| t0.elapsed().as_micros() as u64);
-    if let (true, Some(us)) = (slow_timed, usec) {
+    // A command that blocked is logged when it is served or times out
+    // (`blocking::log_unblocked`).
+    if let (true, Some(us), false) = (slow_timed, usec, matches!(result, Ok(Flow::Block(_)))) {
         slowlog::record(sh, info, args, us, ctx.s.in_script);
     }
     // Failed: an error returned, or written by the command itself (a script's error).

@@ -551,6 +551,14 @@ pub fn bitcount(c: &mut Ctx, a: &[Vec<u8>]) -> R {
     let Some(v) = c.get_string(&a[1])? else {
         return c.int(0);
     };
+    // Redis 7.0.15 answers 0 for two negative bounds the wrong way round, before it
+    // reads the unit.
+    if a.len() == 4 || a.len() == 5 {
+        let (s, e) = (int_arg(&a[2])?, int_arg(&a[3])?);
+        if s < 0 && e < 0 && s > e {
+            return c.int(0);
+        }
+    }
     let r = bit_range_args(a, 2)?;
     if let Some((_, e, _)) = r {
         if e == i64::MAX {
