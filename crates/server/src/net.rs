@@ -716,6 +716,10 @@ impl Loop {
                 c.info.last_active.store(self.clock_ms, Ordering::Relaxed);
             }
             ran = true;
+            // While a request runs, its own bytes (and those run before it from the same
+            // read) are still in the buffer, as in Redis's query buffer: CLIENT LIST
+            // shows the caller's `qbuf` so.
+            c.info.listed.qbuf.store(c.rbuf.len(), Ordering::Relaxed);
             self.run_request(t, args);
         }
         let Some(c) = self.conns.get_mut(&t) else {

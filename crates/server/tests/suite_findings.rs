@@ -36,3 +36,82 @@ fn suite_findings_answer_as_redis() {
         same_replies(&mut a, &mut b, CASES, &format!("RESP{proto}"));
     }
 }
+
+/// MONITOR's lines for one client's commands, with the time and the client's port
+/// masked, up to the `ECHO end` sentinel.
+fn monitor_transcript(p: &Proc) -> Vec<String> {
+    let mut mon = p.client();
+    mon.cmd(&["MONITOR"]);
+    let mut c = p.client();
+    let cmds: &[&[&str]] = &[
+        &["SET", "a", "1"],
+        &["AUTH", "pw"],
+        &["AUTH", "user", "pw"],
+        &["HELLO", "2"],
+        &["MULTI"],
+        &["SET", "foo", "bar"],
+        &["EXEC"],
+        &["MULTI"],
+        &["NOSUCH"],
+        &["EXEC"],
+        &["EVAL", "redis.call('set',KEYS[1],ARGV[1])", "1", "foo", "bar"],
+        &["SELECT", "3"],
+        &["GET", "x"],
+        &["SELECT", "0"],
+        &["CONFIG", "GET", "port"],
+        &["CLIENT", "GETNAME"],
+        &["FUNCTION", "LOAD", "REPLACE", "#!lua name=t\nredis.register_function('tf', function() return redis.call('set','foo','bar') end)"],
+        &["FCALL", "tf", "0"],
+        &["EVAL_RO", "return redis.call('get','foo')", "0"],
+        &["BLPOP", "nolist", "0.01"],
+        &["ECHO", "end"],
+    ];
+    for cmd in cmds {
+        c.cmd(cmd);
+    }
+    let mut lines = Vec::new();
+    loop {
+        let line = String::from_utf8(mon.read_raw().unwrap()).unwrap();
+        // "+<secs>.<micros> [<db> <addr>] <args>"
+        let (_, rest) = line.split_once(' ').unwrap();
+        let (who, args) = rest.split_once("] ").unwrap();
+        let who = match who.rsplit_once(':') {
+            Some((ip, _)) => format!("{ip}:PORT"),
+            None => who.to_string(),
+        };
+        let done = args.contains("\"end\"");
+        lines.push(format!("{who}] {args}"));
+        if done {
+            return lines;
+        }
+    }
+}
+
+/// MONITOR shows a command after it ran (EXEC after its commands, SELECT with the new
+/// db), scripts before their commands, which come from `lua`; AUTH and HELLO with
+/// passwords redacted; not admin subcommands (CONFIG GET). Found by Redis's own test
+/// suite (`unit/introspection`).
+#[test]
+fn monitor_lines_come_in_redis_order() {
+    let (redis, ours) = (Proc::start(&[]), strata(&[]));
+    assert_eq!(monitor_transcript(&redis), monitor_transcript(&ours));
+}
+
+/// The caller's own `qbuf` in CLIENT LIST / CLIENT INFO counts the request being run,
+/// as Redis's query buffer still holds it. Found by `unit/introspection`.
+#[test]
+fn client_info_counts_the_running_request_in_qbuf() {
+    let (redis, ours) = (Proc::start(&[]), strata(&[]));
+    let field = |p: &Proc, cmd: &[&str]| -> String {
+        let reply = p.client().cmd(cmd);
+        let support::Reply::Bulk(Some(text)) = reply else {
+            panic!("{reply:?}");
+        };
+        let text = String::from_utf8(text).unwrap();
+        let f = text.split(' ').find(|f| f.starts_with("qbuf=")).unwrap();
+        f.to_string()
+    };
+    for cmd in [&["CLIENT", "INFO"][..], &["CLIENT", "LIST"]] {
+        assert_eq!(field(&redis, cmd), field(&ours, cmd), "{cmd:?}");
+    }
+}

@@ -311,8 +311,31 @@ fn run_library(lua: &Lua, code: &[u8]) -> Result<(String, Vec<Registered>), Stri
         )
         .set_name("=sandbox")
         .call::<()>(redis.clone())?;
-        lua.globals().raw_set("redis", redis)?;
-        script::protect_globals(lua)?;
+        // The library's code sees only the load-time `redis` (Redis's library API); the
+        // functions it registers share its environment and, once it has run, see the
+        // globals a script sees (`redis` of the call, the libraries), as Redis switches
+        // its globals' lookup after the load. Writes fail either way.
+        let (env, loaded): (mlua::Table, mlua::Function) = lua
+            .load(
+                r#"local redis, G = ...
+                local loading = true
+                local env = setmetatable({}, {
+                    __index = function(_, k)
+                        if loading then
+                            if k == "redis" then return redis end
+                        else
+                            local v = rawget(G, k)
+                            if v ~= nil then return v end
+                        end
+                        error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+                    end,
+                    __newindex = function() error("Attempt to modify a readonly table", 2) end,
+                })
+                return env, function() loading = false end"#,
+            )
+            .set_name("=sandbox")
+            .call((redis.clone(), lua.globals()))?;
+        chunk.set_environment(env)?;
         // A library's own code may run for half a second, as in Redis.
         let started = std::time::Instant::now();
         lua.set_hook(
@@ -326,7 +349,7 @@ fn run_library(lua: &Lua, code: &[u8]) -> Result<(String, Vec<Registered>), Stri
         )?;
         let r = chunk.call::<()>(());
         lua.remove_hook();
-        let _ = script::unprotect_globals(lua);
+        loaded.call::<()>(())?;
         Ok(r)
     });
     let run = result.map_err(|e| format!("Error registering functions: ERR {e}"))?;

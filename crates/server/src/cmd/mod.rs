@@ -1188,28 +1188,12 @@ fn execute_command(
             return Flow::Continue { wrote: false };
         }
     }
-    if sh.monitors.load(Ordering::Relaxed) > 0
-        && !cmd.has("admin")
-        && cmd.name != "auth"
-        && cmd.name != "hello"
-    {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let mut line = format!(
-            "+{}.{:06} [{} {}]",
-            now.as_secs(),
-            now.subsec_micros(),
-            s.db,
-            info.addr
-        )
-        .into_bytes();
-        for a in args {
-            line.push(b' ');
-            repr(&mut line, a);
-        }
-        line.extend_from_slice(b"\r\n");
-        sh.feed_monitors(&line);
+    // MONITOR sees a command after it ran (EXEC after its commands, SELECT with the
+    // new db), as Redis's `call()` feeds it; scripts and functions before, so their
+    // commands follow them (Redis feeds those explicitly).
+    let monitored = sh.monitors.load(Ordering::Relaxed) > 0 && monitored(cmd, sub_name);
+    if monitored && cmd.has("skip_monitor") {
+        feed_monitor(sh, s, info, args);
     }
     let proto = s.proto;
     let mut ctx = Ctx {
@@ -1236,6 +1220,9 @@ fn execute_command(
         }
     };
     let usec = started.map(|t0| t0.elapsed().as_micros() as u64);
+    if monitored && !cmd.has("skip_monitor") {
+        feed_monitor(sh, ctx.s, info, args);
+    }
     // A command that blocked is logged when it is served or times out
     // (`blocking::log_unblocked`).
     if let (true, Some(us), false) = (slow_timed, usec, matches!(result, Ok(Flow::Block(_)))) {
@@ -1263,6 +1250,52 @@ fn execute_command(
 
 /// Does the command write, or may it be propagated (Redis's `may_replicate`)? What
 /// CLIENT PAUSE WRITE holds: EXEC of a transaction holding such a command too.
+/// Whether MONITOR shows a command: not one flagged `admin`, judged on the
+/// subcommand's own flags as Redis does (CONFIG GET is `admin`, CLIENT LIST is not).
+/// (`skip_monitor` commands, the scripts, are shown too: before they run.)
+fn monitored(cmd: &Cmd, sub: Option<&str>) -> bool {
+    if let Some(sub) = sub {
+        let full = format!("{}|{sub}", cmd.name);
+        if let Some(e) = cmdmeta::meta().and_then(|m| m.info(&full)) {
+            let flags = e.items().get(2).map_or(&[][..], |f| f.items());
+            return !flags.iter().any(|f| f.text() == b"admin");
+        }
+    }
+    !cmd.has("admin")
+}
+
+/// Send a command to every MONITOR client, as Redis writes it: time, db and the
+/// client's address (`lua` for a script's commands), arguments quoted, passwords
+/// `(redacted)` as in the slow log.
+fn feed_monitor(sh: &Shared, s: &Session, info: &ClientInfo, args: &[Vec<u8>]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let from = if s.in_script {
+        "lua"
+    } else {
+        info.addr.as_str()
+    };
+    let mut line = format!(
+        "+{}.{:06} [{} {from}]",
+        now.as_secs(),
+        now.subsec_micros(),
+        s.db
+    )
+    .into_bytes();
+    let redact = slowlog::redacted(args);
+    for (i, a) in args.iter().enumerate() {
+        line.push(b' ');
+        if redact.contains(&i) {
+            line.extend_from_slice(b"\"(redacted)\"");
+        } else {
+            repr(&mut line, a);
+        }
+    }
+    line.extend_from_slice(b"\r\n");
+    sh.feed_monitors(&line);
+}
+
 fn may_replicate(sh: &Shared, s: &Session, cmd: &Cmd, sub: Option<&str>) -> bool {
     match (cmd.name, sub) {
         ("function", Some(sub)) => matches!(sub, "delete" | "flush" | "load" | "restore"),

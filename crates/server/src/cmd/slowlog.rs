@@ -96,7 +96,7 @@ pub fn record(sh: &Shared, info: &ClientInfo, args: &[Vec<u8>], micros: u64, scr
 
 /// Positions of arguments Redis 7.0 hides: AUTH's, HELLO's AUTH pair, the values of
 /// CONFIG SET for passwords, MIGRATE's AUTH/AUTH2.
-fn redacted(args: &[Vec<u8>]) -> Vec<usize> {
+pub(crate) fn redacted(args: &[Vec<u8>]) -> Vec<usize> {
     let is = |i: usize, w: &str| {
         args.get(i)
             .is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()))
