@@ -515,7 +515,32 @@ impl Config {
             .collect()
     }
 
-    /// `CONFIG SET name value`: the error text on failure, as Redis words it.
+    /// Whether CONFIG SET may change `name` (as typed): Redis's error text if not
+    /// (an unknown name, or one fixed at start-up).
+    pub fn settable(name: &str) -> Result<(), String> {
+        let lname = name.to_ascii_lowercase();
+        let m = match PARAMS.iter().find(|(n, _)| *n == lname) {
+            Some((_, m)) => *m,
+            None => match redis_conf::find(&lname) {
+                Some((_, e)) if e.runtime => Mutability::Runtime,
+                Some(_) => Mutability::Immutable,
+                None => {
+                    return Err(format!(
+                        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                    ))
+                }
+            },
+        };
+        if m == Mutability::Immutable {
+            return Err(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+            ));
+        }
+        Ok(())
+    }
+
+    /// `CONFIG SET name value`: the error text on failure, as Redis words it (a value
+    /// refused names the parameter in lower case, as Redis names its config).
     pub fn config_set(&mut self, name: &str, value: &str) -> Result<(), String> {
         let lname = name.to_ascii_lowercase();
         let m = match PARAMS.iter().find(|(n, _)| *n == lname) {
@@ -545,7 +570,7 @@ impl Config {
             vec![value.to_string()]
         };
         self.set(&lname, &words).map_err(|why| {
-            format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+            format!("ERR CONFIG SET failed (possibly related to argument '{lname}') - {why}")
         })
     }
 

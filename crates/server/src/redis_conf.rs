@@ -357,6 +357,28 @@ pub(crate) fn check(entry: &Inert, args: &[String]) -> Result<String, String> {
             }
             v
         }
+        Kind::Num if entry.name == "maxmemory-clients" => {
+            // A memory amount or a percentage of maxmemory, as Redis's
+            // MEMORY_CONFIG | PERCENT_CONFIG.
+            let v = one()?;
+            let bad = || "argument must be a memory or percent value".to_string();
+            match v.strip_suffix('%') {
+                Some(pct) => {
+                    let n: i64 = pct.parse().map_err(|_| bad())?;
+                    if n < 0 {
+                        return Err(bad());
+                    }
+                    if n > 100 {
+                        return Err("percentage argument must be less or equal to 100".into());
+                    }
+                    v.to_string()
+                }
+                None => match crate::config::parse_memory(v) {
+                    Some(n) if !v.starts_with('-') => n.to_string(),
+                    _ => return Err(bad()),
+                },
+            }
+        }
         Kind::Num => {
             let v = one()?;
             if !is_number(v) {
@@ -432,7 +454,12 @@ mod tests {
         assert_eq!(check(e, &["64mb".into()]).unwrap(), "67108864");
         let (_, e) = find("maxmemory-clients").unwrap();
         assert_eq!(check(e, &["10%".into()]).unwrap(), "10%");
-        assert!(check(e, &["lots".into()]).unwrap_err().contains("integer"));
+        assert!(check(e, &["lots".into()])
+            .unwrap_err()
+            .contains("memory or percent value"));
+        assert!(check(e, &["101%".into()])
+            .unwrap_err()
+            .contains("less or equal to 100"));
         let (_, e) = find("maxmemory-policy").unwrap();
         assert!(check(e, &["allkeys-lru".into()])
             .unwrap_err()

@@ -23,6 +23,33 @@ const CASES: &[&[&str]] = &[
     &["FUNCTION", "restore"],
     &["FUNCTION", "FLUSH", "SYNC", "extra"],
     &["FUNCTION", "flush", "bad"],
+    // CONFIG SET checks every name before it sets anything: an unknown one first, then
+    // a fixed or repeated one; a refused value names the parameter in lower case;
+    // maxmemory-clients is a memory amount or a percentage up to 100.
+    &["CONFIG", "SET", "HASH-MAX-LISTPACK-ENTRIES", "abc"],
+    &["CONFIG", "SET", "hash-max-ziplist-entries", "abc"],
+    &["CONFIG", "SET", "nosuch", "1", "maxmemory", "2"],
+    &["CONFIG", "SET", "maxmemory", "1", "MAXMEMORY", "2"],
+    &[
+        "CONFIG",
+        "SET",
+        "maxmemory",
+        "10000001",
+        "maxmemory-clients",
+        "200%",
+        "client-query-buffer-limit",
+        "invalid",
+    ],
+    &["CONFIG", "GET", "maxmemory"],
+    &["CONFIG", "SET", "maxmemory-clients", "101%"],
+    &["CONFIG", "SET", "maxmemory-clients", "-1%"],
+    &["CONFIG", "SET", "maxmemory-clients", "-1"],
+    &["CONFIG", "SET", "maxmemory-clients", "abc"],
+    &["CONFIG", "SET", "maxmemory-clients", "1kb"],
+    &["CONFIG", "GET", "maxmemory-clients"],
+    &["CONFIG", "SET", "maxmemory-clients", "50%"],
+    &["CONFIG", "GET", "maxmemory-clients"],
+    &["CONFIG", "SET", "maxmemory-clients", "0"],
 ];
 
 #[test]

@@ -1040,6 +1040,36 @@ pub fn config(c: &mut Ctx, a: &[Vec<u8>]) -> R {
             done()
         }
         "set" if a.len() >= 4 && a.len().is_multiple_of(2) => {
+            // Redis checks every name first: the first unknown, fixed or repeated one
+            // fails the command (an unknown one named in preference), nothing set.
+            let mut first: Option<String> = None;
+            let mut unknown: Option<String> = None;
+            for (i, p) in a[2..].chunks(2).enumerate() {
+                let name = String::from_utf8_lossy(&p[0]);
+                match crate::config::Config::settable(&name) {
+                    Err(e) if e.starts_with("ERR Unknown") => {
+                        if first.is_none() && unknown.is_none() {
+                            unknown = Some(e);
+                        }
+                    }
+                    Err(e) => {
+                        first.get_or_insert(e);
+                    }
+                    Ok(()) => {
+                        let repeated = a[2..2 + 2 * i]
+                            .chunks(2)
+                            .any(|q| q[0].eq_ignore_ascii_case(&p[0]));
+                        if repeated {
+                            first.get_or_insert(format!(
+                                "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some(e) = unknown.or(first) {
+                return Err(CmdErr(e));
+            }
             let mut cfg = lock(&c.sh.config);
             let mut next = cfg.clone();
             for p in a[2..].chunks(2) {
