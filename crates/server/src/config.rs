@@ -542,24 +542,8 @@ impl Config {
     /// `CONFIG SET name value`: the error text on failure, as Redis words it (a value
     /// refused names the parameter in lower case, as Redis names its config).
     pub fn config_set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        Self::settable(name)?;
         let lname = name.to_ascii_lowercase();
-        let m = match PARAMS.iter().find(|(n, _)| *n == lname) {
-            Some((_, m)) => *m,
-            None => match redis_conf::find(&lname) {
-                Some((_, e)) if e.runtime => Mutability::Runtime,
-                Some(_) => Mutability::Immutable,
-                None => {
-                    return Err(format!(
-                        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-                    ))
-                }
-            },
-        };
-        if m == Mutability::Immutable {
-            return Err(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
-            ));
-        }
         let many = lname == "save"
             || lname == "client-output-buffer-limit"
             || redis_conf::find(&lname)
