@@ -47,6 +47,17 @@ const CASES: &[&[&str]] = &[
     &["EVAL", "error('custom')", "0"],
     &["EVAL", "\n\nerror('on line three')", "0"],
     &["EVAL", "return redis.sha1hex('abc')", "0"],
+    // sha1hex takes exactly one argument (numbers as Lua prints them, other values as
+    // ""); CLUSTER RESET is refused in a script by its own flags, an unknown
+    // subcommand as an unknown command. Found by Redis's own test suite.
+    &["EVAL", "redis.sha1hex()", "0"],
+    &["EVAL", "return redis.sha1hex(1, 2)", "0"],
+    &["EVAL", "return redis.sha1hex(12.5)", "0"],
+    &["EVAL", "return redis.sha1hex({})", "0"],
+    &["EVAL", "redis.call('cluster', 'reset', 'hard')", "0"],
+    &["EVAL", "redis.call('cluster', 'nosuch')", "0"],
+    &["CLUSTER", "nosuch"],
+    &["CLUSTER", "keyslot"],
     &["EVAL", "return cjson.encode({1,2,'x'})", "0"],
     &["EVAL", "return cjson.decode('[1,2,3]')[2]", "0"],
     &["EVAL", "return cjson.decode('{\"a\":{\"b\":\"c\"}}').a.b", "0"],

@@ -726,6 +726,35 @@ fn subcommands(name: &str) -> Option<&'static [(&'static str, i32)]> {
             ("unblock", -3),
             ("unpause", 2),
         ],
+        "cluster" => &[
+            ("addslots", -3),
+            ("addslotsrange", -4),
+            ("bumpepoch", 2),
+            ("count-failure-reports", 3),
+            ("countkeysinslot", 3),
+            ("delslots", -3),
+            ("delslotsrange", -4),
+            ("failover", -2),
+            ("flushslots", 2),
+            ("forget", 3),
+            ("getkeysinslot", 4),
+            ("help", 2),
+            ("info", 2),
+            ("keyslot", 3),
+            ("links", 2),
+            ("meet", -4),
+            ("myid", 2),
+            ("nodes", 2),
+            ("replicas", 3),
+            ("replicate", 3),
+            ("reset", -2),
+            ("saveconfig", 2),
+            ("set-config-epoch", 3),
+            ("setslot", -4),
+            ("shards", 2),
+            ("slaves", 3),
+            ("slots", 2),
+        ],
         "config" => &[
             ("get", -3),
             ("help", 2),
@@ -1250,18 +1279,24 @@ fn execute_command(
 
 /// Does the command write, or may it be propagated (Redis's `may_replicate`)? What
 /// CLIENT PAUSE WRITE holds: EXEC of a transaction holding such a command too.
-/// Whether MONITOR shows a command: not one flagged `admin`, judged on the
-/// subcommand's own flags as Redis does (CONFIG GET is `admin`, CLIENT LIST is not).
-/// (`skip_monitor` commands, the scripts, are shown too: before they run.)
-fn monitored(cmd: &Cmd, sub: Option<&str>) -> bool {
+/// Whether a command, or its subcommand `sub`, carries Redis's `flag`: a subcommand is
+/// judged on its own flags, as Redis does (CONFIG GET is `admin`, CLIENT LIST is not;
+/// CLUSTER RESET is `noscript`).
+pub(crate) fn has_flag(cmd: &Cmd, sub: Option<&str>, flag: &str) -> bool {
     if let Some(sub) = sub {
         let full = format!("{}|{sub}", cmd.name);
         if let Some(e) = cmdmeta::meta().and_then(|m| m.info(&full)) {
             let flags = e.items().get(2).map_or(&[][..], |f| f.items());
-            return !flags.iter().any(|f| f.text() == b"admin");
+            return flags.iter().any(|f| f.text() == flag.as_bytes());
         }
     }
-    !cmd.has("admin")
+    cmd.has(flag)
+}
+
+/// Whether MONITOR shows a command: not one flagged `admin` (`has_flag`). (The
+/// `skip_monitor` commands, the scripts, are shown too: before they run.)
+fn monitored(cmd: &Cmd, sub: Option<&str>) -> bool {
+    !has_flag(cmd, sub, "admin")
 }
 
 /// Send a command to every MONITOR client, as Redis writes it: time, db and the

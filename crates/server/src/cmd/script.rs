@@ -603,9 +603,18 @@ pub(crate) fn run_in(
                 Ok(t)
             })?,
         )?;
+        // Exactly one argument, as Redis checks it.
         redis.set(
             "sha1hex",
-            lua.create_function(|_, s: mlua::String| Ok(sha1_hex(&s.as_bytes())))?,
+            lua.create_function(|lua, args: MultiValue| match args.len() {
+                // Lua's own string conversion (numbers as %.14g); anything else is
+                // hashed as the empty string, as Redis's NULL from lua_tolstring is.
+                1 => {
+                    let s = lua.coerce_string(args[0].clone())?;
+                    Ok(sha1_hex(&s.map(|s| s.as_bytes().to_vec()).unwrap_or_default()))
+                }
+                _ => Err(mlua::Error::RuntimeError("wrong number of arguments".into())),
+            })?,
         )?;
         set_log(lua, &redis)?;
         redis.set(
@@ -803,16 +812,16 @@ fn call_command(lua: &Lua, cc: &mut CallCtx, args: MultiValue) -> mlua::Result<V
         return err_table("ERR Wrong number of args calling Redis command from script");
     }
     // A container's subcommand is resolved as Redis resolves it for scripts.
-    match super::subcommand(cmd, &argv) {
+    let sub = match super::subcommand(cmd, &argv) {
         Err(super::SubRefusal::Unknown) => {
             return err_table("ERR Unknown Redis command called from script")
         }
         Err(super::SubRefusal::Arity(_)) => {
             return err_table("ERR Wrong number of args calling Redis command from script")
         }
-        Ok(_) => {}
-    }
-    if cmd.has("noscript") {
+        Ok(sub) => sub,
+    };
+    if super::has_flag(cmd, sub, "noscript") {
         return err_table("ERR This Redis command is not allowed from script");
     }
     // Redis counts a command that may be propagated (PUBLISH, PFCOUNT) as a write here.
