@@ -198,3 +198,39 @@ fn a_runaway_script_is_stopped() {
     }
     assert_eq!(c.cmd(&["EVAL", "return 8", "0"]), Reply::Int(8));
 }
+
+/// Scripts at the edges of Lua's 8,000 stack slots: `redis.call` / `redis.pcall` with
+/// 7,990 arguments, a reply of 10,000 tables, replies nested until Redis's "reached lua
+/// stack limit" (7,995 arrays deep): the same bytes as redis-server 7.0.15. Before,
+/// each of the first three killed the event loop (mlua ran out of reference slots) and
+/// the deep reply was cut at 1,000 levels. A callback given thousands of strings
+/// (`redis.sha1hex(unpack(t))`) is an error; the server keeps serving.
+#[test]
+fn scripts_at_lua_stack_limits_match_redis() {
+    let (redis, ours) = (Proc::start(&[]), strata(&[]));
+    let (mut a, mut b) = (redis.client(), ours.client());
+    let args = "local t = {} for i=1,7990 do t[i] = 'v'..i end ";
+    let cases: Vec<String> = vec![
+        format!("{args}return redis.call('rpush', 'LL', unpack(t))"),
+        format!("{args}return redis.pcall('rpush', 'LL', unpack(t))"),
+        "local t = {} for i=1,10000 do t[i] = {i, 'x'} end return t".into(),
+        "local a = {}; local b = {a}; a[1] = b; return a".into(),
+        "local a = {}; a[1] = a; a[2] = 'x'; return a".into(),
+        "return {1, {2, {3}}, 'a', {err='e'}, {ok='o'}, true, false, nil, 5}".into(),
+        "return redis.call()".into(),
+        "return redis.pcall()".into(),
+        "return redis.pcall('set', nil, 'x')".into(),
+    ];
+    for body in &cases {
+        let req = support::encode(&[b"EVAL", body.as_bytes(), b"0"]);
+        let (x, y) = (support::raw(&mut a, &req), support::raw(&mut b, &req));
+        assert!(x == y, "{body}: {} vs {} bytes", x.len(), y.len());
+    }
+    let req = support::encode(&[
+        b"EVAL",
+        format!("{args}return redis.sha1hex(unpack(t))").as_bytes(),
+        b"0",
+    ]);
+    assert_eq!(support::raw(&mut b, &req)[0], b'-');
+    assert_eq!(b.cmd(&["PING"]), Reply::Status("PONG".into()));
+}

@@ -276,7 +276,9 @@ fn run_library(lua: &Lua, code: &[u8]) -> Result<(String, Vec<Registered>), Stri
         })?;
     let found: std::cell::RefCell<Vec<Registered>> = Default::default();
     let failure: std::cell::RefCell<Option<String>> = Default::default();
-    let result = lua.scope(|scope| {
+    // As a script's run (`script::run_in`): a panic of mlua's reference slots is the
+    // load's error.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lua.scope(|scope| {
         let redis = lua.create_table()?;
         let reg = scope.create_function(|_, args: mlua::MultiValue| {
             let r = registration(args).and_then(|r| {
@@ -351,7 +353,12 @@ fn run_library(lua: &Lua, code: &[u8]) -> Result<(String, Vec<Registered>), Stri
         lua.remove_hook();
         loaded.call::<()>(())?;
         Ok(r)
-    });
+    })))
+    .map_err(|_| {
+        lua.remove_hook();
+        "Error registering functions: ERR too many Lua values passed to the server at once"
+            .to_string()
+    })?;
     let run = result.map_err(|e| format!("Error registering functions: ERR {e}"))?;
     if let Err(e) = run {
         if let Some(f) = failure.borrow().clone() {

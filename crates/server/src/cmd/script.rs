@@ -476,10 +476,7 @@ const NOTE_KEY: &str = "strata.redis_note";
 /// Called by Lua only. Nothing with a destructor is alive when `lua_error` unwinds.
 unsafe extern "C-unwind" fn redis_call(l: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
     use mlua::ffi;
-    let n = ffi::lua_gettop(l);
-    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"strata.redis_raw".as_ptr());
-    ffi::lua_insert(l, 1);
-    ffi::lua_call(l, n, 1);
+    pack_and_call_raw(l);
     if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
         ffi::lua_getfield(l, -1, c"err".as_ptr());
         if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
@@ -499,6 +496,42 @@ unsafe extern "C-unwind" fn redis_call(l: *mut mlua::ffi::lua_State) -> std::os:
         }
         ffi::lua_pop(l, 1);
     }
+    1
+}
+
+/// Replaces the arguments on `l`'s stack by the result of the registry's raw call
+/// function applied to them packed in one table (with their count: a nil may sit
+/// between them). Packed, up to Lua's ~8,000 arguments reach Rust as one reference: as
+/// separate values each took a slot of mlua's auxiliary stack, of which there are
+/// 8,000, and `redis.call` with 7,990 arguments killed the event loop.
+///
+/// # Safety
+/// `l` is a Lua state running a C function; the registry holds the raw function.
+unsafe fn pack_and_call_raw(l: *mut mlua::ffi::lua_State) {
+    use mlua::ffi;
+    let n = ffi::lua_gettop(l);
+    ffi::lua_createtable(l, n, 0);
+    for i in 1..=n {
+        ffi::lua_pushvalue(l, i);
+        ffi::lua_rawseti(l, -2, ffi::lua_Integer::from(i));
+    }
+    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"strata.redis_raw".as_ptr());
+    ffi::lua_insert(l, -2);
+    ffi::lua_pushinteger(l, ffi::lua_Integer::from(n));
+    ffi::lua_call(l, 2, 1);
+    // Keep only the result (already alone at 1 when there were no arguments).
+    if n > 0 {
+        ffi::lua_replace(l, 1);
+    }
+    ffi::lua_settop(l, 1);
+}
+
+/// `redis.pcall`: the raw call, its error returned as a table.
+///
+/// # Safety
+/// As [`redis_call`].
+unsafe extern "C-unwind" fn redis_pcall(l: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
+    pack_and_call_raw(l);
     1
 }
 
@@ -559,26 +592,32 @@ pub(crate) fn run_in(
     });
     let call_ref = &call;
     let started = Instant::now();
-    let out = lua.scope(|scope| {
+    // A panic inside the run (mlua panics when Lua values held by Rust exceed its
+    // 8,000 reference slots, e.g. a callback given thousands of string arguments) is
+    // the script's error, not the event loop's end.
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lua.scope(|scope| {
         let g = lua.globals();
         let redis = lua.create_table()?;
         // redis.pcall returns a command's error as `{err=...}`; redis.call raises it as
         // a plain string (Redis 7.0), noting it and its line for the reply.
-        let raw = scope.create_function(move |lua, args: MultiValue| {
+        let raw = scope.create_function(move |lua, (args, n): (Table, i64)| {
             let mut cc = call_ref.borrow_mut();
-            call_command(lua, &mut cc, args)
+            call_command(lua, &mut cc, &args, n)
         })?;
         let note = scope.create_function(move |_, (msg, line): (mlua::String, i64)| {
             let line = usize::try_from(line).ok().filter(|&l| l > 0).unwrap_or(1);
             call_ref.borrow_mut().raised = Some((msg.to_string_lossy().to_string(), line));
             Ok(())
         })?;
-        lua.set_named_registry_value(RAW_KEY, raw.clone())?;
+        lua.set_named_registry_value(RAW_KEY, raw)?;
         lua.set_named_registry_value(NOTE_KEY, note)?;
         // SAFETY: `redis_call` follows the Lua C API's rules (see its comment).
         let call_fn = unsafe { lua.create_c_function(redis_call) }?;
         redis.set("call", call_fn)?;
-        redis.set("pcall", raw)?;
+        // SAFETY: as `redis_call`: a C function following the Lua C API's rules, the
+        // raw function in the registry (set above).
+        let pcall_fn = unsafe { lua.create_c_function(redis_pcall) }?;
+        redis.set("pcall", pcall_fn)?;
         redis.set(
             "error_reply",
             lua.create_function(|lua, s: mlua::String| {
@@ -688,7 +727,7 @@ pub(crate) fn run_in(
                     buf: &mut buf,
                     proto: c.s.proto,
                 };
-                reply_from_lua(&mut o, &v, 0);
+                reply_from_lua(lua, &mut o, v)?;
                 Ok(Ok(buf))
             }
             Err(e) => Ok(Err(runtime_error(
@@ -698,6 +737,15 @@ pub(crate) fn run_in(
                 call_ref.borrow().raised.clone(),
             ))),
         }
+    })))
+    .unwrap_or_else(|_| {
+        lua.remove_hook();
+        crate::log::warning(format_args!(
+            "a script exceeded the Lua interpreter's reference slots; its run was stopped"
+        ));
+        Ok(Err(format!(
+            "ERR Error running script: too many Lua values passed to the server at once script: {label}"
+        )))
     });
     // Globals set for the run go, so the next script starts clean.
     let _ = unprotect_globals(lua);
@@ -783,22 +831,23 @@ pub(crate) fn unprotect_globals(lua: &Lua) -> mlua::Result<()> {
 
 /// Run one `redis.call`/`redis.pcall`: its reply as a Lua value (an error as a table
 /// with `err`).
-fn call_command(lua: &Lua, cc: &mut CallCtx, args: MultiValue) -> mlua::Result<Value> {
+fn call_command(lua: &Lua, cc: &mut CallCtx, args: &Table, n: i64) -> mlua::Result<Value> {
     let err_table = |msg: &str| -> mlua::Result<Value> {
         let t = lua.create_table()?;
         t.set("err", msg)?;
         Ok(Value::Table(t))
     };
-    if args.is_empty() {
+    if n < 1 {
         return err_table("ERR Please specify at least one argument for this redis lib call");
     }
-    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
-    for v in args.iter() {
-        match v {
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(n as usize);
+    // One argument at a time: each Lua value held here takes a reference slot.
+    for i in 1..=n {
+        match args.raw_get::<Value>(i)? {
             Value::String(s) => argv.push(s.as_bytes().to_vec()),
             Value::Integer(i) => argv.push(i.to_string().into_bytes()),
             // C's %.17g, as Redis 7.0 formats a Lua number for a command.
-            Value::Number(n) => argv.push(format_g17(*n).into_bytes()),
+            Value::Number(n) => argv.push(format_g17(n).into_bytes()),
             _ => {
                 return err_table("ERR Lua redis lib command arguments must be strings or integers")
             }
@@ -897,38 +946,105 @@ fn parse_reply(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Re
     })
 }
 
+/// How deep Redis 7.0 converts nested tables of a script's reply before Lua's C stack
+/// (8,000 slots, one per level) runs out: the value at this depth becomes the error
+/// `reached lua stack limit` (measured against redis-server 7.0.15: 7,995 arrays).
+const REPLY_DEPTH_LIMIT: usize = 7995;
+
+/// Flattens a script's return value into a token list inside Lua (iteratively, with a
+/// stack of Lua tables), so that Rust never holds more than a couple of Lua
+/// references: each one takes a slot of mlua's auxiliary stack, which has 8,000, and a
+/// reply of 10,000 tables held as Rust values used to exhaust it and kill the loop.
+const REPLY_TOKENS: &str = r#"
+local v, limit = ...
+local out, n = {}, 0
+local st, si, sn, sp = {}, {}, {}, 0
+local x, have = v, true
+while true do
+    if have then
+        local t = type(x)
+        if sp >= limit then
+            n = n + 1; out[n] = "L"
+        elseif t == "number" then
+            out[n + 1] = "i"; out[n + 2] = x; n = n + 2
+        elseif t == "string" then
+            out[n + 1] = "s"; out[n + 2] = x; n = n + 2
+        elseif t == "boolean" and x then
+            out[n + 1] = "i"; out[n + 2] = 1; n = n + 2
+        elseif t == "table" then
+            local e, ok = rawget(x, "err"), rawget(x, "ok")
+            if type(e) == "string" then
+                out[n + 1] = "e"; out[n + 2] = e; n = n + 2
+            elseif type(ok) == "string" then
+                out[n + 1] = "o"; out[n + 2] = ok; n = n + 2
+            else
+                local len = 0
+                while rawget(x, len + 1) ~= nil do len = len + 1 end
+                out[n + 1] = "a"; out[n + 2] = len; n = n + 2
+                if len > 0 then
+                    sp = sp + 1; st[sp] = x; si[sp] = 0; sn[sp] = len
+                end
+            end
+        else
+            n = n + 1; out[n] = "n"
+        end
+    end
+    have = false
+    while sp > 0 do
+        local i = si[sp] + 1
+        if i <= sn[sp] then
+            si[sp] = i; x = rawget(st[sp], i); have = true
+            break
+        end
+        st[sp] = nil; sp = sp - 1
+    end
+    if not have then break end
+end
+return out, n
+"#;
+
+const REPLY_TOKENS_KEY: &str = "strata.reply_tokens";
+
 /// A script's return value as a reply (Redis's rules: numbers truncate to integers,
 /// true is 1, false and nil are null, a table with `err` or `ok` is an error or a
-/// status, any other table an array up to its first nil).
-fn reply_from_lua(o: &mut crate::resp::Out, v: &Value, depth: usize) {
-    match v {
-        Value::Integer(i) => o.int(*i),
-        Value::Number(n) => o.int(*n as i64),
-        Value::String(s) => o.bulk(&s.as_bytes()),
-        Value::Boolean(true) => o.int(1),
-        Value::Table(t) if depth < 1000 => {
-            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-                o.error(&e.to_string_lossy());
-                return;
-            }
-            if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
-                o.simple(&s.to_string_lossy());
-                return;
-            }
-            let mut items = Vec::new();
-            for i in 1.. {
-                match t.raw_get::<Value>(i) {
-                    Ok(Value::Nil) | Err(_) => break,
-                    Ok(x) => items.push(x),
-                }
-            }
-            o.array(items.len());
-            for x in &items {
-                reply_from_lua(o, x, depth + 1);
-            }
+/// status, any other table an array up to its first nil), nested up to Redis's limit.
+fn reply_from_lua(lua: &Lua, o: &mut crate::resp::Out, v: Value) -> mlua::Result<()> {
+    let flatten: mlua::Function = match lua.named_registry_value(REPLY_TOKENS_KEY)? {
+        Value::Function(f) => f,
+        _ => {
+            let f = lua.load(REPLY_TOKENS).set_name("=reply").into_function()?;
+            lua.set_named_registry_value(REPLY_TOKENS_KEY, f.clone())?;
+            f
         }
-        _ => o.null(),
+    };
+    let (tokens, n): (Table, i64) = flatten.call((v, REPLY_DEPTH_LIMIT as i64))?;
+    let mut i = 1;
+    while i <= n {
+        let tag: mlua::String = tokens.raw_get(i)?;
+        let tag = tag.as_bytes().first().copied().unwrap_or(b'n');
+        i += 1;
+        if matches!(tag, b'L' | b'n') {
+            if tag == b'L' {
+                o.error("ERR reached lua stack limit");
+            } else {
+                o.null();
+            }
+            continue;
+        }
+        let payload: Value = tokens.raw_get(i)?;
+        i += 1;
+        match (tag, payload) {
+            (b'i', Value::Integer(x)) => o.int(x),
+            (b'i', Value::Number(x)) => o.int(x as i64),
+            (b'a', Value::Integer(x)) => o.array(x as usize),
+            (b'a', Value::Number(x)) => o.array(x as usize),
+            (b's', Value::String(x)) => o.bulk(&x.as_bytes()),
+            (b'e', Value::String(x)) => o.error(&x.to_string_lossy()),
+            (b'o', Value::String(x)) => o.simple(&x.to_string_lossy()),
+            _ => o.null(),
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]
