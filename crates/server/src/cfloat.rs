@@ -69,6 +69,18 @@ impl LongDouble {
         matches!(self, LongDouble::Finite { .. })
     }
 
+    /// Above zero (positive infinity included).
+    pub fn is_positive(&self) -> bool {
+        matches!(
+            self,
+            LongDouble::Finite {
+                neg: false,
+                mant: 1..,
+                ..
+            } | LongDouble::Inf { neg: false }
+        )
+    }
+
     /// `self + other`, rounded to the extended format as the x87 unit does.
     pub fn plus(self, other: LongDouble) -> LongDouble {
         use LongDouble::*;

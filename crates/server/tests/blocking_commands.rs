@@ -65,6 +65,10 @@ fn timeouts_answer_null() {
         out.push(c.cmd(&["BLMOVE", "nothing", "dst", "LEFT", "RIGHT", "0.1"]));
         out.push(c.cmd(&["BZPOPMIN", "nothing", "0.1"]));
         out.push(c.cmd(&["BLMPOP", "0.1", "1", "nothing", "LEFT"]));
+        // Long double seconds: hex, and a value below the double's range that Redis
+        // still rounds up to 1 ms.
+        out.push(c.cmd(&["BLPOP", "nothing", "0x.1p-3"]));
+        out.push(c.cmd(&["BLPOP", "nothing", "1e-400"]));
         c.cmd(&["HELLO", "3"]);
         out.push(c.cmd(&["BLPOP", "nothing", "0.1"]));
         out.push(c.cmd(&["BLPOP", "nothing", "-1"]));

@@ -117,10 +117,13 @@ impl Blocked {
 /// converted to a 64-bit integer (an out-of-range value, infinity included, becomes
 /// i64::MIN there, so "negative"); 0 = forever.
 fn timeout_arg(a: &[u8]) -> Result<Option<Duration>, CmdErr> {
-    let v = crate::cfloat::string2ld(a)
-        .ok_or_else(|| CmdErr("ERR timeout is not a float or out of range".into()))?
-        .to_f64();
-    let ms = (v * 1000.0).ceil();
+    let ld = crate::cfloat::string2ld(a)
+        .ok_or_else(|| CmdErr("ERR timeout is not a float or out of range".into()))?;
+    let mut ms = (ld.to_f64() * 1000.0).ceil();
+    if ms == 0.0 && ld.is_positive() {
+        // Below the double's range (1e-400) but above zero: ceil gives 1 ms in Redis.
+        ms = 1.0;
+    }
     if !(0.0..9.223_372_036_854_776e18).contains(&ms) {
         return Err("ERR timeout is negative".into());
     }
