@@ -54,6 +54,18 @@ fn requests() -> Vec<Vec<String>> {
         s(&["FCALL", "g3", "0"]),
         // (Gone again: FUNCTION DUMP's library order is Redis's hash-table order.)
         s(&["FUNCTION", "DELETE", "g1"]),
+        // The load-time `redis` is read-only, also for a function that kept it; named
+        // arguments are checked with their own texts, keys in any case.
+        load("#!lua name=m1\nlocal lib = redis\nlib.register_function('m1', function() lib.math = math return 1 end)"),
+        s(&["FCALL", "m1", "0"]),
+        s(&["FUNCTION", "DELETE", "m1"]),
+        load("#!lua name=m2\nredis.math.random()"),
+        load("#!lua name=m3\nredis.register_function{function_name={}, callback=function() return 1 end}"),
+        load("#!lua name=m4\nredis.register_function{function_name='x', callback='y'}"),
+        load("#!lua name=m5\nredis.register_function{function_name='x', description={}, callback=function() return 1 end}"),
+        load("#!lua name=m6\nredis.register_function{FUNCTION_NAME='m6', CallBack=function() return 1 end}"),
+        s(&["FCALL", "m6", "0"]),
+        s(&["FUNCTION", "DELETE", "m6"]),
         // (Two functions whose names differ in case only: Redis 7.0.15 loads them, and
         // crashes on FUNCTION DELETE of their library; not compared.)
         load("#!lua name=e12\nredis.register_function('f', function() end)\nredis.register_function('f', function() end)"),

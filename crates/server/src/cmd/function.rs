@@ -183,14 +183,39 @@ fn registration(args: mlua::MultiValue) -> Result<Registered, String> {
     let (name, callback, flags, description) = match args.as_slice() {
         [Value::Table(t)] => {
             let (mut name, mut cb, mut flags, mut desc) = (None, None, None, None);
+            // Keys in any case; each value checked as it comes, with Redis's texts.
+            let stringy = |v: &Value| {
+                matches!(v, Value::String(_) | Value::Integer(_) | Value::Number(_))
+            };
             for pair in t.clone().pairs::<Value, Value>() {
                 let (k, v) = pair.map_err(|e| e.to_string())?;
-                let key = k.as_string().and_then(|s| s.to_str().ok().map(|s| s.to_string()));
-                match key.as_deref() {
-                    Some("function_name") => name = Some(v),
-                    Some("callback") => cb = Some(v),
-                    Some("flags") => flags = Some(v),
-                    Some("description") => desc = Some(v),
+                let key = match &k {
+                    Value::String(s) => s.to_string_lossy().to_ascii_lowercase(),
+                    Value::Integer(_) | Value::Number(_) => String::new(),
+                    _ => {
+                        return Err(
+                            "named argument key given to redis.register_function is not a string"
+                                .into(),
+                        )
+                    }
+                };
+                match key.as_str() {
+                    "function_name" if !stringy(&v) => {
+                        return Err("function_name argument given to redis.register_function must be a string".into())
+                    }
+                    "description" if !stringy(&v) => {
+                        return Err("description argument given to redis.register_function must be a string".into())
+                    }
+                    "callback" if !matches!(v, Value::Function(_)) => {
+                        return Err("callback argument given to redis.register_function must be a function".into())
+                    }
+                    "flags" if !matches!(v, Value::Table(_)) => {
+                        return Err("flags argument to redis.register_function must be a table representing function flags".into())
+                    }
+                    "function_name" => name = Some(v),
+                    "callback" => cb = Some(v),
+                    "flags" => flags = Some(v),
+                    "description" => desc = Some(v),
                     _ => return Err("unknown argument given to redis.register_function".into()),
                 }
             }
@@ -307,9 +332,12 @@ fn run_library(lua: &Lua, code: &[u8]) -> Result<(String, Vec<Registered>), Stri
         script::set_log(lua, &redis)?;
         lua.load(
             r#"local t = ...
-            setmetatable(t, {__index = function(_, k)
-                error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-            end})"#,
+            setmetatable(t, {
+                __index = function(_, k)
+                    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+                end,
+                __newindex = function() error("Attempt to modify a readonly table", 2) end,
+            })"#,
         )
         .set_name("=sandbox")
         .call::<()>(redis.clone())?;
@@ -321,6 +349,13 @@ fn run_library(lua: &Lua, code: &[u8]) -> Result<(String, Vec<Registered>), Stri
             .load(
                 r#"local redis, G = ...
                 local loading = true
+                local register = rawget(redis, "register_function")
+                rawset(redis, "register_function", function(...)
+                    if not loading then
+                        error("redis.register_function can only be called on FUNCTION LOAD command", 0)
+                    end
+                    return register(...)
+                end)
                 local env = setmetatable({}, {
                     __index = function(_, k)
                         if loading then
