@@ -207,6 +207,17 @@ fn a_runaway_script_is_stopped() {
 /// (`redis.sha1hex(unpack(t))`) is an error; the server keeps serving.
 #[test]
 fn scripts_at_lua_stack_limits_match_redis() {
+    // The test's reply reader recurses once per nesting level: 7,995 levels need more
+    // than a test thread's 2 MiB in a debug build.
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(lua_stack_limits)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn lua_stack_limits() {
     let (redis, ours) = (Proc::start(&[]), strata(&[]));
     let (mut a, mut b) = (redis.client(), ours.client());
     let args = "local t = {} for i=1,7990 do t[i] = 'v'..i end ";
