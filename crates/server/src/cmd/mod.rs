@@ -1252,7 +1252,7 @@ fn execute_command(
     if monitored && !cmd.has("skip_monitor") {
         feed_monitor(sh, ctx.s, info, args);
     }
-    // A command that blocked is logged when it is served or times out
+    // A command that blocked is logged when it is served, never when it times out
     // (`blocking::log_unblocked`).
     if let (true, Some(us), false) = (slow_timed, usec, matches!(result, Ok(Flow::Block(_)))) {
         slowlog::record(sh, info, args, us, ctx.s.in_script);
@@ -1277,8 +1277,6 @@ fn execute_command(
     }
 }
 
-/// Does the command write, or may it be propagated (Redis's `may_replicate`)? What
-/// CLIENT PAUSE WRITE holds: EXEC of a transaction holding such a command too.
 /// Whether a command, or its subcommand `sub`, carries Redis's `flag`: a subcommand is
 /// judged on its own flags, as Redis does (CONFIG GET is `admin`, CLIENT LIST is not;
 /// CLUSTER RESET is `noscript`).
@@ -1331,6 +1329,8 @@ fn feed_monitor(sh: &Shared, s: &Session, info: &ClientInfo, args: &[Vec<u8>]) {
     sh.feed_monitors(&line);
 }
 
+/// Does the command write, or may it be propagated (Redis's `may_replicate`)? What
+/// CLIENT PAUSE WRITE holds: EXEC of a transaction holding such a command too.
 fn may_replicate(sh: &Shared, s: &Session, cmd: &Cmd, sub: Option<&str>) -> bool {
     match (cmd.name, sub) {
         ("function", Some(sub)) => matches!(sub, "delete" | "flush" | "load" | "restore"),
