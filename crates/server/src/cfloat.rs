@@ -598,20 +598,23 @@ pub fn string2ld(s: &[u8]) -> Option<LongDouble> {
     Some(v)
 }
 
-/// A score bound as Redis's `zslParseRange` reads it (after any `(`): `strtod` up to the
-/// first NUL, which must end the number; blanks may lead, an empty string is 0, NaN is
-/// refused and out-of-range values are taken as `strtod` returns them.
-pub fn range_bound(s: &[u8]) -> Option<f64> {
-    let s = match s.iter().position(|&c| c == 0) {
-        Some(n) => &s[..n],
-        None => s,
-    };
-    let (v, end, _) = strtod(s);
+/// `strtod` as Redis calls it on a C string and then checks `*endptr == '\0'`: the
+/// bytes up to the first NUL must be one number (blanks may lead; an empty string is
+/// 0, as no conversion leaves `endptr` at its start). The value and whether `errno`
+/// would be `ERANGE`.
+pub fn strtod_to_nul(s: &[u8]) -> Option<(f64, bool)> {
+    let s = &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())];
+    let (v, end, erange) = strtod(s);
     if end == 0 {
-        // No conversion: `endptr` is the string itself.
-        return s.is_empty().then_some(0.0);
+        return s.is_empty().then_some((0.0, false));
     }
-    (end == s.len() && !v.is_nan()).then_some(v)
+    (end == s.len()).then_some((v, erange))
+}
+
+/// A score bound as Redis's `zslParseRange` reads it (after any `(`): [`strtod_to_nul`],
+/// NaN refused, out-of-range values taken as `strtod` returns them.
+pub fn range_bound(s: &[u8]) -> Option<f64> {
+    strtod_to_nul(s).map(|(v, _)| v).filter(|v| !v.is_nan())
 }
 
 /// A non-negative arbitrary-precision integer, 32-bit limbs, least significant first,

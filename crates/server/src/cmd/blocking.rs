@@ -274,9 +274,14 @@ pub fn expire(sh: &Shared, client: u64) -> Option<Vec<u8>> {
 /// serving it took, as Redis's `updateStatsOnUnblock` does; one that times out never
 /// does (as in Redis).
 fn log_unblocked(sh: &Shared, w: &Waiter, took: Duration) {
+    let micros = took.as_micros() as u64;
+    if !super::slowlog::would_record(sh, micros) {
+        // (Most serves: no need to look the client up.)
+        return;
+    }
     let info = lock(&sh.clients).get(&w.client).cloned();
     if let Some(info) = info {
-        super::slowlog::record(sh, &info, &w.args, took.as_micros() as u64, false);
+        super::slowlog::record(sh, &info, &w.args, micros, false);
     }
 }
 

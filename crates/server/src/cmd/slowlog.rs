@@ -44,11 +44,17 @@ pub fn timed(threshold: i64, cmd: &super::Cmd) -> bool {
     !cmd.has("skip_slowlog")
 }
 
+/// Whether a command that took `micros` goes into the log (the threshold; negative =
+/// off).
+pub fn would_record(sh: &Shared, micros: u64) -> bool {
+    let threshold = sh.hot.slowlog_threshold.load(Ordering::Relaxed);
+    threshold >= 0 && micros >= threshold as u64
+}
+
 /// Record `args` if it took at least the threshold. A script's command is recorded as
 /// Redis records its Lua client's: address `?:0`, no name.
 pub fn record(sh: &Shared, info: &ClientInfo, args: &[Vec<u8>], micros: u64, script: bool) {
-    let threshold = sh.hot.slowlog_threshold.load(Ordering::Relaxed);
-    if threshold < 0 || micros < threshold as u64 {
+    if !would_record(sh, micros) {
         return;
     }
     let max = sh.hot.slowlog_max.load(Ordering::Relaxed) as usize;

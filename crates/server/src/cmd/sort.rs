@@ -121,17 +121,9 @@ fn by_pattern(c: &Ctx, pattern: &[u8], elem: &[u8]) -> Result<Option<Vec<u8>>, C
 /// (up to a NUL), no NaN, no `ERANGE` (overflow, or a result that underflows to zero or
 /// into the subnormals). `None` is a conversion error.
 fn strtod(b: &[u8]) -> Option<f64> {
-    let s = cstr(b);
-    let (v, end, erange) = crate::cfloat::strtod(s);
-    if end == 0 {
-        // Nothing to convert: strtod stops where it began, which is the end only for
-        // an empty string (the score is then 0).
-        return s.is_empty().then_some(0.0);
-    }
-    if end != s.len() || v.is_nan() || erange || v.is_subnormal() {
-        return None;
-    }
-    Some(v)
+    crate::cfloat::strtod_to_nul(b)
+        .filter(|(v, erange)| !v.is_nan() && !erange && !v.is_subnormal())
+        .map(|(v, _)| v)
 }
 
 fn sort_generic(c: &mut Ctx, a: &[Vec<u8>], ro: bool) -> R {
